@@ -1,0 +1,56 @@
+/**
+ * Core benchmark (issue: a Local tunnel end to end). Everything is measured
+ * in this one run and reported as medians and ratios against a baseline:
+ *
+ * - connect plus first call, against a bare `deno run` of an empty module;
+ * - one sequential call after that;
+ * - calls per second with 1,000 in flight on one tunnel.
+ *
+ *     deno task bench
+ *
+ * @module
+ */
+import { Local } from "../mod.ts";
+import { add } from "../tests/fixtures/funcs.ts";
+import { median, medianMs } from "./_measure.ts";
+
+const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 15);
+const empty = "data:application/javascript;base64," + btoa("0");
+
+const bare = await medianMs(ROUNDS, () =>
+  new Deno.Command(Deno.execPath(), { args: ["run", "-q", empty] }).output());
+const connect = await medianMs(ROUNDS, async () => {
+  await using tun = new Local("bench");
+  await tun.call(add, 1, 2);
+});
+
+await using tun = new Local("bench");
+await tun.call(add, 1, 2);
+for (let i = 0; i < 2000; i++) await tun.call(add, i, 1);
+const seq: number[] = [];
+for (let r = 0; r < 9; r++) {
+  const n = 2000;
+  const start = performance.now();
+  for (let i = 0; i < n; i++) await tun.call(add, i, 1);
+  seq.push((performance.now() - start) * 1000 / n);
+}
+const callUs = median(seq);
+
+const rates: number[] = [];
+for (let r = 0; r < 9; r++) {
+  const n = 1000;
+  const start = performance.now();
+  const all = [];
+  for (let i = 0; i < n; i++) all.push(tun.call(add, i, 1));
+  await Promise.all(all);
+  rates.push(n / ((performance.now() - start) / 1000));
+}
+const rate = median(rates);
+
+console.log(`| measure (median) | chopsticks | baseline | ratio | target |
+|---|---|---|---|---|
+| connect + first call | ${connect.toFixed(1)} ms | bare deno run ${bare.toFixed(1)} ms | ${
+  (connect / bare).toFixed(2)
+}x | <= 1.5x |
+| one call, sequential | ${callUs.toFixed(0)} us | Python chopsticks 258-590 us | - | <= 100 us |
+| calls/s, 1,000 in flight | ${Math.round(rate).toLocaleString("en")} | - | - | >= 100,000 |`);

@@ -1,0 +1,125 @@
+/**
+ * What an agent may load and how it resolves specifiers: the module roots
+ * (the main module's project and the library) and the import map that
+ * points the agent's bare specifiers at its loopback module server.
+ *
+ * @module
+ */
+import { createRequire } from "node:module";
+import { dirname, fromFileUrl, toUrlPath } from "./_paths.ts";
+import library from "../deno.json" with { type: "json" };
+
+let roots: { library: string; msgpack: string } | undefined;
+
+/**
+ * The library's own root directory, and the package directory of the
+ * msgpack codec it serves to agents. Computed on first use, so that merely
+ * importing this module works on an agent too.
+ */
+export function libraryRoots(): { library: string; msgpack: string } {
+  return roots ??= {
+    library: dirname(dirname(fromFileUrl(import.meta.url))),
+    msgpack: dirname(dirname(
+      createRequire(import.meta.url).resolve("@msgpack/msgpack"),
+    )),
+  };
+}
+
+/** The project of the running program: its roots and its import map. */
+export interface Project {
+  /** Directories the module server may serve from. */
+  roots: string[];
+  /** The project's `deno.json` "imports", if any. */
+  imports: Record<string, string>;
+  /** The project's `deno.json` "scopes", if any. */
+  scopes: Record<string, Record<string, string>>;
+  /** Directory of the config file the imports are relative to. */
+  configDir: string;
+}
+
+let cached: Promise<Project> | undefined;
+
+/** Finds the main module's project (once per process). */
+export function currentProject(): Promise<Project> {
+  return cached ??= findProject(Deno.mainModule);
+}
+
+async function findProject(mainModule: string): Promise<Project> {
+  const { library, msgpack } = libraryRoots();
+  const start = mainModule.startsWith("file:")
+    ? dirname(fromFileUrl(mainModule))
+    : Deno.cwd();
+  for (let dir = start;; dir = dirname(dir)) {
+    for (const name of ["deno.json", "deno.jsonc", "package.json"]) {
+      let text: string;
+      try {
+        text = await Deno.readTextFile(`${dir}/${name}`);
+      } catch {
+        continue;
+      }
+      const config = name === "package.json" ? {} : parseConfig(text);
+      return {
+        roots: [dir, library, msgpack],
+        imports: config.imports ?? {},
+        scopes: config.scopes ?? {},
+        configDir: dir,
+      };
+    }
+    if (dir === "/") break;
+  }
+  return {
+    roots: [start, library, msgpack],
+    imports: {},
+    scopes: {},
+    configDir: start,
+  };
+}
+
+function parseConfig(
+  text: string,
+): { imports?: Record<string, string>; scopes?: Project["scopes"] } {
+  try {
+    return JSON.parse(text);
+  } catch {
+    // deno.jsonc: drop comments and trailing commas.
+    const plain = text.replace(/("(?:\\.|[^"\\])*")|\/\/[^\n]*|\/\*[\s\S]*?\*\//g, (_, s) => s ?? "")
+      .replace(/,(\s*[}\]])/g, "$1");
+    return JSON.parse(plain);
+  }
+}
+
+/**
+ * Builds the agent's import map: local targets of the project's imports and
+ * scopes point at `base` (the loopback server's URL with the secret);
+ * `jsr:@chopsticks/chopsticks` points at the library itself, and the
+ * library's own dependency at its files.
+ */
+export function agentImportMap(project: Project, base: string): string {
+  const { library, msgpack } = libraryRoots();
+  const local = (target: string): string => {
+    if (/^\.{0,2}\//.test(target) || target.startsWith("file:")) {
+      const url = new URL(target, `file://${toUrlPath(project.configDir)}/`);
+      return base + "f" + url.pathname;
+    }
+    const self = target.match(/^jsr:@chopsticks\/chopsticks(?:@[^/]*)?(\/.*)?$/);
+    if (self) return base + "f" + toUrlPath(library) + librarySubpath(self[1]);
+    return target;
+  };
+  const mapAll = (m: Record<string, string>) =>
+    Object.fromEntries(Object.entries(m).map(([k, v]) => [k, local(v)]));
+  const scopes: Record<string, Record<string, string>> = {};
+  for (const [scope, m] of Object.entries(project.scopes)) {
+    scopes[local(scope)] = mapAll(m);
+  }
+  scopes[base + "f" + toUrlPath(library) + "/"] = {
+    "@msgpack/msgpack": base + "f" + toUrlPath(msgpack) +
+      "/dist.esm/index.mjs",
+  };
+  return JSON.stringify({ imports: mapAll(project.imports), scopes });
+}
+
+function librarySubpath(sub: string | undefined): string {
+  const exports: Record<string, string> = library.exports;
+  const target = exports["." + (sub ?? "")] ?? exports["."];
+  return target.slice(1);
+}

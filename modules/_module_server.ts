@@ -1,0 +1,139 @@
+/**
+ * The controller's side of the agent's module server. The agent relays
+ * each HTTP request its loopback listener gets; this answers it from the
+ * controller's own files, and only with module files under the allowed
+ * roots. The agent is not trusted: every path is checked here.
+ *
+ * URL paths look like `/<secret>/f/<absolute file path>`.
+ *
+ * @module
+ */
+
+/** Extensions that may be served, and the index of their media type. */
+const EXTENSIONS: Record<string, number> = {
+  ".ts": 1,
+  ".mts": 1,
+  ".js": 2,
+  ".mjs": 2,
+  ".json": 3,
+  ".tsx": 4,
+  ".jsx": 5,
+};
+
+/** A module server answer: HTTP status, media type index, body. */
+export interface ModuleAnswer {
+  /** HTTP status code. */
+  status: number;
+  /** Index into `MODULE_TYPES`. */
+  type: number;
+  /** The body. */
+  body: Uint8Array;
+}
+
+const utf8 = new TextEncoder();
+
+function refuse(status: number, why: string): ModuleAnswer {
+  return { status, type: 0, body: utf8.encode(why) };
+}
+
+/** Serves module files under `roots` to the holder of `secret`. */
+export class ModuleServer {
+  #roots: Promise<string[]>;
+  #prefix: string;
+
+  /** `roots` are absolute directory paths; symlinks in them are resolved. */
+  constructor(roots: string[], secret: string) {
+    this.#roots = Promise.all(
+      [...new Set(roots)].map((r) => Deno.realPath(r).catch(() => r)),
+    );
+    this.#prefix = `/${secret}/f/`;
+  }
+
+  /** Answers one request for URL path `path`. Never throws. */
+  async answer(path: string): Promise<ModuleAnswer> {
+    if (!sameSecret(path, this.#prefix)) return refuse(404, "Not found");
+    const file = decodePath(path.slice(this.#prefix.length - 1));
+    if (typeof file !== "string") return file;
+    const roots = await this.#roots;
+    const refusal = check(file, roots, "outside the module roots");
+    if (refusal) return refusal;
+    let real: string;
+    try {
+      real = await Deno.realPath(file);
+    } catch {
+      return refuse(404, "Not found");
+    }
+    // A symlink may point anywhere: check where it really leads.
+    const refusalReal = check(real, roots, "a symlink leaves the module roots");
+    if (refusalReal) return refusalReal;
+    try {
+      const info = await Deno.stat(real);
+      if (!info.isFile) return refuse(404, "Not found: not a file");
+      return {
+        status: 200,
+        type: EXTENSIONS[extension(real)],
+        body: await Deno.readFile(real),
+      };
+    } catch {
+      return refuse(404, "Not found");
+    }
+  }
+}
+
+/** Refuses a path outside every root, a dotfile below it, or a non-module. */
+function check(
+  file: string,
+  roots: string[],
+  outside: string,
+): ModuleAnswer | undefined {
+  if (!(extension(file) in EXTENSIONS)) {
+    return refuse(403, "Forbidden: not a module file");
+  }
+  const root = roots.find((r) => isUnder(file, r));
+  if (root === undefined) return refuse(403, `Forbidden: ${outside}`);
+  if (file.slice(root.length).split("/").some((p) => p.startsWith("."))) {
+    return refuse(403, "Forbidden: a dotfile or dot directory");
+  }
+  return undefined;
+}
+
+/** Compares the secret prefix in constant time. */
+function sameSecret(path: string, prefix: string): boolean {
+  if (path.length < prefix.length) return false;
+  let diff = 0;
+  for (let i = 0; i < prefix.length; i++) {
+    diff |= path.charCodeAt(i) ^ prefix.charCodeAt(i);
+  }
+  return diff === 0;
+}
+
+/**
+ * Decodes an absolute URL path into a file path, refusing empty, `.` and
+ * `..` segments and encoded separators. Returns the path or a refusal.
+ */
+function decodePath(urlPath: string): string | ModuleAnswer {
+  const out: string[] = [];
+  for (const raw of urlPath.split("/").slice(1)) {
+    let part: string;
+    try {
+      part = decodeURIComponent(raw);
+    } catch {
+      return refuse(400, "Bad request: invalid percent-encoding");
+    }
+    if (part === "" || part === "." || part === ".." || /[/\\\0]/.test(part)) {
+      return refuse(403, "Forbidden: empty, dot or traversal segment");
+    }
+    out.push(part);
+  }
+  return "/" + out.join("/");
+}
+
+function extension(path: string): string {
+  const name = path.slice(path.lastIndexOf("/") + 1);
+  const dot = name.lastIndexOf(".");
+  return dot <= 0 ? "" : name.slice(dot).toLowerCase();
+}
+
+function isUnder(path: string, root: string): boolean {
+  return path === root || path.startsWith(root.endsWith("/") ? root : root + "/");
+}

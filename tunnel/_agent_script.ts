@@ -1,0 +1,79 @@
+/**
+ * The POSIX shell script that starts an agent on any target. Every
+ * transport runs it with `sh -c`; only the way to reach `sh` differs.
+ *
+ * It makes a private temporary directory (and a cache directory for Deno,
+ * in memory under /dev/shm where there is one), reads two lines from stdin (shell
+ * `export`s for the environment, then the import map), and starts Deno in
+ * its own process group with stdout sent to stderr, so nothing the remote
+ * code prints can reach the channel. The channel runs through two FIFOs that
+ * `cat` relays to the real stdin and stdout. When stdin ends (the controller
+ * closed the tunnel or died) the whole process group is killed; when Deno
+ * ends, the relays are stopped; the directory is removed either way.
+ *
+ * @module
+ */
+import { permissionFlags, type Permissions, shellQuote } from "./_permissions.ts";
+
+/** What the script needs to know. */
+export interface AgentScriptOptions {
+  /** Path or name of the deno binary on the target. */
+  deno: string;
+  /** The agent's permissions. */
+  permissions: Permissions | undefined;
+  /** The port of the agent's loopback module server. */
+  port: number;
+  /** The bootstrap module, as a data URL. */
+  bootstrap: string;
+  /** Working directory of the agent. */
+  cwd?: string;
+}
+
+/** Builds the script. */
+export function agentScript(o: AgentScriptOptions): string {
+  const loopback = `127.0.0.1:${o.port}`;
+  const flags = permissionFlags(o.permissions, {
+    read: [`"$d/i"`],
+    write: [`"$d/o"`],
+    net: [loopback],
+    import: [loopback],
+  });
+  const cd = o.cwd === undefined
+    ? ""
+    : `cd ${shellQuote(o.cwd)} || { echo "chopsticks: cannot enter ${
+      o.cwd.replaceAll('"', "")
+    }" >&2; exit 125; }\n`;
+  return `umask 077
+d=$(mktemp -d "\${TMPDIR:-/tmp}/chopsticks.XXXXXXXX") || exit 125
+c=$(mktemp -d /dev/shm/chopsticks.XXXXXXXX 2>/dev/null) || c="$d/c"
+p=
+trap 'rm -rf "$d" "$c"' EXIT
+trap '[ -n "$p" ] && kill -KILL -$p 2>/dev/null; exit 129' HUP INT TERM
+IFS= read -r e || exit 125
+eval "$e"
+IFS= read -r m || exit 125
+printf '%s\\n' "$m" >"$d/m.json"
+exec 5<&0 </dev/null
+mkfifo "$d/i" "$d/o" || exit 125
+${cd}command -v ${shellQuote(o.deno)} >/dev/null 2>&1 || { echo "chopsticks: deno not found: ${
+    o.deno.replaceAll('"', "")
+  }" >&2; exit 127; }
+DENO_DIR="$c" setsid ${
+    shellQuote(o.deno)
+  } run -q --no-prompt --no-config --no-lock --import-map="$d/m.json" ${
+    flags.join(" ")
+  } ${shellQuote(o.bootstrap)} "$d/i" "$d/o" >&2 5<&- &
+p=$!
+{ cat <&5 5<&-; kill -KILL -$p 2>/dev/null; } >"$d/i" &
+cat "$d/o" 5<&- &
+o=$!
+exec 5<&-
+wait $p 2>/dev/null
+rc=$?
+kill -KILL -$p 2>/dev/null
+exec 3<>"$d/i" 4<>"$d/o"
+exec 3>&- 4>&-
+wait $o
+exit $rc
+`;
+}

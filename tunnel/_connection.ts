@@ -1,0 +1,402 @@
+/**
+ * One live agent: the transport process, the handshake, the frames on its
+ * stdout, the module server that answers it, and the RPC calls in flight.
+ *
+ * @module
+ */
+import { Decoder, Encoder } from "@msgpack/msgpack";
+import {
+  ConnectError,
+  ConnectionLostError,
+  ProtocolError,
+  RemoteError,
+  TimeoutError,
+} from "../errors.ts";
+import { fromWire, toWire } from "../wire/_codec.ts";
+import { FrameReader } from "../wire/_frame.ts";
+import { handshakeMarker, Kind, MAX_NOISE, Msg } from "../wire/_protocol.ts";
+import { ModuleServer } from "../modules/_module_server.ts";
+import {
+  agentImportMap,
+  currentProject,
+  libraryRoots,
+} from "../modules/_import_map.ts";
+import type { FunctionTarget } from "../modules/_function_ref.ts";
+import { toUrlPath } from "../modules/_paths.ts";
+import { agentScript } from "./_agent_script.ts";
+import { OutputLines, type OutputSink } from "./_output.ts";
+import type { Permissions } from "./_permissions.ts";
+import { ProcessChannel } from "./_process_channel.ts";
+
+/** How a transport starts the agent script. */
+export interface SpawnSpec {
+  /** The program to run, such as `sh` or `ssh`. */
+  command: string;
+  /** Its arguments. */
+  args: string[];
+}
+
+/** Everything a connection needs. */
+export interface ConnectionOptions {
+  host: string;
+  spawn: (script: string) => SpawnSpec;
+  deno: string;
+  permissions: Permissions | undefined;
+  env: Record<string, string> | undefined;
+  cwd: string | undefined;
+  connectTimeout: number;
+  output: OutputSink;
+  hint: string;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Rejects the call with a TimeoutError after this many milliseconds. */
+  timeout?: number;
+  /** Rejects the call with the signal's reason when it aborts. */
+  signal?: AbortSignal;
+}
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+const encoder = new Encoder();
+let bootstrap: string | undefined;
+
+/** The agent's first module as a data URL (read once, on first use). */
+function bootstrapUrl(): string {
+  if (bootstrap === undefined) {
+    const file = new URL("../agent/_bootstrap.js", import.meta.url);
+    const bytes = Deno.readFileSync(file);
+    let binary = "";
+    for (const b of bytes) binary += String.fromCharCode(b);
+    bootstrap = "data:application/javascript;base64," + btoa(binary);
+  }
+  return bootstrap;
+}
+
+class PortInUse extends Error {}
+
+/** A connected agent. */
+export class Connection {
+  readonly host: string;
+  #channel: ProcessChannel;
+  #base: string;
+  #modules: ModuleServer;
+  #decoder = new Decoder();
+  #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #ended: Error | undefined;
+  #ready!: { resolve: () => void; reject: (e: Error) => void };
+  /** Resolves when the connection has ended, for any reason. */
+  readonly ended: Promise<void>;
+  #markEnded!: () => void;
+
+  private constructor(
+    host: string,
+    channel: ProcessChannel,
+    base: string,
+    modules: ModuleServer,
+  ) {
+    this.host = host;
+    this.#channel = channel;
+    this.#base = base;
+    this.#modules = modules;
+    this.ended = new Promise((resolve) => this.#markEnded = resolve);
+  }
+
+  /** Starts an agent and waits until it takes calls. */
+  static async open(o: ConnectionOptions): Promise<Connection> {
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await Connection.#start(o);
+      } catch (e) {
+        if (!(e instanceof PortInUse) || attempt >= 4) throw e;
+      }
+    }
+  }
+
+  static async #start(o: ConnectionOptions): Promise<Connection> {
+    const project = await currentProject();
+    const port = 20000 + Math.floor(Math.random() * 40000);
+    const secret = randomToken(24);
+    const nonce = randomToken(8);
+    const base = `http://127.0.0.1:${port}/${secret}/`;
+    const script = agentScript({
+      deno: o.deno,
+      permissions: o.permissions,
+      port,
+      bootstrap: bootstrapUrl(),
+      cwd: o.cwd,
+    });
+    const spec = o.spawn(script);
+    const stderr = new OutputLines(o.host, o.output);
+    let channel: ProcessChannel;
+    try {
+      channel = ProcessChannel.spawn(spec, o.host, stderr);
+    } catch (e) {
+      throw new ConnectError(
+        o.host,
+        "spawn",
+        `Cannot connect to "${o.host}": cannot start ${spec.command}: ${
+          (e as Error).message
+        }`,
+        { cause: e },
+      );
+    }
+    const conn = new Connection(
+      o.host,
+      channel,
+      base,
+      new ModuleServer(project.roots, secret),
+    );
+    const ready = new Promise<void>((resolve, reject) => {
+      conn.#ready = { resolve, reject };
+    });
+    const timer = setTimeout(
+      () =>
+        conn.#ready.reject(
+          new ConnectError(
+            o.host,
+            "timeout",
+            `Cannot connect to "${o.host}": no answer within ${o.connectTimeout} ms; ${o.hint}`,
+            { stderrTail: stderr.tail },
+          ),
+        ),
+      o.connectTimeout,
+    );
+    const utf8 = new TextEncoder();
+    channel.write(utf8.encode(
+      envLine(o.env) + "\n" + agentImportMap(project, base) + "\n",
+    ));
+    channel.writeFrame(
+      Kind.Hello,
+      utf8.encode(JSON.stringify({
+        port,
+        secret,
+        nonce,
+        agent: "f" + toUrlPath(libraryRoots().library) + "/agent/agent.ts",
+      })),
+    );
+    const noise = new OutputLines(o.host, o.output);
+    void channel.run(
+      utf8.encode(handshakeMarker(nonce)),
+      MAX_NOISE,
+      noise,
+      (kind, body) => conn.#onFrame(kind, body),
+    ).then(
+      (why) => conn.#lost(why),
+      (error) => conn.#lost(error),
+    );
+    try {
+      await ready;
+      return conn;
+    } catch (e) {
+      await channel.close();
+      if (e instanceof PortInUse) throw e;
+      if (e instanceof ConnectError) throw e;
+      const status = await channel.status;
+      throw new ConnectError(
+        o.host,
+        channel.sawMarker ? "agent" : "transport",
+        `Cannot connect to "${o.host}": ${
+          channel.sawMarker ? "the agent" : spec.command
+        } exited with code ${status.code}${
+          stderr.tail.length ? ": " + stderr.tail.at(-1) : ""
+        }; ${o.hint}`,
+        { exitCode: status.code, stderrTail: stderr.tail, cause: e },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** True until the agent is gone or the connection was closed. */
+  get open(): boolean {
+    return this.#ended === undefined;
+  }
+
+  /** Runs `target` on the agent with `args`. */
+  call(
+    target: FunctionTarget,
+    args: unknown[],
+    options: CallOptions = {},
+  ): Promise<unknown> {
+    if (this.#ended) return Promise.reject(this.#ended);
+    const wireArgs = toWire(args, "args");
+    const wireTarget = target.kind === "module"
+      ? ["m", "f" + toUrlPath(target.file), target.name]
+      : ["g", target.path];
+    const id = this.#nextId++;
+    const { signal, timeout } = options;
+    signal?.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const onAbort = () => cancel(signal!.reason);
+      const cleanup = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const cancel = (reason: unknown) => {
+        if (!this.#pending.delete(id)) return;
+        cleanup();
+        this.#send([Msg.Cancel, id]);
+        reject(reason);
+      };
+      this.#pending.set(id, {
+        resolve: (v) => (cleanup(), resolve(v)),
+        reject: (e) => (cleanup(), reject(e)),
+      });
+      if (timeout !== undefined) {
+        timer = setTimeout(
+          () =>
+            cancel(
+              new TimeoutError(
+                this.host,
+                `Call on "${this.host}" timed out after ${timeout} ms`,
+              ),
+            ),
+          timeout,
+        );
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#send([Msg.Call, id, wireTarget, wireArgs]);
+    });
+  }
+
+  /** Closes the channel; the agent and all it started are stopped. */
+  async close(): Promise<void> {
+    this.#end(
+      new ConnectionLostError(
+        this.host,
+        `Tunnel to "${this.host}" was closed while the call was pending`,
+      ),
+    );
+    await this.#channel.close();
+  }
+
+  #send(message: unknown[]): void {
+    this.#channel.writeFrame(Kind.Msg, encoder.encode(message));
+  }
+
+  #onFrame(kind: number, body: Uint8Array): void {
+    if (kind === Kind.Msg) return this.#onMessage(body);
+    if (kind === Kind.ModuleRequest && body.length >= 4) {
+      const id = new DataView(body.buffer, body.byteOffset, 4).getUint32(0);
+      const path = new TextDecoder().decode(body.subarray(4));
+      void this.#modules.answer(path).then((a) => {
+        const head = new Uint8Array(7);
+        const view = new DataView(head.buffer);
+        view.setUint32(0, id);
+        view.setUint16(4, a.status);
+        head[6] = a.type;
+        this.#channel.writeFrame(Kind.ModuleResponse, head, a.body);
+      });
+      return;
+    }
+    if (kind === Kind.Fail) {
+      const info = JSON.parse(new TextDecoder().decode(body));
+      if (info.code === "port") this.#ready.reject(new PortInUse());
+      throw new Error(String(info.message));
+    }
+    throw new ProtocolError(this.host, `unexpected frame kind ${kind}`);
+  }
+
+  #onMessage(body: Uint8Array): void {
+    let message: unknown;
+    try {
+      message = this.#decoder.decode(body);
+    } catch (e) {
+      throw new ProtocolError(this.host, `invalid msgpack: ${e}`);
+    }
+    if (!Array.isArray(message)) {
+      throw new ProtocolError(this.host, "a message is not an array");
+    }
+    const [type, id] = message;
+    if (type === Msg.Ready) return this.#ready.resolve();
+    if (type !== Msg.Ok && type !== Msg.Err) {
+      throw new ProtocolError(this.host, `unknown message type ${type}`);
+    }
+    if (typeof id !== "number" || !(id >= 1 && id < this.#nextId)) {
+      throw new ProtocolError(this.host, `a reply to call ${id}, never made`);
+    }
+    const pending = this.#pending.get(id);
+    if (!pending) return; // a late reply to a call cancelled here
+    this.#pending.delete(id);
+    let value: unknown;
+    try {
+      value = fromWire(message[2]);
+    } catch (e) {
+      throw new ProtocolError(this.host, `a bad value: ${e}`);
+    }
+    if (type === Msg.Ok) pending.resolve(value);
+    else pending.reject(this.#remoteError(value));
+  }
+
+  #remoteError(value: unknown): RemoteError {
+    const e = value instanceof Error
+      ? value
+      : Object.assign(new Error(String(value)), { stack: "" });
+    const fix = (s: string) => s.replaceAll(this.#base + "f", "file://");
+    e.message = fix(e.message);
+    e.stack = fix(String(e.stack ?? ""));
+    return new RemoteError(
+      this.host,
+      { name: e.name, message: e.message, stack: e.stack },
+      { cause: e },
+    );
+  }
+
+  async #lost(why: unknown): Promise<void> {
+    if (this.#ended) return;
+    const protocol = why instanceof ProtocolError;
+    const closing = this.#channel.close();
+    const status = await this.#channel.status;
+    await closing;
+    const tail = this.#channel.stderrTail;
+    const error = protocol
+      ? why
+      : new ConnectionLostError(
+        this.host,
+        `Agent on "${this.host}" exited with code ${status.code}${
+          tail.length ? ": " + tail.at(-1) : ""
+        }`,
+        { exitCode: status.code, stderrTail: tail, cause: why },
+      );
+    this.#ready.reject(error);
+    this.#end(error);
+  }
+
+  #end(error: Error): void {
+    if (this.#ended) return;
+    this.#ended = error;
+    for (const p of this.#pending.values()) p.reject(error);
+    this.#pending.clear();
+    this.#markEnded();
+  }
+}
+
+function envLine(env: Record<string, string> | undefined): string {
+  const words: string[] = [];
+  for (const [key, value] of Object.entries(env ?? {})) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
+      throw new TypeError(
+        `Cannot set environment variable "${key}": names are letters, digits and _`,
+      );
+    }
+    if (/[\n\0]/.test(value)) {
+      throw new TypeError(
+        `Cannot set environment variable "${key}": the value holds a newline or NUL`,
+      );
+    }
+    words.push(`${key}='${value.replaceAll("'", `'\\''`)}'`);
+  }
+  return words.length ? `export ${words.join(" ")}` : ":";
+}
+
+function randomToken(bytes: number): string {
+  const raw = crypto.getRandomValues(new Uint8Array(bytes));
+  return Array.from(raw, (b) => b.toString(16).padStart(2, "0")).join("");
+}

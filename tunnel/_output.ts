@@ -1,0 +1,81 @@
+/**
+ * Splits an agent's output into lines and hands each to a sink, keeping the
+ * last few for error messages. Invalid UTF-8 becomes U+FFFD and never stops
+ * the flow; a last line without a newline is flushed at the end.
+ *
+ * @module
+ */
+
+/** Receives each line of a host's output. */
+export type OutputSink = (line: string, host: string) => void;
+
+const TAIL = 20;
+const MAX_LINE = 64 * 1024;
+const stderrEncoder = new TextEncoder();
+
+/** The default sink: `[host] line` on the controller's stderr. */
+export const prefixToStderr: OutputSink = (line, host) => {
+  const bytes = stderrEncoder.encode(`[${host}] ${line}\n`);
+  for (let done = 0; done < bytes.length;) {
+    done += Deno.stderr.writeSync(bytes.subarray(done));
+  }
+};
+
+/** Line splitter for one output stream. */
+export class OutputLines {
+  #decoder = new TextDecoder("utf-8", { fatal: false });
+  #partial = "";
+  #tail: string[] = [];
+  #sink: OutputSink;
+  #host: string;
+
+  constructor(host: string, sink: OutputSink) {
+    this.#host = host;
+    this.#sink = sink;
+  }
+
+  /** The last lines seen, oldest first. */
+  get tail(): string[] {
+    return [...this.#tail];
+  }
+
+  /** Feeds bytes. */
+  push(chunk: Uint8Array): void {
+    const text = this.#partial + this.#decoder.decode(chunk, { stream: true });
+    const lines = text.split("\n");
+    this.#partial = lines.pop()!;
+    for (const line of lines) this.#emit(line);
+    while (this.#partial.length > MAX_LINE) {
+      this.#emit(this.#partial.slice(0, MAX_LINE));
+      this.#partial = this.#partial.slice(MAX_LINE);
+    }
+  }
+
+  /** Flushes a last line that has no newline. */
+  end(): void {
+    const rest = this.#partial + this.#decoder.decode();
+    this.#partial = "";
+    if (rest !== "") this.#emit(rest);
+  }
+
+  /** Reads `stream` to its end; resolves when flushed. */
+  async drain(stream: ReadableStream<Uint8Array>): Promise<void> {
+    try {
+      for await (const chunk of stream) this.push(chunk);
+    } catch {
+      // The process went away; what was read is kept.
+    }
+    this.end();
+  }
+
+  #emit(raw: string): void {
+    const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+    this.#tail.push(line);
+    if (this.#tail.length > TAIL) this.#tail.shift();
+    try {
+      this.#sink(line, this.#host);
+    } catch {
+      // A failing sink must not stop the flow.
+    }
+  }
+}

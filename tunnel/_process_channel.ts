@@ -1,0 +1,204 @@
+/**
+ * The transport process as a byte channel: frames written to its stdin in
+ * batches, its stdout scanned for the handshake marker and then split into
+ * frames, its stderr split into lines.
+ *
+ * @module
+ */
+import { FrameError, FrameReader } from "../wire/_frame.ts";
+import { ProtocolError } from "../errors.ts";
+import type { OutputLines } from "./_output.ts";
+import type { SpawnSpec } from "./_connection.ts";
+
+/** How long `close()` waits for the process before killing it. */
+const CLOSE_GRACE_MS = 2000;
+
+/** A spawned transport process. */
+export class ProcessChannel {
+  #child: Deno.ChildProcess;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #queue: Uint8Array[] = [];
+  #flushing = false;
+  #closing: Promise<void> | undefined;
+  #stderr: OutputLines;
+  #stderrDone: Promise<void>;
+  #sawMarker = false;
+  #host: string;
+  /** The process's exit status. */
+  readonly status: Promise<Deno.CommandStatus>;
+
+  private constructor(
+    child: Deno.ChildProcess,
+    host: string,
+    stderr: OutputLines,
+  ) {
+    this.#child = child;
+    this.#host = host;
+    this.#writer = child.stdin.getWriter();
+    this.#writer.closed.catch(() => {});
+    this.#stderr = stderr;
+    this.#stderrDone = stderr.drain(child.stderr);
+    this.status = child.status;
+  }
+
+  /** Starts the process; throws when it cannot be started. */
+  static spawn(
+    spec: SpawnSpec,
+    host: string,
+    stderr: OutputLines,
+  ): ProcessChannel {
+    const child = new Deno.Command(spec.command, {
+      args: spec.args,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    return new ProcessChannel(child, host, stderr);
+  }
+
+  /** True once the agent's handshake marker was seen. */
+  get sawMarker(): boolean {
+    return this.#sawMarker;
+  }
+
+  /** The last lines of the process's stderr. */
+  get stderrTail(): string[] {
+    return this.#stderr.tail;
+  }
+
+  /** Queues raw bytes. */
+  write(bytes: Uint8Array): void {
+    this.#queue.push(bytes);
+    if (!this.#flushing) {
+      this.#flushing = true;
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  /** Queues one frame of `kind` whose body is the concatenation of `parts`. */
+  writeFrame(kind: number, ...parts: Uint8Array[]): void {
+    let size = 1;
+    for (const p of parts) size += p.length;
+    const head = new Uint8Array(5);
+    new DataView(head.buffer).setUint32(0, size);
+    head[4] = kind;
+    this.write(head);
+    for (const p of parts) this.write(p);
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      while (this.#queue.length > 0 && !this.#closing) {
+        const parts = this.#queue;
+        this.#queue = [];
+        let buf = parts[0];
+        if (parts.length > 1) {
+          let size = 0;
+          for (const p of parts) size += p.length;
+          buf = new Uint8Array(size);
+          let at = 0;
+          for (const p of parts) {
+            buf.set(p, at);
+            at += p.length;
+          }
+        }
+        await this.#writer.write(buf);
+      }
+    } catch {
+      // The process is gone; the read side reports it.
+      this.#queue = [];
+    }
+    this.#flushing = false;
+  }
+
+  /**
+   * Reads stdout: bytes before `marker` go to `noise` (at most `maxNoise`),
+   * then frames go to `onFrame`. Resolves at the end of stdout; throws a
+   * ProtocolError (or what `onFrame` throws) on a bad stream.
+   */
+  async run(
+    marker: Uint8Array,
+    maxNoise: number,
+    noise: OutputLines,
+    onFrame: (kind: number, body: Uint8Array) => void,
+  ): Promise<void> {
+    const frames = new FrameReader(onFrame);
+    let seen = new Uint8Array(0);
+    try {
+      for await (const chunk of this.#child.stdout) {
+        if (this.#sawMarker) {
+          frames.push(chunk);
+          continue;
+        }
+        const joined = new Uint8Array(seen.length + chunk.length);
+        joined.set(seen);
+        joined.set(chunk, seen.length);
+        const at = indexOf(joined, marker);
+        if (at < 0) {
+          const keep = Math.max(0, joined.length - marker.length + 1);
+          noise.push(joined.subarray(0, keep));
+          seen = joined.slice(keep);
+          maxNoise -= keep;
+          if (maxNoise < 0) {
+            throw new ProtocolError(
+              this.#host,
+              "more than 1 MiB of output before the handshake",
+            );
+          }
+          continue;
+        }
+        noise.push(joined.subarray(0, at));
+        noise.end();
+        this.#sawMarker = true;
+        frames.push(joined.subarray(at + marker.length));
+      }
+    } catch (e) {
+      if (e instanceof FrameError) throw new ProtocolError(this.#host, e.message);
+      throw e;
+    } finally {
+      noise.end();
+    }
+  }
+
+  /**
+   * Ends the channel: stdin is closed (the agent script then stops the
+   * agent's process group), and the process is killed if it has not exited
+   * within a grace period. Resolves when it has exited and its stderr has
+   * been read.
+   */
+  close(): Promise<void> {
+    return this.#closing ??= (async () => {
+      await this.#writer.close().catch(() => {});
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const grace = new Promise<"late">((resolve) => {
+        timer = setTimeout(() => resolve("late"), CLOSE_GRACE_MS);
+      });
+      if (await Promise.race([this.status, grace]) === "late") {
+        try {
+          this.#child.kill("SIGKILL");
+        } catch {
+          // It exited meanwhile.
+        }
+        await this.status;
+      }
+      clearTimeout(timer);
+      await Promise.race([
+        this.#stderrDone,
+        new Promise((r) => setTimeout(r, 200)),
+      ]);
+    })();
+  }
+}
+
+function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
+  const first = needle[0];
+  const last = haystack.length - needle.length;
+  outer: for (let i = 0; i <= last; i++) {
+    if (haystack[i] !== first) continue;
+    for (let j = 1; j < needle.length; j++) {
+      if (haystack[i + j] !== needle[j]) continue outer;
+    }
+    return i;
+  }
+  return -1;
+}

@@ -1,0 +1,55 @@
+/**
+ * Constants of the wire protocol shared by the controller and the agent.
+ * See `wire/PROTOCOL.md` for the full description.
+ *
+ * @module
+ */
+
+/** Frame kinds: the first byte of every frame's payload. */
+export const Kind = {
+  /** A msgpack-encoded RPC message (see {@linkcode Msg}). */
+  Msg: 1,
+  /** Agent to controller: a module request `[u32 id][utf-8 path]`. */
+  ModuleRequest: 2,
+  /** Controller to agent: `[u32 id][u16 status][u8 type][body]`. */
+  ModuleResponse: 3,
+  /** Controller to agent, first frame: JSON boot parameters. */
+  Hello: 4,
+  /** Agent to controller: JSON `{ message }`, the agent could not start. */
+  Fail: 5,
+} as const;
+
+/** RPC message types: the first element of every msgpack message array. */
+export const Msg = {
+  /** `[Call, id, target, args]`: controller asks the agent to run a function. */
+  Call: 0,
+  /** `[Ok, id, value]`: the call returned `value`. */
+  Ok: 1,
+  /** `[Err, id, error]`: the call threw `error`. */
+  Err: 2,
+  /** `[Cancel, id]`: the controller no longer wants the result. */
+  Cancel: 3,
+  /** `[Ready, info]`: the agent has loaded and takes calls. */
+  Ready: 4,
+} as const;
+
+/** Largest frame payload either side accepts, in bytes. */
+export const MAX_FRAME = 64 * 1024 * 1024;
+
+/** Most bytes of output tolerated before the handshake marker. */
+export const MAX_NOISE = 1024 * 1024;
+
+/** Media types of module responses, indexed by the `type` byte. */
+export const MODULE_TYPES = [
+  "text/plain",
+  "application/typescript",
+  "application/javascript",
+  "application/json",
+  "text/tsx",
+  "text/jsx",
+] as const;
+
+/** The marker line the agent writes before its first frame. */
+export function handshakeMarker(nonce: string): string {
+  return `\u0000chopsticks-ready:${nonce}\n`;
+}
