@@ -6,7 +6,7 @@
  * @module
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
-import { fromWire, toWire } from "../wire/_codec.ts";
+import { fromWire, MAX_DEPTH, toWire } from "../wire/_codec.ts";
 import { Msg } from "../wire/_protocol.ts";
 
 /** The channel the bootstrap gives the agent. */
@@ -19,7 +19,7 @@ export interface AgentChannel {
 
 type Target = ["m", string, string] | ["g", string];
 
-const encoder = new Encoder();
+const encoder = new Encoder({ maxDepth: MAX_DEPTH + 8 });
 const decoder = new Decoder();
 const running = new Map<number, AbortController>();
 let base = "";

@@ -12,7 +12,7 @@ import {
   RemoteError,
   TimeoutError,
 } from "../errors.ts";
-import { fromWire, toWire } from "../wire/_codec.ts";
+import { fromWire, MAX_DEPTH, toWire } from "../wire/_codec.ts";
 import { FrameReader } from "../wire/_frame.ts";
 import { handshakeMarker, Kind, MAX_NOISE, Msg } from "../wire/_protocol.ts";
 import { ModuleServer } from "../modules/_module_server.ts";
@@ -62,7 +62,7 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
-const encoder = new Encoder();
+const encoder = new Encoder({ maxDepth: MAX_DEPTH + 8 });
 let bootstrap: string | undefined;
 
 /** The agent's first module as a data URL (read once, on first use). */
