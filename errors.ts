@@ -29,6 +29,7 @@
  * ```
  */
 export class RemoteError extends Error {
+  /** Always `"RemoteError"`. */
   override name = "RemoteError";
   /** The host the function ran on. */
   readonly host: string;
@@ -81,6 +82,7 @@ export type ConnectStage =
  * ```
  */
 export class ConnectError extends Error {
+  /** Always `"ConnectError"`. */
   override name = "ConnectError";
   /** The host that could not be reached. */
   readonly host: string;
@@ -96,8 +98,7 @@ export class ConnectError extends Error {
     host: string,
     stage: ConnectStage,
     message: string,
-    details: { exitCode?: number; stderrTail?: string[] } & ErrorOptions =
-      {},
+    details: { exitCode?: number; stderrTail?: string[] } & ErrorOptions = {},
   ) {
     super(message, { cause: details.cause });
     this.host = host;
@@ -119,6 +120,7 @@ export class ConnectError extends Error {
  * ```
  */
 export class ConnectionLostError extends Error {
+  /** Always `"ConnectionLostError"`. */
   override name = "ConnectionLostError";
   /** The host whose agent was lost. */
   readonly host: string;
@@ -131,8 +133,7 @@ export class ConnectionLostError extends Error {
   constructor(
     host: string,
     message: string,
-    details: { exitCode?: number; stderrTail?: string[] } & ErrorOptions =
-      {},
+    details: { exitCode?: number; stderrTail?: string[] } & ErrorOptions = {},
   ) {
     super(message, { cause: details.cause });
     this.host = host;
@@ -153,6 +154,7 @@ export class ConnectionLostError extends Error {
  * ```
  */
 export class ProtocolError extends Error {
+  /** Always `"ProtocolError"`. */
   override name = "ProtocolError";
   /** The host whose agent broke the protocol. */
   readonly host: string;
@@ -175,6 +177,7 @@ export class ProtocolError extends Error {
  * ```
  */
 export class TimeoutError extends Error {
+  /** Always `"TimeoutError"`. */
   override name = "TimeoutError";
   /** The host the call ran on. */
   readonly host: string;

@@ -31,7 +31,12 @@ export function start(channel: AgentChannel, moduleBase: string): void {
     const message = decoder.decode(body) as unknown[];
     switch (message[0]) {
       case Msg.Call:
-        void run(channel, message[1] as number, message[2] as Target, message[3]);
+        void run(
+          channel,
+          message[1] as number,
+          message[2] as Target,
+          message[3],
+        );
         break;
       case Msg.Cancel:
         running.get(message[1] as number)?.abort();
@@ -76,7 +81,9 @@ async function resolve(target: Target): Promise<Resolved> {
     const fn = ns[target[2]];
     if (typeof fn !== "function") {
       throw new TypeError(
-        `Cannot call "${target[2]}": module ${target[1]} has no such exported function`,
+        `Cannot call "${target[2]}": module ${
+          target[1]
+        } has no such exported function`,
       );
     }
     return fn;
@@ -88,7 +95,9 @@ async function resolve(target: Target): Promise<Resolved> {
     value = (value as Record<string, unknown>)?.[key];
   }
   if (typeof value !== "function") {
-    throw new TypeError(`Cannot call "${target[1]}": it is not a function here`);
+    throw new TypeError(
+      `Cannot call "${target[1]}": it is not a function here`,
+    );
   }
   const bound = value as Resolved;
   return (...args: unknown[]) => bound.apply(owner, args);

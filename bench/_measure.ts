@@ -26,6 +26,11 @@ export async function medianMs(
 }
 
 /** Formats a row of the results table. */
-export function row(name: string, value: string, baseline: string, ratio: string): string {
+export function row(
+  name: string,
+  value: string,
+  baseline: string,
+  ratio: string,
+): string {
   return `| ${name} | ${value} | ${baseline} | ${ratio} |`;
 }

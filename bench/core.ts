@@ -17,8 +17,11 @@ import { median, medianMs } from "./_measure.ts";
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 15);
 const empty = "data:application/javascript;base64," + btoa("0");
 
-const bare = await medianMs(ROUNDS, () =>
-  new Deno.Command(Deno.execPath(), { args: ["run", "-q", empty] }).output());
+const bare = await medianMs(
+  ROUNDS,
+  () =>
+    new Deno.Command(Deno.execPath(), { args: ["run", "-q", empty] }).output(),
+);
 const connect = await medianMs(ROUNDS, async () => {
   await using tun = new Local("bench");
   await tun.call(add, 1, 2);
@@ -49,8 +52,12 @@ const rate = median(rates);
 
 console.log(`| measure (median) | chopsticks | baseline | ratio | target |
 |---|---|---|---|---|
-| connect + first call | ${connect.toFixed(1)} ms | bare deno run ${bare.toFixed(1)} ms | ${
-  (connect / bare).toFixed(2)
-}x | <= 1.5x |
-| one call, sequential | ${callUs.toFixed(0)} us | Python chopsticks 258-590 us | - | <= 100 us |
-| calls/s, 1,000 in flight | ${Math.round(rate).toLocaleString("en")} | - | - | >= 100,000 |`);
+| connect + first call | ${connect.toFixed(1)} ms | bare deno run ${
+  bare.toFixed(1)
+} ms | ${(connect / bare).toFixed(2)}x | <= 1.5x |
+| one call, sequential | ${
+  callUs.toFixed(0)
+} us | Python chopsticks 258-590 us | - | <= 100 us |
+| calls/s, 1,000 in flight | ${
+  Math.round(rate).toLocaleString("en")
+} | - | - | >= 100,000 |`);

@@ -17,5 +17,9 @@ if (import.meta.main) {
   await using tun = new Local();
   console.log("Time on %s:", tun.host, await tun.call(Date.now));
   console.log(await tun.call(greet, "world"));
-  console.log("deno %s on %s", await tun.call(denoVersion), await tun.call(hostname));
+  console.log(
+    "deno %s on %s",
+    await tun.call(denoVersion),
+    await tun.call(hostname),
+  );
 }

@@ -88,7 +88,9 @@ async function moduleExport(fn: AnyFunction): Promise<FunctionTarget> {
   const name = await exportName(fn, url);
   if (name === undefined) {
     throw new TypeError(
-      `Cannot call ${describe(fn)} from ${url}: it is not exported; export it (closures and inner functions cannot be sent)`,
+      `Cannot call ${
+        describe(fn)
+      } from ${url}: it is not exported; export it (closures and inner functions cannot be sent)`,
     );
   }
   return { kind: "module", file: fromFileUrl(url), name };
@@ -142,7 +144,9 @@ async function exportName(
 ): Promise<string | undefined> {
   const loaded = await Promise.race([
     import(url) as Promise<Record<string, unknown>>,
-    new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 0)),
+    new Promise<undefined>((resolve) =>
+      setTimeout(() => resolve(undefined), 0)
+    ),
   ]);
   if (loaded) {
     if (fn.name && loaded[fn.name] === fn) return fn.name;
@@ -162,7 +166,11 @@ export function declaredExport(
     `\\bexport\\s+(?:async\\s+)?(?:function\\s*\\*?|const|let|var)\\s*${id}\\b`,
   );
   if (direct.test(source)) return name;
-  if (new RegExp(`\\bexport\\s+default\\s+(?:async\\s+)?function\\s*\\*?\\s*${id}\\b`).test(source)) {
+  if (
+    new RegExp(
+      `\\bexport\\s+default\\s+(?:async\\s+)?function\\s*\\*?\\s*${id}\\b`,
+    ).test(source)
+  ) {
     return "default";
   }
   for (const list of source.matchAll(/\bexport\s*\{([^}]*)\}/g)) {

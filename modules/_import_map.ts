@@ -82,7 +82,10 @@ function parseConfig(
     return JSON.parse(text);
   } catch {
     // deno.jsonc: drop comments and trailing commas.
-    const plain = text.replace(/("(?:\\.|[^"\\])*")|\/\/[^\n]*|\/\*[\s\S]*?\*\//g, (_, s) => s ?? "")
+    const plain = text.replace(
+      /("(?:\\.|[^"\\])*")|\/\/[^\n]*|\/\*[\s\S]*?\*\//g,
+      (_, s) => s ?? "",
+    )
       .replace(/,(\s*[}\]])/g, "$1");
     return JSON.parse(plain);
   }
@@ -101,7 +104,9 @@ export function agentImportMap(project: Project, base: string): string {
       const url = new URL(target, `file://${toUrlPath(project.configDir)}/`);
       return base + "f" + url.pathname;
     }
-    const self = target.match(/^jsr:@chopsticks\/chopsticks(?:@[^/]*)?(\/.*)?$/);
+    const self = target.match(
+      /^jsr:@chopsticks\/chopsticks(?:@[^/]*)?(\/.*)?$/,
+    );
     if (self) return base + "f" + toUrlPath(library) + librarySubpath(self[1]);
     return target;
   };

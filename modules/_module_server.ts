@@ -135,5 +135,6 @@ function extension(path: string): string {
 }
 
 function isUnder(path: string, root: string): boolean {
-  return path === root || path.startsWith(root.endsWith("/") ? root : root + "/");
+  return path === root ||
+    path.startsWith(root.endsWith("/") ? root : root + "/");
 }

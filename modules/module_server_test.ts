@@ -28,7 +28,10 @@ Deno.test("ModuleServer serves module files under the roots", async () => {
     const ok = await server.answer(`/${SECRET}/f${root}/src/mod.ts`);
     assert.equal(ok.status, 200);
     assert.equal(new TextDecoder().decode(ok.body), "export const x = 1;");
-    assert.equal((await server.answer(`/${SECRET}/f${root}/data.json`)).status, 200);
+    assert.equal(
+      (await server.answer(`/${SECRET}/f${root}/data.json`)).status,
+      200,
+    );
     const alias = await server.answer(`/${SECRET}/f${root}/src/alias.ts`);
     assert.equal(alias.status, 200, "a symlink that stays inside is fine");
     const spaced = await server.answer(`/${SECRET}/f${root}/src/%6Dod.ts`);
@@ -45,7 +48,10 @@ Deno.test("ModuleServer refuses every way out of the roots", async () => {
     ["no secret", `/f${root}/src/mod.ts`],
     ["secret prefix only", `/${SECRET.slice(0, 3)}/f${root}/src/mod.ts`],
     ["dot-dot", `/${SECRET}/f${root}/src/../../outside/secret.ts`],
-    ["encoded dot-dot", `/${SECRET}/f${root}/src/%2e%2e/%2E%2E/outside/secret.ts`],
+    [
+      "encoded dot-dot",
+      `/${SECRET}/f${root}/src/%2e%2e/%2E%2E/outside/secret.ts`,
+    ],
     ["encoded slash", `/${SECRET}/f${root}/src%2f..%2f..%2foutside/secret.ts`],
     ["encoded backslash", `/${SECRET}/f${root}/src%5c..%5csecret.ts`],
     ["NUL byte", `/${SECRET}/f${root}/src/mod.ts%00.ts`],

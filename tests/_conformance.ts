@@ -72,8 +72,12 @@ export function conformance(transport: string, make: TunnelFactory): void {
     await using tun = make();
     await tun.connect();
     const order: string[] = [];
-    const slow = tun.call(sleep, 600, "slow").then((v) => order.push(v as string));
-    const fast = tun.call(sleep, 10, "fast").then((v) => order.push(v as string));
+    const slow = tun.call(sleep, 600, "slow").then((v) =>
+      order.push(v as string)
+    );
+    const fast = tun.call(sleep, 10, "fast").then((v) =>
+      order.push(v as string)
+    );
     await Promise.all([slow, fast]);
     assert.deepEqual(order, ["fast", "slow"]);
     const many = Array.from(
@@ -121,7 +125,8 @@ export function conformance(transport: string, make: TunnelFactory): void {
     await assert.rejects(
       // deno-lint-ignore no-explicit-any
       () => tun.call(echo as any, [1, { onDone() {} }]),
-      (e: Error) => e instanceof TypeError && /args\[0\]\[1\]\.onDone/.test(e.message),
+      (e: Error) =>
+        e instanceof TypeError && /args\[0\]\[1\]\.onDone/.test(e.message),
     );
     await assert.rejects(
       () => tun.call(echo, Symbol("s")),
@@ -147,7 +152,10 @@ export function conformance(transport: string, make: TunnelFactory): void {
     assert.equal(error.host, tun.host);
     assert.equal(error.remoteName, "TypeError");
     assert.equal(error.message, "boom");
-    assert.match(error.remoteStack, /file:\/\/\/.*tests\/fixtures\/funcs\.ts:\d+:\d+/);
+    assert.match(
+      error.remoteStack,
+      /file:\/\/\/.*tests\/fixtures\/funcs\.ts:\d+:\d+/,
+    );
     assert.doesNotMatch(error.remoteStack, /127\.0\.0\.1/);
     assert.ok(error.cause instanceof TypeError);
     assert.deepEqual((error.cause as Error).cause, { code: 42 });
@@ -199,8 +207,14 @@ export function conformance(transport: string, make: TunnelFactory): void {
       const error = await tun.call(importUrl, base + path).catch((e) => e);
       assert.ok(error instanceof RemoteError, `${path} was served`);
     }
-    const wrongSecret = url.replace(/\/[0-9a-f]{48}\//, "/" + "0".repeat(48) + "/");
-    assert.ok(await tun.call(importUrl, wrongSecret).catch((e) => e) instanceof RemoteError);
+    const wrongSecret = url.replace(
+      /\/[0-9a-f]{48}\//,
+      "/" + "0".repeat(48) + "/",
+    );
+    assert.ok(
+      await tun.call(importUrl, wrongSecret).catch((e) => e) instanceof
+        RemoteError,
+    );
   });
 
   test("lifecycle: close, await using, and a fresh agent after close", async () => {
@@ -242,7 +256,10 @@ export function conformance(transport: string, make: TunnelFactory): void {
     const error = await tun.call(exitNow, 3).catch((e) => e);
     assert.ok(error instanceof ConnectionLostError, String(error));
     assert.equal(error.exitCode, 3);
-    assert.ok(error.stderrTail.includes("about to exit"), String(error.stderrTail));
+    assert.ok(
+      error.stderrTail.includes("about to exit"),
+      String(error.stderrTail),
+    );
     await assert.rejects(pending, ConnectionLostError);
     assert.equal(tun.connected, false);
     assert.equal(await tun.call(add, 1, 2), 3, "the next call reconnects");

@@ -45,6 +45,10 @@ Deno.test("when the controller is SIGKILLed, the agent and its children are gone
     await new Promise((r) => setTimeout(r, 50));
   }
   assert.equal(alive(agent), false, "the agent outlived its controller");
-  assert.equal(alive(sleeper), false, "the agent's child outlived the controller");
+  assert.equal(
+    alive(sleeper),
+    false,
+    "the agent's child outlived the controller",
+  );
   await reader.cancel();
 });

@@ -13,7 +13,11 @@
  *
  * @module
  */
-import { permissionFlags, type Permissions, shellQuote } from "./_permissions.ts";
+import {
+  permissionFlags,
+  type Permissions,
+  shellQuote,
+} from "./_permissions.ts";
 
 /** What the script needs to know. */
 export interface AgentScriptOptions {
@@ -55,12 +59,14 @@ IFS= read -r m || exit 125
 printf '%s\\n' "$m" >"$d/m.json"
 exec 5<&0 </dev/null
 mkfifo "$d/i" "$d/o" || exit 125
-${cd}command -v ${shellQuote(o.deno)} >/dev/null 2>&1 || { echo "chopsticks: deno not found: ${
+${cd}command -v ${
+    shellQuote(o.deno)
+  } >/dev/null 2>&1 || { echo "chopsticks: deno not found: ${
     o.deno.replaceAll('"', "")
   }" >&2; exit 127; }
 DENO_DIR="$c" setsid ${
     shellQuote(o.deno)
-  } run -q --no-prompt --no-config --no-lock --import-map="$d/m.json" ${
+  } run -q --no-prompt --no-config --no-lock --no-code-cache --import-map="$d/m.json" ${
     flags.join(" ")
   } ${shellQuote(o.bootstrap)} "$d/i" "$d/o" >&2 5<&- &
 p=$!

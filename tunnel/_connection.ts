@@ -13,7 +13,6 @@ import {
   TimeoutError,
 } from "../errors.ts";
 import { fromWire, MAX_DEPTH, toWire } from "../wire/_codec.ts";
-import { FrameReader } from "../wire/_frame.ts";
 import { handshakeMarker, Kind, MAX_NOISE, Msg } from "../wire/_protocol.ts";
 import { ModuleServer } from "../modules/_module_server.ts";
 import {
@@ -177,7 +176,8 @@ export class Connection {
         port,
         secret,
         nonce,
-        agent: "f" + toUrlPath(libraryRoots().library) + "/agent/agent.ts",
+        agent: "f" + toUrlPath(libraryRoots().library) +
+          "/agent/_agent.bundle.js",
       })),
     );
     const noise = new OutputLines(o.host, o.output);
@@ -356,15 +356,13 @@ export class Connection {
     const status = await this.#channel.status;
     await closing;
     const tail = this.#channel.stderrTail;
-    const error = protocol
-      ? why
-      : new ConnectionLostError(
-        this.host,
-        `Agent on "${this.host}" exited with code ${status.code}${
-          tail.length ? ": " + tail.at(-1) : ""
-        }`,
-        { exitCode: status.code, stderrTail: tail, cause: why },
-      );
+    const error = protocol ? why : new ConnectionLostError(
+      this.host,
+      `Agent on "${this.host}" exited with code ${status.code}${
+        tail.length ? ": " + tail.at(-1) : ""
+      }`,
+      { exitCode: status.code, stderrTail: tail, cause: why },
+    );
     this.#ready.reject(error);
     this.#end(error);
   }

@@ -153,7 +153,9 @@ export class ProcessChannel {
         frames.push(joined.subarray(at + marker.length));
       }
     } catch (e) {
-      if (e instanceof FrameError) throw new ProtocolError(this.#host, e.message);
+      if (e instanceof FrameError) {
+        throw new ProtocolError(this.#host, e.message);
+      }
       throw e;
     } finally {
       noise.end();

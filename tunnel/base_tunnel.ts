@@ -7,9 +7,15 @@
 import { locateFunction } from "../modules/_function_ref.ts";
 import { type CallOptions, Connection, type SpawnSpec } from "./_connection.ts";
 import { type OutputSink, prefixToStderr } from "./_output.ts";
-import type { Permissions } from "./_permissions.ts";
+import type { Permissions, PermissionValue } from "./_permissions.ts";
 
-export type { CallOptions, OutputSink, Permissions, SpawnSpec };
+export type {
+  CallOptions,
+  OutputSink,
+  Permissions,
+  PermissionValue,
+  SpawnSpec,
+};
 
 /** Options every tunnel takes. */
 export interface TunnelOptions {
@@ -36,8 +42,9 @@ export interface TunnelOptions {
   output?: OutputSink;
 }
 
+/** Any function a tunnel can call. */
 // deno-lint-ignore no-explicit-any
-type AnyFunction = (...args: any[]) => any;
+export type AnyFunction = (...args: any[]) => any;
 
 /**
  * The base of every tunnel. Subclasses implement {@linkcode spawnSpec}.

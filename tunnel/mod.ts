@@ -10,10 +10,12 @@
  * @module
  */
 export {
+  type AnyFunction,
   BaseTunnel,
   type CallOptions,
   type OutputSink,
   type Permissions,
+  type PermissionValue,
   type SpawnSpec,
   type TunnelOptions,
 } from "./base_tunnel.ts";
