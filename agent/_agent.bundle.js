@@ -2156,7 +2156,7 @@ async function run(channel, id, target, wireArgs) {
   try {
     const fn = await resolve(target);
     const args = fromWire(wireArgs);
-    const value = await fn.call(fn.thisArg, ...args);
+    const value = await fn(...args);
     reply = encoder.encode([
       Msg.Ok,
       id,
@@ -2169,7 +2169,17 @@ async function run(channel, id, target, wireArgs) {
   }
   if (!abort.signal.aborted) channel.send(reply);
 }
+var resolved = /* @__PURE__ */ new Map();
 async function resolve(target) {
+  const key = target.join("\0");
+  let fn = resolved.get(key);
+  if (!fn) {
+    fn = await find(target);
+    resolved.set(key, fn);
+  }
+  return fn;
+}
+async function find(target) {
   if (target[0] === "m") {
     const ns = await import(base + target[1]);
     const fn = ns[target[2]];

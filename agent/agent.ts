@@ -63,7 +63,7 @@ async function run(
   try {
     const fn = await resolve(target);
     const args = fromWire(wireArgs) as unknown[];
-    const value = await fn.call(fn.thisArg, ...args);
+    const value = await fn(...args);
     reply = encoder.encode([Msg.Ok, id, toWire(value, "result")]);
   } catch (error) {
     reply = encodeError(id, error);
@@ -73,9 +73,22 @@ async function run(
   if (!abort.signal.aborted) channel.send(reply);
 }
 
-type Resolved = ((...args: unknown[]) => unknown) & { thisArg?: unknown };
+type Resolved = (...args: unknown[]) => unknown;
 
+const resolved = new Map<string, Resolved>();
+
+/** Finds the function a call names; cached, since calls repeat. */
 async function resolve(target: Target): Promise<Resolved> {
+  const key = target.join("\0");
+  let fn = resolved.get(key);
+  if (!fn) {
+    fn = await find(target);
+    resolved.set(key, fn);
+  }
+  return fn;
+}
+
+async function find(target: Target): Promise<Resolved> {
   if (target[0] === "m") {
     const ns = await import(base + target[1]);
     const fn = ns[target[2]];

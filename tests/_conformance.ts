@@ -217,6 +217,26 @@ export function conformance(transport: string, make: TunnelFactory): void {
     );
   });
 
+  test("an edited module is served fresh to the next agent", async () => {
+    const dir = new URL("./fixtures/tmp/", import.meta.url);
+    await Deno.mkdir(dir, { recursive: true });
+    const file = new URL(`version_${crypto.randomUUID()}.ts`, dir);
+    const source = (v: string) =>
+      `export function version(): string { return "${v}"; }\n`;
+    await Deno.writeTextFile(file, source("one"));
+    try {
+      const mod = await import(file.href);
+      await using tun = make();
+      assert.equal(await tun.call(mod.version), "one");
+      await Deno.writeTextFile(file, source("two"));
+      assert.equal(await tun.call(mod.version), "one", "a running agent keeps what it loaded");
+      await tun.close();
+      assert.equal(await tun.call(mod.version), "two", "the next agent sees the edit");
+    } finally {
+      await Deno.remove(file);
+    }
+  });
+
   test("lifecycle: close, await using, and a fresh agent after close", async () => {
     const tun = make();
     const first = await tun.call(pid);

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { ConnectError, Local, type SpawnSpec } from "../mod.ts";
+import { capture } from "./_conformance.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 
@@ -51,4 +53,41 @@ Deno.test("when the controller is SIGKILLed, the agent and its children are gone
     "the agent's child outlived the controller",
   );
   await reader.cancel();
+});
+
+Deno.test("connectTimeout bounds a transport that never answers, and kills it", async () => {
+  let pid = 0;
+  class Silent extends Local {
+    protected override spawnSpec(): SpawnSpec {
+      return { command: "sh", args: ["-c", "echo $$ >&2; exec sleep 30"] };
+    }
+  }
+  const tun = new Silent("silent", {
+    connectTimeout: 300,
+    output: (line) => pid ||= Number(line),
+  });
+  const started = performance.now();
+  const error = await tun.connect().catch((e) => e);
+  const took = performance.now() - started;
+  assert.ok(error instanceof ConnectError, String(error));
+  assert.equal(error.stage, "timeout");
+  assert.match(error.message, /"silent".*300 ms/);
+  assert.ok(took < 1000, `took ${took} ms`);
+  assert.ok(pid > 0);
+  const deadline = Date.now() + 2000;
+  while (alive(pid) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(alive(pid), false, "the transport process was left running");
+});
+
+Deno.test("a deno path that does not exist fails with a clear ConnectError", async () => {
+  const { lines, options } = capture();
+  const tun = new Local("nodeno", { ...options, deno: "/no/such/deno" });
+  const error = await tun.connect().catch((e) => e);
+  assert.ok(error instanceof ConnectError, String(error));
+  assert.equal(error.exitCode, 127);
+  assert.match(error.message, /"nodeno".*deno not found: \/no\/such\/deno/);
+  assert.ok(lines.some((l) => l.includes("deno not found")));
+  assert.equal(tun.connected, false);
 });

@@ -194,7 +194,7 @@ export class Connection {
       await ready;
       return conn;
     } catch (e) {
-      await channel.close();
+      await channel.close(true);
       if (e instanceof PortInUse) throw e;
       if (e instanceof ConnectError) throw e;
       const status = await channel.status;

@@ -124,8 +124,11 @@ export class ProcessChannel {
   ): Promise<void> {
     const frames = new FrameReader(onFrame);
     let seen = new Uint8Array(0);
+    const reader = this.#child.stdout.getReader();
     try {
-      for await (const chunk of this.#child.stdout) {
+      while (true) {
+        const { value: chunk, done } = await reader.read();
+        if (done) break;
         if (this.#sawMarker) {
           frames.push(chunk);
           continue;
@@ -159,16 +162,19 @@ export class ProcessChannel {
       throw e;
     } finally {
       noise.end();
+      reader.releaseLock();
     }
   }
 
   /**
    * Ends the channel: stdin is closed (the agent script then stops the
-   * agent's process group), and the process is killed if it has not exited
-   * within a grace period. Resolves when it has exited and its stderr has
-   * been read.
+   * agent's process group). With `force` the process also gets SIGTERM at
+   * once (for a connection that failed, where nothing is worth waiting
+   * for). A process still running after a grace period is killed. Resolves
+   * when it has exited and its stderr has been read.
    */
-  close(): Promise<void> {
+  close(force = false): Promise<void> {
+    if (force) this.#signal("SIGTERM");
     return this.#closing ??= (async () => {
       await this.#writer.close().catch(() => {});
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -176,11 +182,7 @@ export class ProcessChannel {
         timer = setTimeout(() => resolve("late"), CLOSE_GRACE_MS);
       });
       if (await Promise.race([this.status, grace]) === "late") {
-        try {
-          this.#child.kill("SIGKILL");
-        } catch {
-          // It exited meanwhile.
-        }
+        this.#signal("SIGKILL");
         await this.status;
       }
       clearTimeout(timer);
@@ -189,6 +191,14 @@ export class ProcessChannel {
         new Promise((r) => setTimeout(r, 200)),
       ]);
     })();
+  }
+
+  #signal(signal: Deno.Signal): void {
+    try {
+      this.#child.kill(signal);
+    } catch {
+      // It has exited already.
+    }
   }
 }
 
