@@ -9,19 +9,34 @@ import { createRequire } from "node:module";
 import { dirname, fromFileUrl, toUrlPath } from "./_paths.ts";
 import library from "../deno.json" with { type: "json" };
 
-let roots: { library: string; msgpack: string } | undefined;
+/** Local directories of the library and of the msgpack package. */
+export interface LibraryRoots {
+  /** The library's root, when it runs from local files (not from JSR). */
+  library?: string;
+  /** The msgpack package's directory, for the library's modules on agents. */
+  msgpack?: string;
+}
+
+let roots: LibraryRoots | undefined;
 
 /**
- * The library's own root directory, and the package directory of the
- * msgpack codec it serves to agents. Computed on first use, so that merely
- * importing this module works on an agent too.
+ * The library's own root directory and msgpack's package directory, served
+ * to agents whose code imports the library. Computed on first use, so that
+ * merely importing this module works on an agent too.
  */
-export function libraryRoots(): { library: string; msgpack: string } {
-  return roots ??= {
+export function libraryRoots(): LibraryRoots {
+  if (roots) return roots;
+  if (!import.meta.url.startsWith("file:")) return roots = {};
+  let msgpack: string | undefined;
+  try {
+    const main = createRequire(import.meta.url).resolve("@msgpack/msgpack");
+    msgpack = dirname(dirname(main));
+  } catch {
+    // Not resolvable as a file: agents get the library without it.
+  }
+  return roots = {
     library: dirname(dirname(fromFileUrl(import.meta.url))),
-    msgpack: dirname(dirname(
-      createRequire(import.meta.url).resolve("@msgpack/msgpack"),
-    )),
+    msgpack,
   };
 }
 
@@ -46,6 +61,7 @@ export function currentProject(): Promise<Project> {
 
 async function findProject(mainModule: string): Promise<Project> {
   const { library, msgpack } = libraryRoots();
+  const own = [library, msgpack].filter((r): r is string => r !== undefined);
   const start = mainModule.startsWith("file:")
     ? dirname(fromFileUrl(mainModule))
     : Deno.cwd();
@@ -59,7 +75,7 @@ async function findProject(mainModule: string): Promise<Project> {
       }
       const config = name === "package.json" ? {} : parseConfig(text);
       return {
-        roots: [dir, library, msgpack],
+        roots: [dir, ...own],
         imports: config.imports ?? {},
         scopes: config.scopes ?? {},
         configDir: dir,
@@ -68,7 +84,7 @@ async function findProject(mainModule: string): Promise<Project> {
     if (dir === "/") break;
   }
   return {
-    roots: [start, library, msgpack],
+    roots: [start, ...own],
     imports: {},
     scopes: {},
     configDir: start,
@@ -107,7 +123,9 @@ export function agentImportMap(project: Project, base: string): string {
     const self = target.match(
       /^jsr:@chopsticks\/chopsticks(?:@[^/]*)?(\/.*)?$/,
     );
-    if (self) return base + "f" + toUrlPath(library) + librarySubpath(self[1]);
+    if (self && library) {
+      return base + "f" + toUrlPath(library) + librarySubpath(self[1]);
+    }
     return target;
   };
   const mapAll = (m: Record<string, string>) =>
@@ -116,10 +134,12 @@ export function agentImportMap(project: Project, base: string): string {
   for (const [scope, m] of Object.entries(project.scopes)) {
     scopes[local(scope)] = mapAll(m);
   }
-  scopes[base + "f" + toUrlPath(library) + "/"] = {
-    "@msgpack/msgpack": base + "f" + toUrlPath(msgpack) +
-      "/dist.esm/index.mjs",
-  };
+  if (library && msgpack) {
+    scopes[base + "f" + toUrlPath(library) + "/"] = {
+      "@msgpack/msgpack": base + "f" + toUrlPath(msgpack) +
+        "/dist.esm/index.mjs",
+    };
+  }
   return JSON.stringify({ imports: mapAll(project.imports), scopes });
 }
 

@@ -4,7 +4,9 @@
  * controller's own files, and only with module files under the allowed
  * roots. The agent is not trusted: every path is checked here.
  *
- * URL paths look like `/<secret>/f/<absolute file path>`.
+ * URL paths look like `/<secret>/f/<absolute file path>` for files, and
+ * `/<secret>/v/<name>` for the few files the server holds in memory (the
+ * agent's own code).
  *
  * @module
  */
@@ -39,20 +41,34 @@ function refuse(status: number, why: string): ModuleAnswer {
 /** Serves module files under `roots` to the holder of `secret`. */
 export class ModuleServer {
   #roots: Promise<string[]>;
-  #prefix: string;
+  #secret: string;
+  #memory: Map<string, ModuleAnswer>;
 
-  /** `roots` are absolute directory paths; symlinks in them are resolved. */
-  constructor(roots: string[], secret: string) {
+  /**
+   * `roots` are absolute directory paths (symlinks in them are resolved);
+   * `memory` maps names to answers served at `/<secret>/v/<name>`.
+   */
+  constructor(
+    roots: string[],
+    secret: string,
+    memory: Record<string, ModuleAnswer> = {},
+  ) {
     this.#roots = Promise.all(
       [...new Set(roots)].map((r) => Deno.realPath(r).catch(() => r)),
     );
-    this.#prefix = `/${secret}/f/`;
+    this.#secret = `/${secret}/`;
+    this.#memory = new Map(Object.entries(memory));
   }
 
   /** Answers one request for URL path `path`. Never throws. */
   async answer(path: string): Promise<ModuleAnswer> {
-    if (!sameSecret(path, this.#prefix)) return refuse(404, "Not found");
-    const file = decodePath(path.slice(this.#prefix.length - 1));
+    if (!sameSecret(path, this.#secret)) return refuse(404, "Not found");
+    const rest = path.slice(this.#secret.length);
+    if (rest.startsWith("v/")) {
+      return this.#memory.get(rest.slice(2)) ?? refuse(404, "Not found");
+    }
+    if (!rest.startsWith("f/")) return refuse(404, "Not found");
+    const file = decodePath(rest.slice(1));
     if (typeof file !== "string") return file;
     const roots = await this.#roots;
     const refusal = check(file, roots, "outside the module roots");

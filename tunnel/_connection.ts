@@ -14,12 +14,8 @@ import {
 } from "../errors.ts";
 import { fromWire, MAX_DEPTH, toWire } from "../wire/_codec.ts";
 import { handshakeMarker, Kind, MAX_NOISE, Msg } from "../wire/_protocol.ts";
-import { ModuleServer } from "../modules/_module_server.ts";
-import {
-  agentImportMap,
-  currentProject,
-  libraryRoots,
-} from "../modules/_import_map.ts";
+import { type ModuleAnswer, ModuleServer } from "../modules/_module_server.ts";
+import { agentImportMap, currentProject } from "../modules/_import_map.ts";
 import type { FunctionTarget } from "../modules/_function_ref.ts";
 import { toUrlPath } from "../modules/_paths.ts";
 import { agentScript } from "./_agent_script.ts";
@@ -62,18 +58,40 @@ interface Pending {
 }
 
 const encoder = new Encoder({ maxDepth: MAX_DEPTH + 8 });
-let bootstrap: string | undefined;
+/** The agent's own code: its bootstrap (a data URL) and its bundle. */
+interface AgentCode {
+  bootstrap: string;
+  bundle: ModuleAnswer;
+}
 
-/** The agent's first module as a data URL (read once, on first use). */
-function bootstrapUrl(): string {
-  if (bootstrap === undefined) {
-    const file = new URL("../agent/_bootstrap.js", import.meta.url);
-    const bytes = Deno.readFileSync(file);
+let agentCode: Promise<AgentCode> | undefined;
+
+/**
+ * Reads the agent's code once, relative to this module, so it works from
+ * local files and from a registry alike.
+ */
+function loadAgentCode(): Promise<AgentCode> {
+  return agentCode ??= (async () => {
+    const read = async (name: string) => {
+      const response = await fetch(
+        new URL(`../agent/${name}`, import.meta.url),
+      );
+      if (!response.ok) {
+        throw new Error(`Cannot read the agent's ${name}: ${response.status}`);
+      }
+      return new Uint8Array(await response.arrayBuffer());
+    };
+    const [bootstrap, bundle] = await Promise.all([
+      read("_bootstrap.js"),
+      read("_agent.bundle.js"),
+    ]);
     let binary = "";
-    for (const b of bytes) binary += String.fromCharCode(b);
-    bootstrap = "data:application/javascript;base64," + btoa(binary);
-  }
-  return bootstrap;
+    for (const b of bootstrap) binary += String.fromCharCode(b);
+    return {
+      bootstrap: "data:application/javascript;base64," + btoa(binary),
+      bundle: { status: 200, type: 2, body: bundle },
+    };
+  })();
 }
 
 class PortInUse extends Error {}
@@ -118,7 +136,10 @@ export class Connection {
   }
 
   static async #start(o: ConnectionOptions): Promise<Connection> {
-    const project = await currentProject();
+    const [project, code] = await Promise.all([
+      currentProject(),
+      loadAgentCode(),
+    ]);
     const port = 20000 + Math.floor(Math.random() * 40000);
     const secret = randomToken(24);
     const nonce = randomToken(8);
@@ -127,7 +148,7 @@ export class Connection {
       deno: o.deno,
       permissions: o.permissions,
       port,
-      bootstrap: bootstrapUrl(),
+      bootstrap: code.bootstrap,
       cwd: o.cwd,
     });
     const spec = o.spawn(script);
@@ -149,7 +170,7 @@ export class Connection {
       o.host,
       channel,
       base,
-      new ModuleServer(project.roots, secret),
+      new ModuleServer(project.roots, secret, { "agent.js": code.bundle }),
     );
     const ready = new Promise<void>((resolve, reject) => {
       conn.#ready = { resolve, reject };
@@ -176,8 +197,7 @@ export class Connection {
         port,
         secret,
         nonce,
-        agent: "f" + toUrlPath(libraryRoots().library) +
-          "/agent/_agent.bundle.js",
+        agent: "v/agent.js",
       })),
     );
     const noise = new OutputLines(o.host, o.output);
@@ -339,7 +359,10 @@ export class Connection {
     const e = value instanceof Error
       ? value
       : Object.assign(new Error(String(value)), { stack: "" });
-    const fix = (s: string) => s.replaceAll(this.#base + "f", "file://");
+    const bundle = new URL("../agent/_agent.bundle.js", import.meta.url).href;
+    const fix = (s: string) =>
+      s.replaceAll(this.#base + "v/agent.js", bundle)
+        .replaceAll(this.#base + "f", "file://");
     e.message = fix(e.message);
     e.stack = fix(String(e.stack ?? ""));
     return new RemoteError(
