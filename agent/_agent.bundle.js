@@ -2104,6 +2104,20 @@ function describe(value, proto) {
 }
 
 // wire/_protocol.ts
+var Kind = {
+  /** A msgpack-encoded RPC message (see {@linkcode Msg}). */
+  Msg: 1,
+  /** Agent to controller: a module request `[u32 id][utf-8 path]`. */
+  ModuleRequest: 2,
+  /** Controller to agent: `[u32 id][u16 status][u8 type][body]`. */
+  ModuleResponse: 3,
+  /** Controller to agent, first frame: JSON boot parameters. */
+  Hello: 4,
+  /** Agent to controller: JSON `{ message }`, the agent could not start. */
+  Fail: 5,
+  /** Either way: `[u32 stream][bytes]`, a chunk of a file transfer. */
+  Data: 6
+};
 var Msg = {
   /** `[Call, id, target, args]`: controller asks the agent to run a function. */
   Call: 0,
@@ -2114,10 +2128,208 @@ var Msg = {
   /** `[Cancel, id]`: the controller no longer wants the result. */
   Cancel: 3,
   /** `[Ready, info]`: the agent has loaded and takes calls. */
-  Ready: 4
+  Ready: 4,
+  /** `[Ack, stream, bytes]`: the receiver has consumed `bytes` in all. */
+  Ack: 5,
+  /** `[End, stream, sha256]`: the agent has sent all of a file. */
+  End: 6,
+  /** `[Abort, stream, message]`: the stream failed; drop it. */
+  Abort: 7
 };
+var CHUNK = 256 * 1024;
+var WINDOW = 8 * 1024 * 1024;
 var MAX_FRAME = 64 * 1024 * 1024;
 var MAX_NOISE = 1024 * 1024;
+
+// agent/_files.ts
+import { createHash } from "node:crypto";
+var incoming = /* @__PURE__ */ new Map();
+var outgoing = /* @__PURE__ */ new Map();
+function absolute(path, cwd) {
+  if (typeof path !== "string" || path === "") {
+    throw new TypeError("Cannot use the remote path: it is empty");
+  }
+  return path.startsWith("/") ? path : `${cwd.replace(/\/$/, "")}/${path}`;
+}
+function split(path) {
+  const cut = path.lastIndexOf("/");
+  return [
+    path.slice(0, cut) || "/",
+    path.slice(cut + 1)
+  ];
+}
+async function putBegin(files, id, target) {
+  const path = target === null ? await Deno.makeTempFile({
+    prefix: "chopsticks-put-"
+  }) : absolute(target, files.cwd);
+  if (path.endsWith("/")) {
+    throw new TypeError(`Cannot put to "${path}": it is a directory`);
+  }
+  const info = await Deno.stat(path).catch(() => void 0);
+  if (info?.isDirectory) {
+    throw new TypeError(`Cannot put to "${path}": it is a directory; give the file's path`);
+  }
+  const [dir, name] = split(path);
+  const tmp = `${dir}/.${name}.chopsticks-${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const file = await Deno.open(tmp, {
+    write: true,
+    createNew: true,
+    mode: 384
+  });
+  incoming.set(id, {
+    file,
+    tmp,
+    path,
+    hash: createHash("sha256"),
+    written: 0
+  });
+  return {
+    path
+  };
+}
+function putData(files, id, chunk) {
+  const s = incoming.get(id);
+  if (!s || s.error) return;
+  try {
+    for (let done = 0; done < chunk.length; ) {
+      done += s.file.writeSync(chunk.subarray(done));
+    }
+    s.hash.update(chunk);
+    s.written += chunk.length;
+    files.message([
+      Msg.Ack,
+      id,
+      s.written
+    ]);
+  } catch (error) {
+    s.error = error;
+    files.message([
+      Msg.Abort,
+      id,
+      describe2(error)
+    ]);
+    try {
+      s.file.close();
+    } catch {
+    }
+    void Deno.remove(s.tmp).catch(() => {
+    });
+  }
+}
+async function putEnd(id, size, sha256, mode) {
+  const s = incoming.get(id);
+  if (!s) throw new Error(`Cannot finish transfer ${id}: it was dropped`);
+  try {
+    if (s.error) throw s.error;
+    const got = s.hash.digest("hex");
+    if (s.written !== size || got !== sha256) {
+      throw new Error(`Cannot put "${s.path}": received ${s.written} bytes with sha256 ${got}, expected ${size} bytes with ${sha256}`);
+    }
+    s.file.close();
+    if (mode !== null) await Deno.chmod(s.tmp, mode);
+    await Deno.rename(s.tmp, s.path);
+    incoming.delete(id);
+    return {
+      remotePath: s.path,
+      sha256: got,
+      size
+    };
+  } catch (error) {
+    await drop(id);
+    throw error;
+  }
+}
+async function drop(id) {
+  const s = incoming.get(id);
+  if (s) {
+    incoming.delete(id);
+    if (!s.error) {
+      try {
+        s.file.close();
+      } catch {
+      }
+    }
+    await Deno.remove(s.tmp).catch(() => {
+    });
+  }
+  const o = outgoing.get(id);
+  if (o) {
+    o.aborted = true;
+    o.wake?.();
+    outgoing.delete(id);
+  }
+}
+async function dropAll() {
+  await Promise.all([
+    ...incoming.keys(),
+    ...outgoing.keys()
+  ].map(drop));
+}
+function fetchAck(id, bytes) {
+  const o = outgoing.get(id);
+  if (o && bytes > o.acked) {
+    o.acked = bytes;
+    o.wake?.();
+  }
+}
+async function fetchBegin(files, id, target) {
+  const path = absolute(target, files.cwd);
+  const file = await Deno.open(path, {
+    read: true
+  });
+  const info = await file.stat();
+  if (!info.isFile) {
+    file.close();
+    throw new TypeError(`Cannot fetch "${path}": it is ${info.isDirectory ? "a directory" : "not a regular file"}`);
+  }
+  const o = {
+    acked: 0,
+    aborted: false
+  };
+  outgoing.set(id, o);
+  void pump(files, id, file, o);
+  return {
+    path,
+    size: info.size,
+    mode: info.mode === null ? null : info.mode & 4095
+  };
+}
+async function pump(files, id, file, o) {
+  const hash = createHash("sha256");
+  let sent = 0;
+  try {
+    while (!o.aborted) {
+      while (sent - o.acked >= WINDOW && !o.aborted) {
+        await new Promise((resolve2) => o.wake = resolve2);
+      }
+      if (o.aborted) return;
+      const buf = new Uint8Array(4 + CHUNK);
+      const n = await file.read(buf.subarray(4));
+      if (n === null) break;
+      new DataView(buf.buffer).setUint32(0, id);
+      hash.update(buf.subarray(4, 4 + n));
+      files.frame(Kind.Data, buf.subarray(0, 4 + n));
+      sent += n;
+    }
+    if (!o.aborted) files.message([
+      Msg.End,
+      id,
+      hash.digest("hex")
+    ]);
+  } catch (error) {
+    files.message([
+      Msg.Abort,
+      id,
+      describe2(error)
+    ]);
+  } finally {
+    outgoing.delete(id);
+    file.close();
+  }
+}
+function describe2(error) {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
 
 // agent/agent.ts
 var encoder = new Encoder({
@@ -2125,21 +2337,41 @@ var encoder = new Encoder({
 });
 var decoder = new Decoder();
 var running = /* @__PURE__ */ new Map();
-var base = "";
-function start(channel, moduleBase) {
-  base = moduleBase;
-  channel.receive((body) => {
+var resolved = /* @__PURE__ */ new Map();
+var channel;
+var fileChannel;
+var builtins = {
+  putBegin: (id, path) => putBegin(fileChannel, id, path),
+  putEnd: (id, size, sha256, mode) => putEnd(id, size, sha256, mode),
+  fetchBegin: (id, path) => fetchBegin(fileChannel, id, path)
+};
+function start(ch) {
+  channel = ch;
+  fileChannel = {
+    message: send,
+    frame: (kind, body) => channel.send(kind, body),
+    cwd: ch.cwd
+  };
+  channel.onClose(dropAll);
+  channel.receive((kind, body) => {
+    if (kind === Kind.Data) {
+      const id2 = new DataView(body.buffer, body.byteOffset, 4).getUint32(0);
+      return putData(fileChannel, id2, body.subarray(4));
+    }
     const message = decoder.decode(body);
+    const id = message[1];
     switch (message[0]) {
       case Msg.Call:
-        void run(channel, message[1], message[2], message[3]);
-        break;
+        return void run(id, message[2], message[3]);
       case Msg.Cancel:
-        running.get(message[1])?.abort();
-        break;
+        return running.get(id)?.abort();
+      case Msg.Ack:
+        return fetchAck(id, message[2]);
+      case Msg.Abort:
+        return void drop(id);
     }
   });
-  channel.send(encoder.encode([
+  send([
     Msg.Ready,
     {
       pid: Deno.pid,
@@ -2147,9 +2379,12 @@ function start(channel, moduleBase) {
       os: Deno.build.os,
       arch: Deno.build.arch
     }
-  ]));
+  ]);
 }
-async function run(channel, id, target, wireArgs) {
+function send(message) {
+  channel.send(Kind.Msg, encoder.encode(message));
+}
+async function run(id, target, wireArgs) {
   const abort = new AbortController();
   running.set(id, abort);
   let reply;
@@ -2157,19 +2392,22 @@ async function run(channel, id, target, wireArgs) {
     const fn = await resolve(target);
     const args = fromWire(wireArgs);
     const value = await fn(...args);
-    reply = encoder.encode([
+    reply = [
       Msg.Ok,
       id,
       toWire(value, "result")
-    ]);
+    ];
   } catch (error) {
-    reply = encodeError(id, error);
+    reply = [
+      Msg.Err,
+      id,
+      errorTree(error)
+    ];
   } finally {
     running.delete(id);
   }
-  if (!abort.signal.aborted) channel.send(reply);
+  if (!abort.signal.aborted) send(reply);
 }
-var resolved = /* @__PURE__ */ new Map();
 async function resolve(target) {
   const key = target.join("\0");
   let fn = resolved.get(key);
@@ -2180,8 +2418,13 @@ async function resolve(target) {
   return fn;
 }
 async function find(target) {
+  if (target[0] === "b") {
+    const fn = Object.hasOwn(builtins, target[1]) && builtins[target[1]];
+    if (!fn) throw new TypeError(`Cannot call built-in "${target[1]}"`);
+    return fn;
+  }
   if (target[0] === "m") {
-    const ns = await import(base + target[1]);
+    const ns = await import(channel.base + target[1]);
     const fn = ns[target[2]];
     if (typeof fn !== "function") {
       throw new TypeError(`Cannot call "${target[2]}": module ${target[1]} has no such exported function`);
@@ -2200,23 +2443,15 @@ async function find(target) {
   const bound = value;
   return (...args) => bound.apply(owner, args);
 }
-function encodeError(id, error) {
+function errorTree(error) {
   try {
-    return encoder.encode([
-      Msg.Err,
-      id,
-      toWire(error, "error")
-    ]);
+    return toWire(error, "error");
   } catch {
     const e = error instanceof Error ? error : new Error(String(error));
     const plain = new Error(String(e.message));
     plain.name = String(e.name);
     plain.stack = String(e.stack);
-    return encoder.encode([
-      Msg.Err,
-      id,
-      toWire(plain, "error")
-    ]);
+    return toWire(plain, "error");
   }
 }
 export {

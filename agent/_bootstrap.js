@@ -1,12 +1,12 @@
 // The agent's first module. The controller sends it as a `data:` URL main
 // module, so it cannot import anything: it sets up the channel and the
 // loopback module server by itself, then imports the rest of the agent
-// through that server. Deno.args: [input fifo, output fifo].
+// through that server. Deno.args: [input fifo, output fifo, working dir].
 //
 // @ts-check
 // Frames: [u32 big-endian length][u8 kind][body]; see wire/PROTOCOL.md.
 
-const MSG = 1, MOD_REQ = 2, MOD_RES = 3, HELLO = 4, FAIL = 5;
+const MSG = 1, MOD_REQ = 2, MOD_RES = 3, HELLO = 4, FAIL = 5, DATA = 6;
 const MAX_FRAME = 64 * 1024 * 1024;
 const TYPES = [
   "text/plain",
@@ -18,7 +18,7 @@ const TYPES = [
 ];
 
 /** @typedef {{ port: number, secret: string, nonce: string, agent: string }} Hello */
-/** @typedef {(body: Uint8Array) => void} Handler */
+/** @typedef {(kind: number, body: Uint8Array) => void} Handler */
 
 const input = await Deno.open(Deno.args[0], { read: true });
 const output = await Deno.open(Deno.args[1], { write: true });
@@ -62,11 +62,26 @@ async function flush() {
   flushing = false;
 }
 
+// The end: the channel closed, or the agent script asked us to stop. Hooks
+// remove what the agent made (half-written files), then the process exits.
+let exiting = false;
+/** @param {number} code */
+async function exit(code) {
+  if (!exiting) {
+    exiting = true;
+    await Promise.allSettled(closeHooks.map((hook) => hook()));
+    Deno.exit(code);
+  }
+}
+Deno.addSignalListener("SIGTERM", () => exit(143));
+
 // Incoming frames: read loop with a growable buffer.
 /** @type {Handler | undefined} */
-let onMessage;
-/** @type {Uint8Array[]} */
+let onFrame;
+/** @type {[number, Uint8Array][]} */
 const early = [];
+/** @type {(() => void | Promise<void>)[]} */
+const closeHooks = [];
 /** @type {Map<number, (r: Response) => void>} */
 const modules = new Map();
 /** @type {(h: Hello) => void} */
@@ -76,10 +91,13 @@ const gotHello = new Promise((resolve) => hello = resolve);
 
 /** @param {number} kind @param {Uint8Array} body */
 function dispatch(kind, body) {
-  if (kind === MSG) {
-    // The read buffer is reused: hand out a copy.
-    if (onMessage) onMessage(body.slice());
-    else early.push(body.slice());
+  if (kind === MSG || kind === DATA) {
+    // The read buffer is reused. Messages are copied (decoded values may be
+    // views of them); file chunks are not, since they are written to disk
+    // synchronously, before the buffer is reused.
+    const mine = kind === MSG ? body.slice() : body;
+    if (onFrame) onFrame(kind, mine);
+    else early.push([kind, body.slice()]);
   } else if (kind === MOD_RES) {
     const view = new DataView(body.buffer, body.byteOffset, body.length);
     const id = view.getUint32(0);
@@ -99,7 +117,7 @@ function dispatch(kind, body) {
 }
 
 (async () => {
-  let buf = new Uint8Array(256 * 1024);
+  let buf = new Uint8Array(2 * 1024 * 1024);
   let end = 0;
   while (true) {
     if (end === buf.length) {
@@ -108,7 +126,7 @@ function dispatch(kind, body) {
       buf = bigger;
     }
     const n = await input.read(buf.subarray(end));
-    if (n === null) Deno.exit(0); // the controller closed the channel
+    if (n === null) return await exit(0); // the controller closed the channel
     end += n;
     let at = 0;
     while (end - at >= 4) {
@@ -161,10 +179,16 @@ await output.write(utf8.encode(`\u0000chopsticks-ready:${boot.nonce}\n`));
 const base = `http://127.0.0.1:${boot.port}/${boot.secret}/`;
 const agent = await import(base + boot.agent);
 agent.start({
-  send: (/** @type {Uint8Array} */ body) => send(MSG, body),
+  send,
   /** @param {Handler} handler */
   receive(handler) {
-    onMessage = handler;
-    for (const body of early.splice(0)) handler(body);
+    onFrame = handler;
+    for (const [kind, body] of early.splice(0)) handler(kind, body);
   },
-}, base);
+  /** @param {() => void | Promise<void>} hook */
+  onClose(hook) {
+    closeHooks.push(hook);
+  },
+  base,
+  cwd: Deno.args[2],
+});

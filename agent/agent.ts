@@ -1,84 +1,114 @@
 /**
- * The agent's RPC side. The bootstrap imports this module through the
- * loopback module server and hands it the channel; from then on it runs the
- * functions the controller asks for and sends back their results.
+ * The agent's RPC side. The bootstrap imports this module (bundled, see
+ * `agent/build_bundle.ts`) through the loopback module server and hands it
+ * the channel; from then on it runs the functions the controller asks for
+ * and sends back their results.
  *
  * @module
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { fromWire, MAX_DEPTH, toWire } from "../wire/_codec.ts";
-import { Msg } from "../wire/_protocol.ts";
+import { Kind, Msg } from "../wire/_protocol.ts";
+import * as files from "./_files.ts";
 
 /** The channel the bootstrap gives the agent. */
 export interface AgentChannel {
-  /** Sends one msgpack message body. */
-  send(body: Uint8Array): void;
-  /** Registers the handler of incoming message bodies. */
-  receive(handler: (body: Uint8Array) => void): void;
+  /** Sends one frame. */
+  send(kind: number, body: Uint8Array): void;
+  /** Registers the handler of incoming `Msg` and `Data` frames. */
+  receive(handler: (kind: number, body: Uint8Array) => void): void;
+  /** Registers a hook run before the agent exits. */
+  onClose(hook: () => void | Promise<void>): void;
+  /** URL prefix of the loopback module server, with the secret. */
+  base: string;
+  /** The working directory the agent started in. */
+  cwd: string;
 }
 
-type Target = ["m", string, string] | ["g", string];
+type Target = ["m", string, string] | ["g", string] | ["b", string];
+type Callable = (...args: unknown[]) => unknown;
 
 const encoder = new Encoder({ maxDepth: MAX_DEPTH + 8 });
 const decoder = new Decoder();
 const running = new Map<number, AbortController>();
-let base = "";
+const resolved = new Map<string, Callable>();
+let channel: AgentChannel;
+let fileChannel: files.FileChannel;
 
-/** Starts serving calls on `channel`; `moduleBase` prefixes module paths. */
-export function start(channel: AgentChannel, moduleBase: string): void {
-  base = moduleBase;
-  channel.receive((body) => {
+/** Built-in handlers: the only non-module targets the agent runs. */
+const builtins: Record<string, Callable> = {
+  putBegin: (id, path) =>
+    files.putBegin(fileChannel, id as number, path as string | null),
+  putEnd: (id, size, sha256, mode) =>
+    files.putEnd(
+      id as number,
+      size as number,
+      sha256 as string,
+      mode as number | null,
+    ),
+  fetchBegin: (id, path) =>
+    files.fetchBegin(fileChannel, id as number, path as string),
+};
+
+/** Starts serving calls on `ch`. */
+export function start(ch: AgentChannel): void {
+  channel = ch;
+  fileChannel = {
+    message: send,
+    frame: (kind, body) => channel.send(kind, body),
+    cwd: ch.cwd,
+  };
+  channel.onClose(files.dropAll);
+  // `body` is a view of the channel's read buffer: use it before returning.
+  channel.receive((kind, body) => {
+    if (kind === Kind.Data) {
+      const id = new DataView(body.buffer, body.byteOffset, 4).getUint32(0);
+      return files.putData(fileChannel, id, body.subarray(4));
+    }
     const message = decoder.decode(body) as unknown[];
+    const id = message[1] as number;
     switch (message[0]) {
       case Msg.Call:
-        void run(
-          channel,
-          message[1] as number,
-          message[2] as Target,
-          message[3],
-        );
-        break;
+        return void run(id, message[2] as Target, message[3]);
       case Msg.Cancel:
-        running.get(message[1] as number)?.abort();
-        break;
+        return running.get(id)?.abort();
+      case Msg.Ack:
+        return files.fetchAck(id, message[2] as number);
+      case Msg.Abort:
+        return void files.drop(id);
     }
   });
-  channel.send(encoder.encode([Msg.Ready, {
+  send([Msg.Ready, {
     pid: Deno.pid,
     deno: Deno.version.deno,
     os: Deno.build.os,
     arch: Deno.build.arch,
-  }]));
+  }]);
 }
 
-async function run(
-  channel: AgentChannel,
-  id: number,
-  target: Target,
-  wireArgs: unknown,
-): Promise<void> {
+function send(message: unknown[]): void {
+  channel.send(Kind.Msg, encoder.encode(message));
+}
+
+async function run(id: number, target: Target, wireArgs: unknown) {
   const abort = new AbortController();
   running.set(id, abort);
-  let reply: Uint8Array;
+  let reply: unknown[];
   try {
     const fn = await resolve(target);
     const args = fromWire(wireArgs) as unknown[];
     const value = await fn(...args);
-    reply = encoder.encode([Msg.Ok, id, toWire(value, "result")]);
+    reply = [Msg.Ok, id, toWire(value, "result")];
   } catch (error) {
-    reply = encodeError(id, error);
+    reply = [Msg.Err, id, errorTree(error)];
   } finally {
     running.delete(id);
   }
-  if (!abort.signal.aborted) channel.send(reply);
+  if (!abort.signal.aborted) send(reply);
 }
 
-type Resolved = (...args: unknown[]) => unknown;
-
-const resolved = new Map<string, Resolved>();
-
 /** Finds the function a call names; cached, since calls repeat. */
-async function resolve(target: Target): Promise<Resolved> {
+async function resolve(target: Target): Promise<Callable> {
   const key = target.join("\0");
   let fn = resolved.get(key);
   if (!fn) {
@@ -88,9 +118,14 @@ async function resolve(target: Target): Promise<Resolved> {
   return fn;
 }
 
-async function find(target: Target): Promise<Resolved> {
+async function find(target: Target): Promise<Callable> {
+  if (target[0] === "b") {
+    const fn = Object.hasOwn(builtins, target[1]) && builtins[target[1]];
+    if (!fn) throw new TypeError(`Cannot call built-in "${target[1]}"`);
+    return fn;
+  }
   if (target[0] === "m") {
-    const ns = await import(base + target[1]);
+    const ns = await import(channel.base + target[1]);
     const fn = ns[target[2]];
     if (typeof fn !== "function") {
       throw new TypeError(
@@ -112,19 +147,19 @@ async function find(target: Target): Promise<Resolved> {
       `Cannot call "${target[1]}": it is not a function here`,
     );
   }
-  const bound = value as Resolved;
+  const bound = value as Callable;
   return (...args: unknown[]) => bound.apply(owner, args);
 }
 
-function encodeError(id: number, error: unknown): Uint8Array {
+function errorTree(error: unknown): unknown {
   try {
-    return encoder.encode([Msg.Err, id, toWire(error, "error")]);
+    return toWire(error, "error");
   } catch {
     // The error holds something that cannot be sent: send its text only.
     const e = error instanceof Error ? error : new Error(String(error));
     const plain = new Error(String(e.message));
     plain.name = String(e.name);
     plain.stack = String(e.stack);
-    return encoder.encode([Msg.Err, id, toWire(plain, "error")]);
+    return toWire(plain, "error");
   }
 }

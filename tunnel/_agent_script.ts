@@ -8,8 +8,10 @@
  * its own process group with stdout sent to stderr, so nothing the remote
  * code prints can reach the channel. The channel runs through two FIFOs that
  * `cat` relays to the real stdin and stdout. When stdin ends (the controller
- * closed the tunnel or died) the whole process group is killed; when Deno
- * ends, the relays are stopped; the directory is removed either way.
+ * closed the tunnel or died) the agent gets SIGTERM (it removes what it was
+ * writing and exits), and a second later its whole process group is killed
+ * (a hung agent too); when Deno ends, the relays are stopped; the directories
+ * are removed either way.
  *
  * @module
  */
@@ -68,15 +70,24 @@ DENO_DIR="$c" setsid ${
     shellQuote(o.deno)
   } run -q --no-prompt --no-config --no-lock --no-code-cache --import-map="$d/m.json" ${
     flags.join(" ")
-  } ${shellQuote(o.bootstrap)} "$d/i" "$d/o" >&2 5<&- &
+  } ${shellQuote(o.bootstrap)} "$d/i" "$d/o" "$PWD" >&2 5<&- &
 p=$!
-{ cat <&5 5<&-; kill -KILL -$p 2>/dev/null; } >"$d/i" &
+{
+  cat <&5 5<&-
+  exec >/dev/null 2>&1
+  kill -TERM $p
+  n=0
+  while kill -0 $p && [ $n -lt 10 ]; do sleep 0.1; n=$((n + 1)); done
+  kill -KILL -$p
+} >"$d/i" &
+r=$!
 cat "$d/o" 5<&- &
 o=$!
 exec 5<&-
 wait $p 2>/dev/null
 rc=$?
 kill -KILL -$p 2>/dev/null
+kill $r 2>/dev/null
 exec 3<>"$d/i" 4<>"$d/o"
 exec 3>&- 4>&-
 wait $o

@@ -52,6 +52,21 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/** Receives the events of one file-transfer stream. */
+export interface StreamHandler {
+  /** A chunk arrived (streams the agent sends). */
+  data?(chunk: Uint8Array): void;
+  /** The agent has consumed `bytes` in all (streams the controller sends). */
+  ack?(bytes: number): void;
+  /** The agent sent everything, with this sha256 (streams it sends). */
+  end?(sha256: string): void;
+  /** The stream failed; `error` says why. */
+  abort(error: Error): void;
+}
+
+/** A target the agent resolves: a function, or one of its built-ins. */
+export type CallTarget = FunctionTarget | { kind: "builtin"; name: string };
+
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
@@ -105,6 +120,8 @@ export class Connection {
   #decoder = new Decoder();
   #pending = new Map<number, Pending>();
   #nextId = 1;
+  #streams = new Map<number, StreamHandler>();
+  #nextStream = 1;
   #ended: Error | undefined;
   #ready!: { resolve: () => void; reject: (e: Error) => void };
   /** Resolves when the connection has ended, for any reason. */
@@ -240,7 +257,7 @@ export class Connection {
 
   /** Runs `target` on the agent with `args`. */
   call(
-    target: FunctionTarget,
+    target: CallTarget,
     args: unknown[],
     options: CallOptions = {},
   ): Promise<unknown> {
@@ -248,7 +265,9 @@ export class Connection {
     const wireArgs = toWire(args, "args");
     const wireTarget = target.kind === "module"
       ? ["m", "f" + toUrlPath(target.file), target.name]
-      : ["g", target.path];
+      : target.kind === "global"
+      ? ["g", target.path]
+      : ["b", target.name];
     const id = this.#nextId++;
     const { signal, timeout } = options;
     signal?.throwIfAborted();
@@ -297,12 +316,54 @@ export class Connection {
     await this.#channel.close();
   }
 
+  /** Registers a transfer stream; returns its id. */
+  openStream(handler: StreamHandler): number {
+    if (this.#ended) throw this.#ended;
+    const id = this.#nextStream++;
+    this.#streams.set(id, handler);
+    return id;
+  }
+
+  /** Forgets stream `id`; with `why`, tells the agent to drop it too. */
+  closeStream(id: number, why?: string): void {
+    if (this.#streams.delete(id) && why !== undefined && !this.#ended) {
+      this.#send([Msg.Abort, id, why]);
+    }
+  }
+
+  /** Sends a chunk of stream `id`. */
+  sendData(id: number, chunk: Uint8Array): void {
+    const head = new Uint8Array(4);
+    new DataView(head.buffer).setUint32(0, id);
+    this.#channel.writeFrame(Kind.Data, head, chunk);
+  }
+
+  /** Acknowledges `bytes` consumed of stream `id`. */
+  ack(id: number, bytes: number): void {
+    this.#send([Msg.Ack, id, bytes]);
+  }
+
+  #stream(id: unknown): StreamHandler | undefined {
+    if (typeof id !== "number" || !(id >= 1 && id < this.#nextStream)) {
+      throw new ProtocolError(this.host, `stream ${id} was never opened`);
+    }
+    return this.#streams.get(id);
+  }
+
   #send(message: unknown[]): void {
     this.#channel.writeFrame(Kind.Msg, encoder.encode(message));
   }
 
   #onFrame(kind: number, body: Uint8Array): void {
     if (kind === Kind.Msg) return this.#onMessage(body);
+    if (kind === Kind.Data && body.length >= 4) {
+      const id = new DataView(body.buffer, body.byteOffset, 4).getUint32(0);
+      const stream = this.#stream(id);
+      if (stream && !stream.data) {
+        throw new ProtocolError(this.host, `data on stream ${id}, which sends`);
+      }
+      return stream?.data?.(body.subarray(4));
+    }
     if (kind === Kind.ModuleRequest && body.length >= 4) {
       const id = new DataView(body.buffer, body.byteOffset, 4).getUint32(0);
       const path = new TextDecoder().decode(body.subarray(4));
@@ -336,6 +397,9 @@ export class Connection {
     }
     const [type, id] = message;
     if (type === Msg.Ready) return this.#ready.resolve();
+    if (type === Msg.Ack || type === Msg.End || type === Msg.Abort) {
+      return this.#onStreamMessage(type, id, message[2]);
+    }
     if (type !== Msg.Ok && type !== Msg.Err) {
       throw new ProtocolError(this.host, `unknown message type ${type}`);
     }
@@ -353,6 +417,22 @@ export class Connection {
     }
     if (type === Msg.Ok) pending.resolve(value);
     else pending.reject(this.#remoteError(value));
+  }
+
+  #onStreamMessage(type: number, id: unknown, arg: unknown): void {
+    const stream = this.#stream(id);
+    if (!stream) return; // already finished or dropped here
+    if (type === Msg.Ack && typeof arg === "number" && stream.ack) {
+      return stream.ack(arg);
+    }
+    if (type === Msg.End && typeof arg === "string" && stream.end) {
+      return stream.end(arg);
+    }
+    if (type === Msg.Abort) {
+      this.#streams.delete(id as number);
+      return stream.abort(new Error(String(arg)));
+    }
+    throw new ProtocolError(this.host, `a bad stream message for ${id}`);
   }
 
   #remoteError(value: unknown): RemoteError {
@@ -395,6 +475,8 @@ export class Connection {
     this.#ended = error;
     for (const p of this.#pending.values()) p.reject(error);
     this.#pending.clear();
+    for (const stream of this.#streams.values()) stream.abort(error);
+    this.#streams.clear();
     this.#markEnded();
   }
 }

@@ -10,6 +10,9 @@ import { ProtocolError } from "../errors.ts";
 import type { OutputLines } from "./_output.ts";
 import type { SpawnSpec } from "./_connection.ts";
 
+/** Parts at least this big are written on their own, not copied. */
+const BIG_WRITE = 64 * 1024;
+
 /** How long `close()` waits for the process before killing it. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -91,18 +94,34 @@ export class ProcessChannel {
       while (this.#queue.length > 0 && !this.#closing) {
         const parts = this.#queue;
         this.#queue = [];
-        let buf = parts[0];
-        if (parts.length > 1) {
-          let size = 0;
-          for (const p of parts) size += p.length;
-          buf = new Uint8Array(size);
-          let at = 0;
-          for (const p of parts) {
-            buf.set(p, at);
-            at += p.length;
+        // Small parts are joined into one write; big ones (file chunks) go
+        // as they are, to save copying them.
+        let batch: Uint8Array[] = [];
+        let size = 0;
+        const flushBatch = async () => {
+          if (batch.length === 1) await this.#writer.write(batch[0]);
+          else if (batch.length > 1) {
+            const buf = new Uint8Array(size);
+            let at = 0;
+            for (const p of batch) {
+              buf.set(p, at);
+              at += p.length;
+            }
+            await this.#writer.write(buf);
+          }
+          batch = [];
+          size = 0;
+        };
+        for (const part of parts) {
+          if (part.length >= BIG_WRITE) {
+            await flushBatch();
+            await this.#writer.write(part);
+          } else {
+            batch.push(part);
+            size += part.length;
           }
         }
-        await this.#writer.write(buf);
+        await flushBatch();
       }
     } catch {
       // The process is gone; the read side reports it.

@@ -17,6 +17,8 @@ export const Kind = {
   Hello: 4,
   /** Agent to controller: JSON `{ message }`, the agent could not start. */
   Fail: 5,
+  /** Either way: `[u32 stream][bytes]`, a chunk of a file transfer. */
+  Data: 6,
 } as const;
 
 /** RPC message types: the first element of every msgpack message array. */
@@ -31,7 +33,19 @@ export const Msg = {
   Cancel: 3,
   /** `[Ready, info]`: the agent has loaded and takes calls. */
   Ready: 4,
+  /** `[Ack, stream, bytes]`: the receiver has consumed `bytes` in all. */
+  Ack: 5,
+  /** `[End, stream, sha256]`: the agent has sent all of a file. */
+  End: 6,
+  /** `[Abort, stream, message]`: the stream failed; drop it. */
+  Abort: 7,
 } as const;
+
+/** Bytes in one `Data` frame of a file transfer. */
+export const CHUNK = 256 * 1024;
+
+/** Most bytes a sender may have unacknowledged on one stream. */
+export const WINDOW = 8 * 1024 * 1024;
 
 /** Largest frame payload either side accepts, in bytes. */
 export const MAX_FRAME = 64 * 1024 * 1024;

@@ -1,0 +1,255 @@
+/**
+ * The agent's side of file transfers. `putBegin`/`putEnd` receive a file
+ * into a temporary file beside the destination, check its sha256, and only
+ * then rename it into place; `fetchBegin` sends a file in chunks as the
+ * controller's acknowledgements allow. See wire/PROTOCOL.md.
+ *
+ * @module
+ */
+import { createHash, type Hash } from "node:crypto";
+import { CHUNK, Kind, Msg, WINDOW } from "../wire/_protocol.ts";
+
+/** What the file handlers need from the agent. */
+export interface FileChannel {
+  /** Sends a msgpack message. */
+  message(message: unknown[]): void;
+  /** Sends a frame. */
+  frame(kind: number, body: Uint8Array): void;
+  /** The agent's working directory. */
+  cwd: string;
+}
+
+interface Incoming {
+  file: Deno.FsFile;
+  tmp: string;
+  path: string;
+  hash: Hash;
+  written: number;
+  error?: unknown;
+}
+
+interface Outgoing {
+  acked: number;
+  wake?: () => void;
+  aborted: boolean;
+}
+
+const incoming = new Map<number, Incoming>();
+const outgoing = new Map<number, Outgoing>();
+
+/** Makes `path` absolute against the agent's working directory. */
+function absolute(path: string, cwd: string): string {
+  if (typeof path !== "string" || path === "") {
+    throw new TypeError("Cannot use the remote path: it is empty");
+  }
+  return path.startsWith("/") ? path : `${cwd.replace(/\/$/, "")}/${path}`;
+}
+
+function split(path: string): [string, string] {
+  const cut = path.lastIndexOf("/");
+  return [path.slice(0, cut) || "/", path.slice(cut + 1)];
+}
+
+/** Starts receiving stream `id` into a temporary file beside the target. */
+export async function putBegin(
+  files: FileChannel,
+  id: number,
+  target: string | null,
+): Promise<{ path: string }> {
+  const path = target === null
+    ? await Deno.makeTempFile({ prefix: "chopsticks-put-" })
+    : absolute(target, files.cwd);
+  if (path.endsWith("/")) {
+    throw new TypeError(`Cannot put to "${path}": it is a directory`);
+  }
+  const info = await Deno.stat(path).catch(() => undefined);
+  if (info?.isDirectory) {
+    throw new TypeError(
+      `Cannot put to "${path}": it is a directory; give the file's path`,
+    );
+  }
+  const [dir, name] = split(path);
+  const tmp = `${dir}/.${name}.chopsticks-${
+    crypto.randomUUID().slice(0, 8)
+  }.tmp`;
+  const file = await Deno.open(tmp, {
+    write: true,
+    createNew: true,
+    mode: 0o600,
+  });
+  incoming.set(id, {
+    file,
+    tmp,
+    path,
+    hash: createHash("sha256"),
+    written: 0,
+  });
+  return { path };
+}
+
+/**
+ * Takes one chunk of stream `id` and acknowledges it. The chunk is a view of
+ * the channel's read buffer, so it is written synchronously, before the
+ * buffer is reused; writes go to the page cache and are short.
+ */
+export function putData(
+  files: FileChannel,
+  id: number,
+  chunk: Uint8Array,
+): void {
+  const s = incoming.get(id);
+  if (!s || s.error) return;
+  try {
+    for (let done = 0; done < chunk.length;) {
+      done += s.file.writeSync(chunk.subarray(done));
+    }
+    s.hash.update(chunk);
+    s.written += chunk.length;
+    files.message([Msg.Ack, id, s.written]);
+  } catch (error) {
+    // Keep the failure for putEnd; remove the partial file now.
+    s.error = error;
+    files.message([Msg.Abort, id, describe(error)]);
+    try {
+      s.file.close();
+    } catch {
+      // Already closed.
+    }
+    void Deno.remove(s.tmp).catch(() => {});
+  }
+}
+
+/**
+ * Finishes stream `id`: checks size and sha256, applies `mode`, and renames
+ * the temporary file into place. On any mismatch the file is removed.
+ */
+export async function putEnd(
+  id: number,
+  size: number,
+  sha256: string,
+  mode: number | null,
+): Promise<{ remotePath: string; sha256: string; size: number }> {
+  const s = incoming.get(id);
+  if (!s) throw new Error(`Cannot finish transfer ${id}: it was dropped`);
+  try {
+    if (s.error) throw s.error;
+    const got = s.hash.digest("hex");
+    if (s.written !== size || got !== sha256) {
+      throw new Error(
+        `Cannot put "${s.path}": received ${s.written} bytes with sha256 ${got}, expected ${size} bytes with ${sha256}`,
+      );
+    }
+    s.file.close();
+    if (mode !== null) await Deno.chmod(s.tmp, mode);
+    await Deno.rename(s.tmp, s.path);
+    incoming.delete(id);
+    return { remotePath: s.path, sha256: got, size };
+  } catch (error) {
+    await drop(id);
+    throw error;
+  }
+}
+
+/** Drops stream `id`, removing its temporary file. */
+export async function drop(id: number): Promise<void> {
+  const s = incoming.get(id);
+  if (s) {
+    incoming.delete(id);
+    if (!s.error) {
+      try {
+        s.file.close();
+      } catch {
+        // Already closed.
+      }
+    }
+    await Deno.remove(s.tmp).catch(() => {});
+  }
+  const o = outgoing.get(id);
+  if (o) {
+    o.aborted = true;
+    o.wake?.();
+    outgoing.delete(id);
+  }
+}
+
+/** Removes every half-received file: the agent is ending. */
+export async function dropAll(): Promise<void> {
+  await Promise.all([...incoming.keys(), ...outgoing.keys()].map(drop));
+}
+
+/** The controller acknowledged `bytes` of stream `id`. */
+export function fetchAck(id: number, bytes: number): void {
+  const o = outgoing.get(id);
+  if (o && bytes > o.acked) {
+    o.acked = bytes;
+    o.wake?.();
+  }
+}
+
+/**
+ * Opens `target` and starts sending it as stream `id`; resolves once it is
+ * open with its absolute path, size and mode. The data follows in `Data`
+ * frames and an `End` message with the sha256 (or `Abort`).
+ */
+export async function fetchBegin(
+  files: FileChannel,
+  id: number,
+  target: string,
+): Promise<{ path: string; size: number; mode: number | null }> {
+  const path = absolute(target, files.cwd);
+  const file = await Deno.open(path, { read: true });
+  const info = await file.stat();
+  if (!info.isFile) {
+    file.close();
+    throw new TypeError(
+      `Cannot fetch "${path}": it is ${
+        info.isDirectory ? "a directory" : "not a regular file"
+      }`,
+    );
+  }
+  const o: Outgoing = { acked: 0, aborted: false };
+  outgoing.set(id, o);
+  void pump(files, id, file, o);
+  return {
+    path,
+    size: info.size,
+    mode: info.mode === null ? null : info.mode & 0o7777,
+  };
+}
+
+async function pump(
+  files: FileChannel,
+  id: number,
+  file: Deno.FsFile,
+  o: Outgoing,
+): Promise<void> {
+  const hash = createHash("sha256");
+  let sent = 0;
+  try {
+    while (!o.aborted) {
+      while (sent - o.acked >= WINDOW && !o.aborted) {
+        await new Promise<void>((resolve) => o.wake = resolve);
+      }
+      if (o.aborted) return;
+      const buf = new Uint8Array(4 + CHUNK);
+      const n = await file.read(buf.subarray(4));
+      if (n === null) break;
+      new DataView(buf.buffer).setUint32(0, id);
+      hash.update(buf.subarray(4, 4 + n));
+      files.frame(Kind.Data, buf.subarray(0, 4 + n));
+      sent += n;
+    }
+    if (!o.aborted) files.message([Msg.End, id, hash.digest("hex")]);
+  } catch (error) {
+    files.message([Msg.Abort, id, describe(error)]);
+  } finally {
+    outgoing.delete(id);
+    file.close();
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error
+    ? `${error.name}: ${error.message}`
+    : String(error);
+}

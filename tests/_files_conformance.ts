@@ -1,0 +1,193 @@
+/**
+ * File transfer behaviours every transport must have: `put` and `fetch`
+ * stream, verify, rename atomically, and fail without leaving a partial
+ * file. Remote paths are made through the tunnel itself, so the suite runs
+ * unchanged against containers and other hosts.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { RemoteError } from "../mod.ts";
+import type { TunnelFactory } from "./_conformance.ts";
+import {
+  add,
+  list,
+  modeOf,
+  readBytes,
+  removeAll,
+  tempDir,
+  writeBytes,
+} from "./fixtures/funcs.ts";
+
+function random(size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i += 65536) {
+    crypto.getRandomValues(bytes.subarray(i, Math.min(size, i + 65536)));
+  }
+  return bytes;
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** Registers the file transfer suite for one transport. */
+export function filesConformance(transport: string, make: TunnelFactory): void {
+  const test = (name: string, fn: () => Promise<void>) =>
+    Deno.test({ name: `${transport}: ${name}`, fn });
+
+  test("put() and fetch() copy a file, checked by sha256, with its mode", async () => {
+    const local = await Deno.makeTempDir();
+    await using tun = make();
+    const remote = await tun.call(tempDir);
+    try {
+      const bytes = random(3 * 1024 * 1024 + 17);
+      await Deno.writeFile(`${local}/src.bin`, bytes, { mode: 0o640 });
+      await Deno.chmod(`${local}/src.bin`, 0o640);
+      const put = await tun.put(`${local}/src.bin`, `${remote}/dst.bin`);
+      assert.deepEqual(put, {
+        remotePath: `${remote}/dst.bin`,
+        sha256: sha256(bytes),
+        size: bytes.length,
+      });
+      assert.deepEqual(await tun.call(readBytes, `${remote}/dst.bin`), bytes);
+      assert.equal(await tun.call(modeOf, `${remote}/dst.bin`), 0o640);
+      await tun.put(`${local}/src.bin`, `${remote}/x.bin`, { mode: 0o600 });
+      assert.equal(await tun.call(modeOf, `${remote}/x.bin`), 0o600);
+      const fetched = await tun.fetch(`${remote}/dst.bin`, `${local}/back.bin`);
+      assert.deepEqual(fetched, {
+        localPath: `${local}/back.bin`,
+        remotePath: `${remote}/dst.bin`,
+        sha256: sha256(bytes),
+        size: bytes.length,
+      });
+      assert.deepEqual(await Deno.readFile(`${local}/back.bin`), bytes);
+      const empty = await tun.put(`${local}/src.bin`);
+      assert.match(empty.remotePath, /^\/.*chopsticks-put-/);
+      await tun.call(removeAll, empty.remotePath);
+      assert.deepEqual(await tun.call(list, remote), ["dst.bin", "x.bin"]);
+    } finally {
+      await tun.call(removeAll, remote);
+      await Deno.remove(local, { recursive: true });
+    }
+  });
+
+  test("put() resolves a relative path against the agent's working directory", async () => {
+    const local = await Deno.makeTempDir();
+    const probe = make();
+    const remote = await probe.call(tempDir);
+    await probe.close();
+    try {
+      await Deno.writeTextFile(`${local}/a.txt`, "relative");
+      await using tun = make({ cwd: remote });
+      const put = await tun.put(`${local}/a.txt`, "sub.txt");
+      assert.equal(put.remotePath, `${remote}/sub.txt`);
+      const fetched = await tun.fetch("sub.txt", `${local}/b.txt`);
+      assert.equal(fetched.remotePath, `${remote}/sub.txt`);
+      assert.equal(await Deno.readTextFile(`${local}/b.txt`), "relative");
+      await tun.call(removeAll, remote);
+    } finally {
+      await Deno.remove(local, { recursive: true });
+    }
+  });
+
+  test("put() refuses a directory target and a missing local file, leaving nothing", async () => {
+    const local = await Deno.makeTempDir();
+    await using tun = make();
+    const remote = await tun.call(tempDir);
+    try {
+      await Deno.writeTextFile(`${local}/a.txt`, "x");
+      await assert.rejects(
+        () => tun.put(`${local}/a.txt`, remote),
+        (e: Error) => /is a directory/.test(e.message),
+      );
+      await assert.rejects(
+        () => tun.put(`${local}/missing.txt`, `${remote}/m.txt`),
+        (e: Error) =>
+          e instanceof Deno.errors.NotFound && /missing\.txt/.test(e.message),
+      );
+      await assert.rejects(
+        () => tun.put(local, `${remote}/dir.txt`),
+        /not a regular file/,
+      );
+      assert.deepEqual(await tun.call(list, remote), []);
+      assert.equal(await tun.call(add, 1, 1), 2, "the tunnel stays usable");
+    } finally {
+      await tun.call(removeAll, remote);
+      await Deno.remove(local, { recursive: true });
+    }
+  });
+
+  test("fetch() of a missing file or a directory fails and never touches the local file", async () => {
+    const local = await Deno.makeTempDir();
+    await using tun = make();
+    const remote = await tun.call(tempDir);
+    try {
+      await Deno.writeTextFile(`${local}/keep.txt`, "precious");
+      const missing = await tun.fetch(`${remote}/none`, `${local}/keep.txt`)
+        .catch((e) => e);
+      assert.ok(missing instanceof RemoteError, String(missing));
+      assert.equal(missing.remoteName, "NotFound");
+      assert.match(missing.message, /none/);
+      await assert.rejects(
+        () => tun.fetch(remote, `${local}/keep.txt`),
+        /is a directory/,
+      );
+      assert.equal(await Deno.readTextFile(`${local}/keep.txt`), "precious");
+      assert.deepEqual([...Deno.readDirSync(local)].map((e) => e.name), [
+        "keep.txt",
+      ]);
+    } finally {
+      await tun.call(removeAll, remote);
+      await Deno.remove(local, { recursive: true });
+    }
+  });
+
+  test("a transfer cut off by closing the tunnel leaves no partial file", async () => {
+    const local = await Deno.makeTempDir();
+    const tun = make();
+    const remote = await tun.call(tempDir);
+    try {
+      await Deno.writeFile(`${local}/big.bin`, random(64 * 1024 * 1024));
+      const put = tun.put(`${local}/big.bin`, `${remote}/big.bin`)
+        .catch((e) => e);
+      await new Promise((r) => setTimeout(r, 30));
+      await tun.close();
+      assert.ok(await put instanceof Error, "the put was cut off");
+      assert.deepEqual(await tun.call(list, remote), [], "nothing was left");
+    } finally {
+      await tun.call(removeAll, remote);
+      await tun.close();
+      await Deno.remove(local, { recursive: true });
+    }
+  });
+
+  test("put() and fetch() respect the agent's permissions", async () => {
+    const local = await Deno.makeTempDir();
+    const probe = make();
+    const allowed = await probe.call(tempDir);
+    const denied = await probe.call(tempDir);
+    await probe.call(writeBytes, `${denied}/secret.txt`, new Uint8Array([1]));
+    try {
+      await Deno.writeTextFile(`${local}/a.txt`, "x");
+      await using tun = make({
+        permissions: { read: [allowed], write: [allowed] },
+      });
+      await tun.put(`${local}/a.txt`, `${allowed}/a.txt`);
+      await tun.fetch(`${allowed}/a.txt`, `${local}/b.txt`);
+      const put = await tun.put(`${local}/a.txt`, `${denied}/a.txt`)
+        .catch((e) => e);
+      assert.equal(put.remoteName, "NotCapable", String(put));
+      const fetched = await tun.fetch(`${denied}/secret.txt`, `${local}/c.txt`)
+        .catch((e) => e);
+      assert.equal(fetched.remoteName, "NotCapable", String(fetched));
+      assert.deepEqual(await probe.call(list, denied), ["secret.txt"]);
+    } finally {
+      await probe.call(removeAll, allowed);
+      await probe.call(removeAll, denied);
+      await probe.close();
+      await Deno.remove(local, { recursive: true });
+    }
+  });
+}

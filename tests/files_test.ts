@@ -1,0 +1,96 @@
+/**
+ * File transfer limits on a Local tunnel: bounded memory on a 1 GiB put,
+ * no head-of-line blocking, and a full disk.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { Local } from "../mod.ts";
+import { add, list, peakRss, pid } from "./fixtures/funcs.ts";
+
+const GiB = 1024 * 1024 * 1024;
+const MiB = 1024 * 1024;
+
+async function sparseFile(path: string, size: number): Promise<void> {
+  const file = await Deno.open(path, { write: true, create: true });
+  await file.truncate(size);
+  file.close();
+}
+
+Deno.test({
+  name:
+    "a 1 GiB put keeps both sides' memory bounded, and small calls are not held up",
+  // Peak RSS of the agent and the controller's growth are both measured.
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "chopsticks-big-" });
+    try {
+      await sparseFile(`${dir}/src.bin`, GiB);
+      await using tun = new Local("big");
+      await tun.call(pid);
+      const agentBefore = await tun.call(peakRss);
+      const controllerBefore = Deno.memoryUsage().rss;
+      let controllerPeak = controllerBefore;
+      const sampler = setInterval(() => {
+        controllerPeak = Math.max(controllerPeak, Deno.memoryUsage().rss);
+      }, 20);
+      let done = false;
+      const put = tun.put(`${dir}/src.bin`, `${dir}/dst.bin`).finally(() =>
+        done = true
+      );
+      const latencies: number[] = [];
+      await new Promise((r) => setTimeout(r, 200));
+      while (!done) {
+        const start = performance.now();
+        assert.equal(await tun.call(add, 2, 2), 4);
+        latencies.push(performance.now() - start);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const result = await put;
+      clearInterval(sampler);
+      assert.equal(result.size, GiB);
+      const agentGrowth = (await tun.call(peakRss)) - agentBefore;
+      const controllerGrowth = controllerPeak - controllerBefore;
+      assert.ok(latencies.length >= 3, `only ${latencies.length} calls ran`);
+      const worst = Math.max(...latencies);
+      assert.ok(worst < 100, `a small call took ${worst.toFixed(1)} ms`);
+      assert.ok(
+        agentGrowth < 64 * MiB,
+        `agent grew ${(agentGrowth / MiB).toFixed(1)} MiB`,
+      );
+      assert.ok(
+        controllerGrowth < 64 * MiB,
+        `controller grew ${(controllerGrowth / MiB).toFixed(1)} MiB`,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a full disk fails the put clearly and leaves no file behind",
+  ignore: Deno.uid() !== 0 && !Deno.env.get("CI"),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "chopsticks-full-" });
+    await Deno.mkdir(`${dir}/disk`);
+    const { success: mounted } = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", `${dir}/disk`],
+    }).output();
+    assert.ok(mounted, "cannot mount a tmpfs (needs root)");
+    try {
+      await sparseFile(`${dir}/src.bin`, 4 * MiB);
+      await Deno.writeTextFile(`${dir}/disk/keep.txt`, "old");
+      await using tun = new Local("full");
+      const error = await tun.put(`${dir}/src.bin`, `${dir}/disk/keep.txt`)
+        .catch((e) => e);
+      assert.ok(error instanceof Error, String(error));
+      assert.match(error.message, /No space left|space/i);
+      assert.deepEqual(await tun.call(list, `${dir}/disk`), ["keep.txt"]);
+      assert.equal(await Deno.readTextFile(`${dir}/disk/keep.txt`), "old");
+      assert.equal(await tun.call(add, 1, 1), 2, "the tunnel stays usable");
+    } finally {
+      await new Deno.Command("umount", { args: [`${dir}/disk`] }).output();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -1,0 +1,229 @@
+/**
+ * The controller's side of `put` and `fetch`: files stream in chunks, no
+ * more than a window ahead of what the other side has written, are checked
+ * by sha256 on arrival, and are renamed into place only when whole. A
+ * failed transfer never leaves a partial file at the destination, and a
+ * failed fetch never touches a file already there.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { CHUNK, WINDOW } from "../wire/_protocol.ts";
+import type { Connection } from "./_connection.ts";
+
+/** What `put` resolves to. */
+export interface PutResult {
+  /** The absolute path the file now has on the target. */
+  remotePath: string;
+  /** Hex sha256 of the content, checked on both sides. */
+  sha256: string;
+  /** Size in bytes. */
+  size: number;
+}
+
+/** What `fetch` resolves to. */
+export interface FetchResult {
+  /** The absolute path the file now has here. */
+  localPath: string;
+  /** The absolute path it had on the target. */
+  remotePath: string;
+  /** Hex sha256 of the content, checked on both sides. */
+  sha256: string;
+  /** Size in bytes. */
+  size: number;
+}
+
+/** Options of `put`. */
+export interface PutOptions {
+  /** Permission bits of the new file. Default: those of the local file. */
+  mode?: number;
+}
+
+function basename(path: string): string {
+  return path.replace(/\/+$/, "").split("/").pop() || "file";
+}
+
+function absoluteHere(path: string): string {
+  return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+}
+
+/** A temporary path beside `path`, in the same directory. */
+function besides(path: string): string {
+  const cut = path.lastIndexOf("/");
+  return `${path.slice(0, cut)}/.${path.slice(cut + 1)}.chopsticks-${
+    crypto.randomUUID().slice(0, 8)
+  }.tmp`;
+}
+
+/** Sends `localPath` to `remotePath` (a fresh temporary file if omitted). */
+export async function putFile(
+  conn: Connection,
+  localPath: string,
+  remotePath: string | undefined,
+  options: PutOptions = {},
+): Promise<PutResult> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(localPath, { read: true });
+  } catch (error) {
+    throw new (error instanceof Deno.errors.NotFound
+      ? Deno.errors.NotFound
+      : Error)(
+      `Cannot put "${localPath}": ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  let id = 0;
+  try {
+    const info = await file.stat();
+    if (!info.isFile) {
+      throw new TypeError(
+        `Cannot put "${localPath}": it is not a regular file`,
+      );
+    }
+    const mode = options.mode ??
+      (info.mode === null ? null : info.mode & 0o7777);
+    let acked = 0;
+    let failed: Error | undefined;
+    let wake: (() => void) | undefined;
+    id = conn.openStream({
+      ack(bytes) {
+        acked = bytes;
+        wake?.();
+      },
+      abort(error) {
+        failed = error;
+        wake?.();
+      },
+    });
+    await conn.call({ kind: "builtin", name: "putBegin" }, [
+      id,
+      remotePath ?? null,
+    ]);
+    const hash = createHash("sha256");
+    // Chunk k goes out only once chunk k - WINDOW/CHUNK was acknowledged,
+    // so WINDOW/CHUNK + 1 buffers, reused in turn, are enough.
+    const buffers: Uint8Array[] = [];
+    let sent = 0;
+    for (let k = 0;; k++) {
+      while (sent - acked >= WINDOW && !failed) {
+        await new Promise<void>((resolve) => wake = resolve);
+      }
+      if (failed) throw failed;
+      const slot = k % (WINDOW / CHUNK + 1);
+      const chunk = buffers[slot] ??= new Uint8Array(CHUNK);
+      const n = await file.read(chunk);
+      if (n === null) break;
+      hash.update(chunk.subarray(0, n));
+      conn.sendData(id, chunk.subarray(0, n));
+      sent += n;
+    }
+    const result = await conn.call({ kind: "builtin", name: "putEnd" }, [
+      id,
+      sent,
+      hash.digest("hex"),
+      mode,
+    ]) as PutResult;
+    conn.closeStream(id);
+    return result;
+  } catch (error) {
+    if (id) conn.closeStream(id, String(error));
+    if (error instanceof Error && !error.message.startsWith("Cannot put")) {
+      error.message =
+        `Cannot put "${localPath}" to "${conn.host}": ${error.message}`;
+    }
+    throw error;
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Fetches `remotePath` into `localPath` (default: its name in the current
+ * directory; an existing directory gets the file inside it).
+ */
+export async function fetchFile(
+  conn: Connection,
+  remotePath: string,
+  localPath?: string,
+): Promise<FetchResult> {
+  let target = absoluteHere(localPath ?? basename(remotePath));
+  const info = await Deno.stat(target).catch(() => undefined);
+  if (info?.isDirectory) {
+    target = `${target.replace(/\/+$/, "")}/${basename(remotePath)}`;
+  }
+  const tmp = besides(target);
+  const file = await Deno.open(tmp, {
+    write: true,
+    createNew: true,
+    mode: 0o600,
+  });
+  const hash = createHash("sha256");
+  let written = 0;
+  let chain = Promise.resolve();
+  let writeError: Error | undefined;
+  let settle!: { resolve: (sha: string) => void; reject: (e: Error) => void };
+  const ended = new Promise<string>((resolve, reject) =>
+    settle = { resolve, reject }
+  );
+  ended.catch(() => {});
+  const id = conn.openStream({
+    data(chunk) {
+      chain = chain.then(async () => {
+        if (writeError) return;
+        try {
+          for (let done = 0; done < chunk.length;) {
+            done += await file.write(chunk.subarray(done));
+          }
+          hash.update(chunk);
+          written += chunk.length;
+          conn.ack(id, written);
+        } catch (error) {
+          writeError = error as Error;
+          conn.closeStream(id, String(error));
+          settle.reject(writeError);
+        }
+      });
+    },
+    end: (sha) => settle.resolve(sha),
+    abort: (error) => settle.reject(error),
+  });
+  let closed = false;
+  try {
+    const begun = await conn.call({ kind: "builtin", name: "fetchBegin" }, [
+      id,
+      remotePath,
+    ]) as { path: string; size: number; mode: number | null };
+    const theirs = await ended;
+    await chain;
+    if (writeError) throw writeError;
+    const ours = hash.digest("hex");
+    if (ours !== theirs || written !== begun.size) {
+      throw new Error(
+        `received ${written} bytes with sha256 ${ours}, expected ${begun.size} bytes with ${theirs}`,
+      );
+    }
+    await file.sync();
+    file.close();
+    closed = true;
+    if (begun.mode !== null) await Deno.chmod(tmp, begun.mode);
+    await Deno.rename(tmp, target);
+    return {
+      localPath: target,
+      remotePath: begun.path,
+      sha256: ours,
+      size: written,
+    };
+  } catch (error) {
+    conn.closeStream(id, String(error));
+    await chain;
+    if (error instanceof Error && !error.message.startsWith("Cannot fetch")) {
+      error.message =
+        `Cannot fetch "${remotePath}" from "${conn.host}": ${error.message}`;
+    }
+    throw error;
+  } finally {
+    if (!closed) file.close();
+    await Deno.remove(tmp).catch(() => {});
+  }
+}
