@@ -2331,6 +2331,14 @@ function describe2(error) {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
+// modules/_agent_context.ts
+var KEY = Symbol.for("chopsticks.agent");
+function setAgentContext(context) {
+  Object.defineProperty(globalThis, KEY, {
+    value: Object.freeze(context)
+  });
+}
+
 // agent/agent.ts
 var encoder = new Encoder({
   maxDepth: MAX_DEPTH + 8
@@ -2347,6 +2355,10 @@ var builtins = {
 };
 function start(ch) {
   channel = ch;
+  setAgentContext({
+    ...ch.context,
+    base: ch.base
+  });
   fileChannel = {
     message: send,
     frame: (kind, body) => channel.send(kind, body),

@@ -17,7 +17,7 @@ const TYPES = [
   "text/jsx",
 ];
 
-/** @typedef {{ port: number, secret: string, nonce: string, agent: string }} Hello */
+/** @typedef {{ port: number, secret: string, nonce: string, agent: string, context: object }} Hello */
 /** @typedef {(kind: number, body: Uint8Array) => void} Handler */
 
 const input = await Deno.open(Deno.args[0], { read: true });
@@ -191,4 +191,5 @@ agent.start({
   },
   base,
   cwd: Deno.args[2],
+  context: boot.context,
 });

@@ -10,6 +10,10 @@ import { Decoder, Encoder } from "@msgpack/msgpack";
 import { fromWire, MAX_DEPTH, toWire } from "../wire/_codec.ts";
 import { Kind, Msg } from "../wire/_protocol.ts";
 import * as files from "./_files.ts";
+import {
+  type AgentContext,
+  setAgentContext,
+} from "../modules/_agent_context.ts";
 
 /** The channel the bootstrap gives the agent. */
 export interface AgentChannel {
@@ -23,6 +27,8 @@ export interface AgentChannel {
   base: string;
   /** The working directory the agent started in. */
   cwd: string;
+  /** Where this agent sits: depth, host chain, the controller's project. */
+  context: Omit<AgentContext, "base">;
 }
 
 type Target = ["m", string, string] | ["g", string] | ["b", string];
@@ -53,6 +59,7 @@ const builtins: Record<string, Callable> = {
 /** Starts serving calls on `ch`. */
 export function start(ch: AgentChannel): void {
   channel = ch;
+  setAgentContext({ ...ch.context, base: ch.base });
   fileChannel = {
     message: send,
     frame: (kind, body) => channel.send(kind, body),

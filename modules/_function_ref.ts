@@ -8,6 +8,7 @@
  */
 import { Session } from "node:inspector/promises";
 import { fromFileUrl } from "./_paths.ts";
+import { agentContext } from "./_agent_context.ts";
 
 /** What the agent is asked to call. */
 export type FunctionTarget =
@@ -78,7 +79,8 @@ function read(owner: unknown, key: string): unknown {
 
 async function moduleExport(fn: AnyFunction): Promise<FunctionTarget> {
   const url = await definitionUrl(fn);
-  if (!url?.startsWith("file:")) {
+  const file = url && modulePath(url);
+  if (!file) {
     throw new TypeError(
       `Cannot call ${describe(fn)}: it is not defined in a local module file (${
         url || "no source"
@@ -93,7 +95,20 @@ async function moduleExport(fn: AnyFunction): Promise<FunctionTarget> {
       } from ${url}: it is not exported; export it (closures and inner functions cannot be sent)`,
     );
   }
-  return { kind: "module", file: fromFileUrl(url), name };
+  return { kind: "module", file, name };
+}
+
+/**
+ * The controller file path of a module URL: a `file:` URL here, or, on an
+ * agent, a URL of its module server.
+ */
+function modulePath(url: string): string | undefined {
+  if (url.startsWith("file:")) return fromFileUrl(url);
+  const files = agentContext()?.base + "f/";
+  if (url.startsWith(files)) {
+    return decodeURIComponent(url.slice(files.length - 1));
+  }
+  return undefined;
 }
 
 /** Asks V8 where `fn` was defined and maps that to its module's URL. */
@@ -153,7 +168,10 @@ async function exportName(
     return Object.keys(loaded).find((key) => loaded[key] === fn);
   }
   if (!fn.name) return undefined;
-  return declaredExport(await Deno.readTextFile(fromFileUrl(url)), fn.name);
+  const source = url.startsWith("file:")
+    ? await Deno.readTextFile(fromFileUrl(url))
+    : await (await fetch(url)).text();
+  return declaredExport(source, fn.name);
 }
 
 /** Finds `name` among the export declarations of `source`. */

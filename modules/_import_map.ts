@@ -8,6 +8,7 @@
 import { createRequire } from "node:module";
 import { dirname, fromFileUrl, toUrlPath } from "./_paths.ts";
 import library from "../deno.json" with { type: "json" };
+import { agentContext } from "./_agent_context.ts";
 
 /** Local directories of the library and of the msgpack package. */
 export interface LibraryRoots {
@@ -56,6 +57,9 @@ let cached: Promise<Project> | undefined;
 
 /** Finds the main module's project (once per process). */
 export function currentProject(): Promise<Project> {
+  const context = agentContext();
+  // On an agent, the project is the controller's; files come by relay.
+  if (context) return Promise.resolve({ ...context.project, roots: [] });
   return cached ??= findProject(Deno.mainModule);
 }
 

@@ -10,6 +10,9 @@
  *
  * @module
  */
+import { MODULE_TYPES } from "../wire/_protocol.ts";
+
+const MEDIA: readonly string[] = MODULE_TYPES;
 
 /** Extensions that may be served, and the index of their media type. */
 const EXTENSIONS: Record<string, number> = {
@@ -43,16 +46,22 @@ export class ModuleServer {
   #roots: Promise<string[]>;
   #secret: string;
   #memory: Map<string, ModuleAnswer>;
+  #relay: string | undefined;
 
   /**
    * `roots` are absolute directory paths (symlinks in them are resolved);
-   * `memory` maps names to answers served at `/<secret>/v/<name>`.
+   * `memory` maps names to answers served at `/<secret>/v/<name>`. With
+   * `relay` (on an agent that opens tunnels of its own: its own module
+   * server's URL prefix), files are fetched from there instead, so the
+   * request goes up to the controller, which checks it against its roots.
    */
   constructor(
     roots: string[],
     secret: string,
     memory: Record<string, ModuleAnswer> = {},
+    relay?: string,
   ) {
+    this.#relay = relay;
     this.#roots = Promise.all(
       [...new Set(roots)].map((r) => Deno.realPath(r).catch(() => r)),
     );
@@ -68,6 +77,7 @@ export class ModuleServer {
       return this.#memory.get(rest.slice(2)) ?? refuse(404, "Not found");
     }
     if (!rest.startsWith("f/")) return refuse(404, "Not found");
+    if (this.#relay !== undefined) return await relay(this.#relay + rest);
     const file = decodePath(rest.slice(1));
     if (typeof file !== "string") return file;
     const roots = await this.#roots;
@@ -111,6 +121,22 @@ function check(
     return refuse(403, "Forbidden: a dotfile or dot directory");
   }
   return undefined;
+}
+
+/** Fetches a module from the module server one level up. */
+async function relay(url: string): Promise<ModuleAnswer> {
+  try {
+    const response = await fetch(url);
+    const media = response.headers.get("content-type") ?? "";
+    const type = Math.max(0, MEDIA.indexOf(media.split(";")[0].trim()));
+    return {
+      status: response.status,
+      type,
+      body: new Uint8Array(await response.arrayBuffer()),
+    };
+  } catch (error) {
+    return refuse(502, `Bad gateway: ${error}`);
+  }
 }
 
 /** Compares the secret prefix in constant time. */

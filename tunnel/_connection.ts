@@ -18,6 +18,7 @@ import { type ModuleAnswer, ModuleServer } from "../modules/_module_server.ts";
 import { agentImportMap, currentProject } from "../modules/_import_map.ts";
 import type { FunctionTarget } from "../modules/_function_ref.ts";
 import { toUrlPath } from "../modules/_paths.ts";
+import { agentContext } from "../modules/_agent_context.ts";
 import { agentScript } from "./_agent_script.ts";
 import { OutputLines, type OutputSink } from "./_output.ts";
 import type { Permissions } from "./_permissions.ts";
@@ -42,6 +43,8 @@ export interface ConnectionOptions {
   connectTimeout: number;
   output: OutputSink;
   hint: string;
+  /** How deep tunnels may nest (a tunnel opened on an agent is level 2). */
+  maxDepth?: number;
 }
 
 /** Per-call options. */
@@ -153,6 +156,19 @@ export class Connection {
   }
 
   static async #start(o: ConnectionOptions): Promise<Connection> {
+    const context = agentContext();
+    const depth = (context?.depth ?? 0) + 1;
+    const path = [...(context?.path ?? ["localhost"]), o.host];
+    const maxDepth = o.maxDepth ?? 2;
+    if (depth > maxDepth) {
+      throw new ConnectError(
+        o.host,
+        "spawn",
+        `Cannot connect to "${o.host}": tunnels nest at most ${maxDepth} deep: ${
+          path.join(" -> ")
+        }; raise maxDepth to allow it`,
+      );
+    }
     const [project, code] = await Promise.all([
       currentProject(),
       loadAgentCode(),
@@ -187,7 +203,12 @@ export class Connection {
       o.host,
       channel,
       base,
-      new ModuleServer(project.roots, secret, { "agent.js": code.bundle }),
+      new ModuleServer(
+        project.roots,
+        secret,
+        { "agent.js": code.bundle },
+        context?.base,
+      ),
     );
     const ready = new Promise<void>((resolve, reject) => {
       conn.#ready = { resolve, reject };
@@ -215,6 +236,15 @@ export class Connection {
         secret,
         nonce,
         agent: "v/agent.js",
+        context: {
+          depth,
+          path,
+          project: {
+            configDir: project.configDir,
+            imports: project.imports,
+            scopes: project.scopes,
+          },
+        },
       })),
     );
     const noise = new OutputLines(o.host, o.output);

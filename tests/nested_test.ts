@@ -1,0 +1,26 @@
+import assert from "node:assert/strict";
+import { Local, RemoteError } from "../mod.ts";
+import { capture } from "./_conformance.ts";
+import { chain, viaInner } from "./fixtures/nested.ts";
+
+Deno.test("a function on an agent opens a tunnel of its own, with stacked output prefixes", async () => {
+  const { lines, options } = capture();
+  await using outer = new Local("outer", options);
+  const { outer: outerPid, inner } = await outer.call(viaInner, "inner");
+  assert.notEqual(outerPid, Deno.pid);
+  assert.notEqual(inner, outerPid);
+  assert.ok(
+    lines.includes("[inner] inner says hi"),
+    `the inner line reaches the controller through the outer agent: ${lines}`,
+  );
+});
+
+Deno.test("nesting deeper than the limit is refused with the path", async () => {
+  await using tun = new Local("a");
+  const pids = await tun.call(chain, ["b"]);
+  assert.equal(new Set(pids).size, 2, "two levels work");
+  const error = await tun.call(chain, ["b", "c"]).catch((e) => e);
+  assert.ok(error instanceof RemoteError, String(error));
+  assert.match(error.message, /localhost -> a -> b -> c/);
+  assert.match(error.message, /at most 2 deep/);
+});
