@@ -1,0 +1,170 @@
+import assert from "node:assert/strict";
+import { ConnectError } from "../errors.ts";
+import { add } from "../tests/fixtures/funcs.ts";
+import { type SshOptions, Tunnel } from "./ssh.ts";
+
+/** Exposes what a Tunnel would run. */
+class Probe extends Tunnel {
+  spec(script: string) {
+    return this.spawnSpec(script);
+  }
+  explain(tail: string[]): string {
+    return this.explainConnectError(
+      new ConnectError(
+        this.host,
+        "transport",
+        `Cannot connect to "${this.host}": ssh exited with code 255: ${
+          tail.at(-1)
+        }; ${this.connectHint}`,
+        { exitCode: 255, stderrTail: tail },
+      ),
+    ).message;
+  }
+}
+
+const probe = (options: SshOptions = {}) => new Probe("web1", options);
+
+Deno.test("Tunnel builds ssh arguments: BatchMode on, host-key checking untouched", () => {
+  const { command, args } = probe().spec("echo hi");
+  assert.equal(command, "ssh");
+  assert.deepEqual(args, [
+    "-o",
+    "BatchMode=yes",
+    "-T",
+    "-e",
+    "none",
+    "--",
+    "web1",
+    "sh -c 'echo hi'",
+  ]);
+  assert.ok(!args.join(" ").includes("StrictHostKeyChecking"));
+});
+
+Deno.test("Tunnel puts the caller's ssh options first, so they win", () => {
+  const { args } = probe({
+    user: "deploy",
+    port: 2222,
+    identityFile: "/k/id",
+    sshOptions: { BatchMode: false, ProxyJump: "bastion" },
+    sshArgs: ["-F", "/etc/cfg"],
+    ssh: "/opt/ssh",
+  }).spec("true");
+  assert.deepEqual(args.slice(0, 8), [
+    "-F",
+    "/etc/cfg",
+    "-o",
+    "BatchMode=no",
+    "-o",
+    "ProxyJump=bastion",
+    "-o",
+    "BatchMode=yes",
+  ]);
+  assert.deepEqual(args.slice(8, 14), [
+    "-p",
+    "2222",
+    "-l",
+    "deploy",
+    "-i",
+    "/k/id",
+  ]);
+  assert.equal(probe({ ssh: "/opt/ssh" }).spec("true").command, "/opt/ssh");
+});
+
+Deno.test("Tunnel runs the agent through sudo -n when asked", () => {
+  const root = probe({ sudo: true }).spec("id").args.at(-1);
+  assert.equal(root, "sudo -n -H -- sh -c id");
+  const user = probe({ sudo: "www-data" }).spec("id").args.at(-1);
+  assert.equal(user, "sudo -n -H -u www-data -- sh -c id");
+});
+
+Deno.test("Tunnel quotes the remote command so a POSIX login shell runs the script as is", async () => {
+  const script = `printf '%s|' "it's" "$1" \`echo tick\` "a\\\\b"
+echo "$HOME" >/dev/null; printf 'end\\n'`;
+  const remote = probe().spec(script).args.at(-1)!;
+  const run = async (args: string[]) =>
+    new TextDecoder().decode(
+      (await new Deno.Command("sh", { args }).output()).stdout,
+    );
+  assert.equal(await run(["-c", remote]), await run(["-c", script]));
+});
+
+Deno.test("Tunnel with controlPersist keeps its sockets in a private directory", async () => {
+  const { args } = probe({ controlPersist: 60 }).spec("true");
+  const path = args.find((a) => a.startsWith("ControlPath="))!.slice(12);
+  assert.ok(args.includes("ControlMaster=auto"));
+  assert.ok(args.includes("ControlPersist=60"));
+  assert.match(path, /\/chopsticks-ssh-\d+\/%C$/);
+  const info = await Deno.stat(path.slice(0, -3));
+  assert.equal(info.mode! & 0o777, 0o700);
+});
+
+Deno.test("Tunnel refuses bad hosts and options before running anything", () => {
+  assert.throws(() => new Tunnel("-oProxyCommand=evil"), TypeError);
+  assert.throws(() => new Tunnel("a b"), TypeError);
+  assert.throws(() => new Tunnel("web1", { port: 0 }), RangeError);
+  assert.throws(() => new Tunnel("web1", { user: "-x" }), TypeError);
+  assert.throws(() => new Tunnel("web1", { sudo: "a;b" }), TypeError);
+  assert.throws(() => new Tunnel("web1", { controlPersist: 0 }), RangeError);
+  assert.throws(
+    () => new Tunnel("web1", { sshOptions: { "Port=1 -o X": 1 } }),
+    TypeError,
+  );
+});
+
+Deno.test("Tunnel explains ssh failures by their likely cause", () => {
+  const p = probe();
+  const cases: [string[], RegExp][] = [
+    [
+      ["deploy@web1: Permission denied (publickey)."],
+      /: deploy@web1: Permission denied \(publickey\); authentication failed/,
+    ],
+    [
+      [
+        "No ED25519 host key is known for web1",
+        "Host key verification failed.",
+      ],
+      /verification failed; the host key is unknown/,
+    ],
+    [
+      ["ssh: Could not resolve hostname web1: Name or service not known"],
+      /does not resolve/,
+    ],
+    [
+      ["ssh: connect to host web1 port 22: Connection refused"],
+      /nothing listens there/,
+    ],
+    [
+      ["ssh: connect to host web1 port 22: No route to host"],
+      /cannot be reached/,
+    ],
+    [["sudo: a password is required"], /NOPASSWD/],
+  ];
+  for (const [tail, expected] of cases) {
+    const message = p.explain(tail);
+    assert.match(message, expected);
+    assert.match(
+      message,
+      /^Cannot connect to "web1": ssh exited with code 255: /,
+    );
+    assert.ok(!message.includes("BatchMode=yes), and"), message);
+  }
+  assert.match(p.explain(["something else"]), /something else; check the host/);
+});
+
+Deno.test("Tunnel runs an agent through any ssh-like program (a stub that runs the command locally)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const stub = `${dir}/ssh`;
+    await Deno.writeTextFile(
+      stub,
+      `#!/bin/sh\nprintf '%s\\n' "$@" >"$0.args"\nfor last; do :; done\nexec sh -c "$last"\n`,
+      { mode: 0o755 },
+    );
+    await using tun = new Tunnel("stubbed", { ssh: stub, user: "me" });
+    assert.equal(await tun.call(add, 40, 2), 42);
+    const args = (await Deno.readTextFile(`${stub}.args`)).split("\n");
+    assert.deepEqual(args.slice(0, 4), ["-o", "BatchMode=yes", "-l", "me"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
