@@ -1,0 +1,144 @@
+/**
+ * The CLI's output, as pure functions of the per-host outcomes: plain lines,
+ * one JSON document, a summary table, blocks, and the progress line.
+ *
+ * @module
+ */
+import { formatValue, toJsonable, truncate } from "./_format_value.ts";
+import type { Counts, Outcome } from "./_outcome.ts";
+
+/** Layout options for a terminal. */
+export interface Screen {
+  /** Terminal width in columns. */
+  columns: number;
+  /** Use ANSI colours. */
+  color: boolean;
+}
+
+const paint = (on: boolean, code: number, text: string) =>
+  on ? `\x1b[${code}m${text}\x1b[0m` : text;
+
+/** `host<TAB>ok<TAB>value` or `host<TAB>failed<TAB>Name: message` lines. */
+export function renderPlain(outcomes: Outcome[]): string {
+  return outcomes.map((o) =>
+    o.ok
+      ? `${o.host}\tok\t${formatValue(o.value)}\n`
+      : `${o.host}\tfailed\t${formatValue(o.error.toString())}\n`
+  ).join("");
+}
+
+/** One JSON document with every host's outcome. */
+export function renderJson(
+  command: Record<string, unknown>,
+  outcomes: Outcome[],
+): string {
+  const hosts = outcomes.map((o) =>
+    o.ok
+      ? { host: o.host, ok: true, ms: round(o.ms), value: toJsonable(o.value) }
+      : { host: o.host, ok: false, ms: round(o.ms), error: o.error.toJSON() }
+  );
+  const ok = outcomes.every((o) => o.ok);
+  return JSON.stringify({ ...command, ok, hosts }, null, 2) + "\n";
+}
+
+/** A table: host, status, time and result (cut to the screen's width). */
+export function renderTable(outcomes: Outcome[], screen: Screen): string {
+  const hostWidth = Math.min(
+    30,
+    Math.max(4, ...outcomes.map((o) => o.host.length)),
+  );
+  const fixed = hostWidth + 2 + 6 + 2 + 8 + 2;
+  const rest = Math.max(10, screen.columns - fixed - 1);
+  const row = (host: string, status: string, time: string, text: string) =>
+    `${truncate(host, hostWidth).padEnd(hostWidth)}  ${status}  ${
+      time.padStart(8)
+    }  ${truncate(text, rest)}`.trimEnd() + "\n";
+  let out = row("HOST", "STATUS", "TIME", "RESULT");
+  for (const o of outcomes) {
+    const status = paint(
+      screen.color,
+      o.ok ? 32 : 31,
+      (o.ok ? "ok" : "failed").padEnd(6),
+    );
+    const text = o.ok ? formatValue(o.value) : o.error.toString();
+    out += row(o.host, status, seconds(o.ms), text.replace(/\s*\n\s*/g, " "));
+  }
+  return out;
+}
+
+/** A block per host: its status, then each key of its value on a line. */
+export function renderBlocks(outcomes: Outcome[], screen: Screen): string {
+  let out = "";
+  for (const o of outcomes) {
+    const status = paint(screen.color, o.ok ? 32 : 31, o.ok ? "ok" : "failed");
+    out += `${paint(screen.color, 1, o.host)}  ${status}  ${seconds(o.ms)}\n`;
+    if (!o.ok) {
+      const text = o.error.toString().replace(/\s*\n\s*/g, " ");
+      out += `  ${truncate(text, screen.columns - 3)}\n`;
+      continue;
+    }
+    const value = o.value;
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      out += `  ${truncate(formatValue(value), screen.columns - 3)}\n`;
+      continue;
+    }
+    const entries = Object.entries(value);
+    const width = Math.max(0, ...entries.map(([k]) => k.length));
+    for (const [key, v] of entries) {
+      const text = formatValue(v);
+      out += `  ${key.padEnd(width)}  ${
+        truncate(text, screen.columns - width - 5)
+      }\n`;
+    }
+  }
+  return out;
+}
+
+/** The closing line: how many hosts, ok, failed, and the time taken. */
+export function renderFooter(
+  counts: Counts,
+  ms: number,
+  screen: Screen,
+): string {
+  const failed = paint(
+    screen.color && counts.failed > 0,
+    31,
+    `${counts.failed} failed`,
+  );
+  const hosts = counts.total === 1 ? "host" : "hosts";
+  return `${counts.total} ${hosts}: ${counts.ok} ok, ${failed} in ${
+    seconds(ms)
+  }\n`;
+}
+
+/**
+ * The live progress line: a bar, then done, failed and running counts, the
+ * time so far and what runs, cut to the screen's width.
+ */
+export function renderProgress(
+  label: string,
+  counts: Counts,
+  ms: number,
+  columns: number,
+): string {
+  const done = counts.ok + counts.failed;
+  const width = 20;
+  const filled = counts.total ? Math.round(width * done / counts.total) : width;
+  const bar = "#".repeat(filled) + ".".repeat(width - filled);
+  return truncate(
+    `[${bar}] ${done}/${counts.total} done, ${counts.failed} failed, ${counts.running} running  ${
+      seconds(ms)
+    }  ${label}`,
+    columns - 1,
+  );
+}
+
+function seconds(ms: number): string {
+  return ms < 10_000
+    ? `${(ms / 1000).toFixed(2)} s`
+    : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import { ErrorResult } from "../group/error_result.ts";
+import { RemoteError } from "../errors.ts";
+import { formatValue, toJsonable, truncate } from "./_format_value.ts";
+import type { Outcome } from "./_outcome.ts";
+import {
+  renderBlocks,
+  renderFooter,
+  renderJson,
+  renderPlain,
+  renderProgress,
+  renderTable,
+} from "./_render.ts";
+
+const remote = new RemoteError("b", {
+  name: "RangeError",
+  message: "bad\nvalue",
+  stack: "RangeError: bad\n    at f (file:///t.ts:1:1)",
+});
+const outcomes: Outcome[] = [
+  { host: "a", ok: true, value: { n: 1n, s: new Set([1]) }, ms: 12.34 },
+  { host: "b", ok: false, error: new ErrorResult("b", remote), ms: 5 },
+  { host: "c", ok: true, value: "plain text", ms: 1 },
+];
+const screen = { columns: 60, color: false };
+
+Deno.test("formatValue() and toJsonable() print any value on one line", () => {
+  assert.equal(formatValue("as is"), "as is");
+  assert.equal(formatValue("two\nlines"), '"two\\nlines"');
+  assert.equal(formatValue(undefined), "null");
+  assert.equal(
+    formatValue({
+      big: 2n ** 70n,
+      nan: NaN,
+      d: new Date(0),
+      m: new Map([["k", 1]]),
+    }),
+    '{"big":"1180591620717411303424","nan":"NaN","d":"1970-01-01T00:00:00.000Z","m":{"k":1}}',
+  );
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  assert.deepEqual(toJsonable(cyclic), { self: "[Circular]" });
+  assert.deepEqual(toJsonable(new Uint8Array([1, 2])), [1, 2]);
+  assert.deepEqual(toJsonable(new Map([[1, "x"]])), [[1, "x"]]);
+  assert.equal(truncate("abcdef", 4), "abc…");
+  assert.equal(truncate("abc", 4), "abc");
+});
+
+Deno.test("renderPlain() prints host, status and value separated by tabs", () => {
+  assert.equal(
+    renderPlain(outcomes),
+    'a\tok\t{"n":"1","s":[1]}\nb\tfailed\t"RangeError: bad\\nvalue"\nc\tok\tplain text\n',
+  );
+});
+
+Deno.test("renderJson() prints one document with every host", () => {
+  const doc = JSON.parse(renderJson({ command: "call" }, outcomes));
+  assert.equal(doc.command, "call");
+  assert.equal(doc.ok, false);
+  assert.deepEqual(doc.hosts[0], {
+    host: "a",
+    ok: true,
+    ms: 12.3,
+    value: { n: "1", s: [1] },
+  });
+  assert.equal(doc.hosts[1].error.remoteName, "RangeError");
+  assert.equal(doc.hosts[1].error.name, "RemoteError");
+  assert.match(doc.hosts[1].error.remoteStack, /t\.ts/);
+});
+
+Deno.test("renderTable() fits the screen and renderFooter() sums up", () => {
+  const table = renderTable(outcomes, screen).split("\n");
+  assert.match(table[0], /^HOST\s+STATUS\s+TIME\s+RESULT$/);
+  assert.match(table[2], /^b\s+failed\s+0\.01 s\s+RangeError: bad value$/);
+  for (const line of table) assert.ok([...line].length < 60, line);
+  assert.equal(
+    renderFooter({ total: 3, ok: 2, failed: 1, running: 0 }, 1500, screen),
+    "3 hosts: 2 ok, 1 failed in 1.50 s\n",
+  );
+  const colored = renderTable(outcomes, { columns: 60, color: true });
+  assert.ok(colored.includes("\x1b[31mfailed"));
+});
+
+Deno.test("renderBlocks() prints each key of a host's value on its own line", () => {
+  const text = renderBlocks([
+    {
+      host: "a",
+      ok: true,
+      value: { hostname: "web1", ip: ["10.0.0.1"] },
+      ms: 3,
+    },
+    outcomes[1],
+  ], screen);
+  assert.equal(
+    text,
+    'a  ok  0.00 s\n  hostname  web1\n  ip        ["10.0.0.1"]\nb  failed  0.01 s\n  RangeError: bad value\n',
+  );
+});
+
+Deno.test("renderProgress() shows done, failed and running in the width", () => {
+  const line = renderProgress(
+    "call x",
+    { total: 4, ok: 1, failed: 1, running: 2 },
+    2500,
+    80,
+  );
+  assert.equal(
+    line,
+    "[##########..........] 2/4 done, 1 failed, 2 running  2.50 s  call x",
+  );
+  assert.equal(
+    [...renderProgress(
+      "x".repeat(200),
+      { total: 1, ok: 0, failed: 0, running: 1 },
+      0,
+      40,
+    )].length,
+    39,
+  );
+});

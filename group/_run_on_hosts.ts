@@ -1,0 +1,45 @@
+/**
+ * The engine of a group operation: every host in parallel, at most N at
+ * once, with progress events, collected in the group's order.
+ *
+ * @module
+ */
+import type { BaseTunnel } from "../tunnel/base_tunnel.ts";
+import { ErrorResult } from "./error_result.ts";
+import { GroupResult } from "./group_result.ts";
+import { limiter } from "./_limiter.ts";
+import { attempt } from "./_attempt.ts";
+import type { HostEvent } from "./run_options.ts";
+
+/** How to run: the limit, progress, and an abort signal. */
+export interface HostsRun {
+  concurrency: number;
+  onHost: (event: HostEvent) => void;
+  signal: AbortSignal | undefined;
+}
+
+/** Runs `op` on every tunnel; failures become `ErrorResult` values. */
+export async function runOnHosts<T>(
+  tunnels: BaseTunnel[],
+  op: (tunnel: BaseTunnel) => Promise<T>,
+  { concurrency, onHost, signal }: HostsRun,
+): Promise<GroupResult<T>> {
+  const limit = limiter(concurrency);
+  const one = async (tunnel: BaseTunnel): Promise<T | ErrorResult> => {
+    const host = tunnel.host;
+    const value = await attempt(tunnel, () => op(tunnel), () => {
+      signal?.throwIfAborted();
+      onHost({ host, state: "running" });
+    });
+    onHost(
+      value instanceof ErrorResult
+        ? { host, state: "failed", error: value }
+        : { host, state: "ok", value },
+    );
+    return value;
+  };
+  const values = await Promise.all(
+    tunnels.map((tunnel) => limit(() => one(tunnel))),
+  );
+  return new GroupResult(tunnels.map((t, i) => [t.host, values[i]]));
+}

@@ -1,0 +1,279 @@
+/**
+ * A queue of operations: in order on each host, in parallel across hosts.
+ *
+ * @module
+ */
+import type {
+  AnyFunction,
+  BaseTunnel,
+  FetchResult,
+  PutOptions,
+  PutResult,
+} from "../tunnel/base_tunnel.ts";
+import { AsyncResult } from "./async_result.ts";
+import type { ErrorResult } from "./error_result.ts";
+import { Group } from "./group.ts";
+import { GroupResult } from "./group_result.ts";
+import {
+  checkConcurrency,
+  checkTimeout,
+  type Limiter,
+  limiter,
+} from "./_limiter.ts";
+import { attempt } from "./_attempt.ts";
+import { bounded } from "./_bounded.ts";
+import { fetchPaths } from "./_fetch_paths.ts";
+
+/** Options of a queue. */
+export interface QueueOptions {
+  /** At most this many operations (so hosts) at once. Default: no limit. */
+  concurrency?: number;
+  /** Time limit of each operation, in milliseconds. Default: none. */
+  timeout?: number;
+}
+
+type Job = () => Promise<void>;
+
+/**
+ * Operations queued per host and run by `await queue.run()`: those on one
+ * host run one after another in the order queued, different hosts run in
+ * parallel. Each operation gives an {@linkcode AsyncResult} at once; it is
+ * set when the operation ends, to its value or to an `ErrorResult` (errors
+ * are never thrown by `run()`). A callback may queue more work while the
+ * queue runs, and `run()` waits for it too. On a {@linkcode Group}, an
+ * operation is queued on each of its hosts and its result is a
+ * `GroupResult`.
+ *
+ * @example Deploying in steps, in parallel across hosts
+ * ```ts
+ * import { Local, Queue } from "@chopsticks/chopsticks";
+ * await using web1 = new Local("web1");
+ * await using web2 = new Local("web2");
+ * const queue = new Queue();
+ * for (const tun of [web1, web2]) {
+ *   queue.call(tun, Deno.hostname).withCallback((name) => {
+ *     queue.call(tun, Date.now).withCallback((now) => console.log(name, now));
+ *   });
+ * }
+ * await queue.run();
+ * ```
+ */
+export class Queue {
+  #queues = new Map<BaseTunnel, Job[]>();
+  #workers = new Map<BaseTunnel, Promise<void>>();
+  #running: Promise<void> | undefined;
+  #limit: Limiter;
+  #timeout: number | undefined;
+  #callbackErrors: unknown[] = [];
+
+  /**
+   * Makes an empty queue.
+   *
+   * @param options Concurrency and a time limit per operation.
+   */
+  constructor(options: QueueOptions = {}) {
+    this.#limit = limiter(checkConcurrency(options.concurrency));
+    this.#timeout = checkTimeout(options.timeout);
+  }
+
+  /**
+   * Queues `fn(...args)` on a host.
+   *
+   * @returns The result: the value or an `ErrorResult`.
+   */
+  call<F extends AnyFunction>(
+    target: BaseTunnel,
+    fn: F,
+    ...args: Parameters<F>
+  ): AsyncResult<Awaited<ReturnType<F>> | ErrorResult>;
+  /**
+   * Queues `fn(...args)` on every host of a group.
+   *
+   * @returns The group's result, set when every host is done.
+   */
+  call<F extends AnyFunction>(
+    target: Group,
+    fn: F,
+    ...args: Parameters<F>
+  ): AsyncResult<GroupResult<Awaited<ReturnType<F>>>>;
+  call<F extends AnyFunction>(
+    target: BaseTunnel | Group,
+    fn: F,
+    ...args: Parameters<F>
+    // deno-lint-ignore no-explicit-any
+  ): AsyncResult<any> {
+    const timeout = this.#timeout;
+    return this.#queue(target, (tunnel) => ({
+      op: () => tunnel.callWith({ timeout }, fn, ...args),
+    }));
+  }
+
+  /**
+   * Queues copying a local file to a host.
+   *
+   * @returns What was written, or an `ErrorResult`.
+   */
+  put(
+    target: BaseTunnel,
+    localPath: string,
+    remotePath?: string,
+    options?: PutOptions,
+  ): AsyncResult<PutResult | ErrorResult>;
+  /**
+   * Queues copying a local file to every host of a group.
+   *
+   * @returns The group's result, set when every host is done.
+   */
+  put(
+    target: Group,
+    localPath: string,
+    remotePath?: string,
+    options?: PutOptions,
+  ): AsyncResult<GroupResult<PutResult>>;
+  put(
+    target: BaseTunnel | Group,
+    localPath: string,
+    remotePath?: string,
+    options: PutOptions = {},
+    // deno-lint-ignore no-explicit-any
+  ): AsyncResult<any> {
+    return this.#queue(target, (tunnel) => ({
+      op: () =>
+        bounded(
+          tunnel.put(localPath, remotePath, options),
+          tunnel.host,
+          `Put of "${localPath}"`,
+          { timeout: this.#timeout },
+        ),
+    }));
+  }
+
+  /**
+   * Queues copying a file from a host to this machine.
+   *
+   * @returns What was written, or an `ErrorResult`.
+   */
+  fetch(
+    target: BaseTunnel,
+    remotePath: string,
+    localPath?: string,
+  ): AsyncResult<FetchResult | ErrorResult>;
+  /**
+   * Queues copying a file from every host of a group to this machine.
+   * `localTemplate` has `{host}`; it is checked at once: two hosts mapping
+   * to one file are refused with a TypeError before anything runs.
+   *
+   * @returns The group's result, set when every host is done.
+   */
+  fetch(
+    target: Group,
+    remotePath: string,
+    localTemplate: string,
+  ): AsyncResult<GroupResult<FetchResult>>;
+  fetch(
+    target: BaseTunnel | Group,
+    remotePath: string,
+    localPath?: string,
+    // deno-lint-ignore no-explicit-any
+  ): AsyncResult<any> {
+    const paths = target instanceof Group
+      ? fetchPaths(localPath ?? "", target.hosts, remotePath)
+      : undefined;
+    return this.#queue(target, (tunnel) => ({
+      op: () =>
+        bounded(
+          tunnel.fetch(
+            remotePath,
+            paths ? paths.get(tunnel.host) : localPath,
+          ),
+          tunnel.host,
+          `Fetch of "${remotePath}"`,
+          { timeout: this.#timeout },
+        ),
+    }));
+  }
+
+  /**
+   * Runs everything queued, and everything queued while it runs, until
+   * every host's queue is empty. Failed operations set `ErrorResult`
+   * values; this only rejects, once all work is done, when a callback
+   * threw (with that error).
+   */
+  run(): Promise<void> {
+    return this.#running ??= this.#runAll().finally(() => {
+      this.#running = undefined;
+    });
+  }
+
+  async #runAll(): Promise<void> {
+    this.#callbackErrors = [];
+    for (const tunnel of this.#queues.keys()) this.#startWorker(tunnel);
+    while (this.#workers.size) await Promise.all(this.#workers.values());
+    const errors = this.#callbackErrors;
+    if (errors.length === 1) throw errors[0];
+    if (errors.length) {
+      throw new AggregateError(errors, "Callbacks of queued operations threw");
+    }
+  }
+
+  #queue(
+    target: BaseTunnel | Group,
+    make: (tunnel: BaseTunnel) => { op: () => Promise<unknown> },
+    // deno-lint-ignore no-explicit-any
+  ): AsyncResult<any> {
+    if (!(target instanceof Group)) {
+      return this.#queueOne(target, make(target).op, () => {});
+    }
+    const tunnels = target.tunnels;
+    let setGroup!: (value: GroupResult<unknown>) => void;
+    const result = new AsyncResult<GroupResult<unknown>>((s) => setGroup = s);
+    const values = new Array<unknown>(tunnels.length);
+    let left = tunnels.length;
+    const finish = () =>
+      setGroup(new GroupResult(tunnels.map((t, i) => [t.host, values[i]])));
+    if (left === 0) finish();
+    tunnels.forEach((tunnel, i) => {
+      this.#queueOne(tunnel, make(tunnel).op, (value) => {
+        values[i] = value;
+        if (--left === 0) finish();
+      });
+    });
+    return result;
+  }
+
+  #queueOne(
+    tunnel: BaseTunnel,
+    op: () => Promise<unknown>,
+    after: (value: unknown) => void,
+    // deno-lint-ignore no-explicit-any
+  ): AsyncResult<any> {
+    let set!: (value: unknown) => void;
+    const result = new AsyncResult<unknown>((s) => set = s);
+    const job = async () => {
+      const value = await attempt(tunnel, () => this.#limit(op));
+      for (const fn of [() => set(value), () => after(value)]) {
+        try {
+          fn();
+        } catch (e) {
+          this.#callbackErrors.push(e);
+        }
+      }
+    };
+    const jobs = this.#queues.get(tunnel);
+    if (jobs) jobs.push(job);
+    else this.#queues.set(tunnel, [job]);
+    if (this.#running) this.#startWorker(tunnel);
+    return result;
+  }
+
+  #startWorker(tunnel: BaseTunnel): void {
+    if (this.#workers.has(tunnel)) return;
+    const jobs = this.#queues.get(tunnel)!;
+    const worker = Promise.resolve().then(async () => {
+      while (jobs.length) await jobs.shift()!();
+      this.#workers.delete(tunnel);
+      this.#queues.delete(tunnel);
+    });
+    this.#workers.set(tunnel, worker);
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Queue and AsyncResult behaviour with real agents (Local tunnels).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import {
+  type AsyncResult,
+  ErrorResult,
+  Group,
+  GroupResult,
+  Local,
+  Queue,
+  TimeoutError,
+} from "../mod.ts";
+import { add } from "./fixtures/funcs.ts";
+import { boom, maxOverlap, type Span, span } from "./fixtures/group_funcs.ts";
+
+const quiet = () => {};
+
+Deno.test("Queue runs one host's operations in order and hosts in parallel", async () => {
+  await using a = new Local("a");
+  await using b = new Local("b");
+  await Promise.all([a.call(span, 0, "warm"), b.call(span, 0, "warm")]);
+  const queue = new Queue();
+  const results = new Map<string, AsyncResult<Span | ErrorResult>[]>();
+  for (const tun of [a, b]) {
+    results.set(
+      tun.host,
+      [200, 10, 100, 0].map((ms, i) => queue.call(tun, span, ms, `${i}`)),
+    );
+  }
+  assert.equal(results.get("a")![0].done, false, "nothing runs before run()");
+  await queue.run();
+  const spans = (host: string) =>
+    results.get(host)!.map((r) => r.value as Span);
+  for (const host of ["a", "b"]) {
+    const list = spans(host);
+    assert.deepEqual(list.map((s) => s.tag), ["0", "1", "2", "3"]);
+    for (let i = 1; i < list.length; i++) {
+      assert.ok(list[i].start >= list[i - 1].end, `${host}: in order`);
+    }
+  }
+  const [a0, b0] = [spans("a")[0], spans("b")[0]];
+  assert.ok(a0.start < b0.end && b0.start < a0.end, "a and b overlapped");
+});
+
+Deno.test("Queue.run() waits for work queued from a callback while it runs", async () => {
+  await using a = new Local("a");
+  await using b = new Local("b");
+  const queue = new Queue();
+  const seen: string[] = [];
+  let late: AsyncResult<Span | ErrorResult> | undefined;
+  queue.call(a, add, 1, 1).withCallback((two) => {
+    seen.push(`a:${two}`);
+    // Queued on another host whose queue is empty by now.
+    late = queue.call(b, span, 300, "late").withCallback(() => {
+      seen.push("b:late");
+      queue.call(a, add, 2, 2).withCallback((v) => seen.push(`a:${v}`));
+    });
+  });
+  queue.call(b, add, 0, 0).withCallback((v) => seen.push(`b:${v}`));
+  await queue.run();
+  assert.ok(late?.done);
+  assert.deepEqual(seen.sort(), ["a:2", "a:4", "b:0", "b:late"]);
+  await queue.run(); // an empty queue returns at once
+});
+
+Deno.test("Queue gives errors as ErrorResult values and never throws them from run()", async () => {
+  await using a = new Local("a");
+  const dead = new Local("dead", { deno: "/no/such/deno", output: quiet });
+  const queue = new Queue({ timeout: 300 });
+  const thrown = queue.call(a, boom, "bad");
+  const slow = queue.call(a, span, 5_000, "slow");
+  const after = queue.call(a, add, 1, 2);
+  const down = queue.call(dead, add, 1, 2);
+  const skipped = queue.call(dead, add, 1, 2);
+  await queue.run();
+  assert.ok(thrown.value instanceof ErrorResult);
+  assert.equal(thrown.value.remoteName, "RangeError");
+  assert.ok(
+    slow.value instanceof ErrorResult &&
+      slow.value.cause instanceof TimeoutError,
+  );
+  assert.equal(after.value, 3, "the queue goes on after a failure");
+  assert.ok(down.value instanceof ErrorResult);
+  assert.equal(down.value.name, "ConnectError");
+  assert.equal(skipped.value, down.value, "an unreachable host is skipped");
+});
+
+Deno.test("Queue on a group gives a GroupResult once every host is done", async () => {
+  await using group = new Group([new Local("a"), new Local("b")]);
+  const queue = new Queue();
+  const first = queue.call(group, span, 100, "first");
+  const second = queue.call(group, add, 2, 3);
+  const order: string[] = [];
+  first.withCallback(() => order.push("first"));
+  second.withCallback(() => order.push("second"));
+  await queue.run();
+  assert.ok(first.value instanceof GroupResult);
+  assert.deepEqual(first.value.hosts, ["a", "b"]);
+  assert.deepEqual([...second.value], [["a", 5], ["b", 5]]);
+  assert.deepEqual(order, ["first", "second"]);
+  assert.throws(() => queue.fetch(group, "/etc/hostname", "one-file"));
+  const empty = queue.call(new Group([]), add, 1, 1);
+  assert.equal(empty.value.size, 0);
+});
+
+Deno.test("Queue.run() rethrows a callback's error after all work is done", async () => {
+  await using a = new Local("a");
+  const queue = new Queue();
+  queue.call(a, add, 1, 1).withCallback(() => {
+    throw new Error("callback bug");
+  });
+  const later = queue.call(a, add, 2, 2);
+  await assert.rejects(() => queue.run(), /callback bug/);
+  assert.equal(later.value, 4, "the rest of the queue still ran");
+});
+
+Deno.test("Queue concurrency limits operations at once", async () => {
+  const tunnels = ["a", "b", "c", "d"].map((n) => new Local(n));
+  await using group = new Group(tunnels);
+  // Load the module on every agent first, so only the spans are timed.
+  (await group.call(span, 0, "warm")).raiseFailures();
+  const queue = new Queue({ concurrency: 2 });
+  const results = tunnels.map((t) => queue.call(t, span, 200, t.host));
+  await queue.run();
+  const spans = results.map((r) => r.value as Span);
+  const most = maxOverlap(spans);
+  assert.equal(most, 2);
+});
