@@ -59,10 +59,19 @@ export class RemoteError extends Error {
 
 /** Where connecting failed. */
 export type ConnectStage =
+  /** The transport program (ssh, docker, sudo, sh) could not be started. */
   | "spawn"
+  /** It started but failed: ssh refused, unknown host, engine error. */
   | "transport"
+  /** sudo refused, or wanted a password it did not get. */
+  | "sudo"
+  /** No usable deno on the target, or an unsupported version. */
+  | "deno"
+  /** Something else than the agent's handshake came back. */
   | "handshake"
+  /** The agent started and then failed. */
   | "agent"
+  /** Nothing came back within `connectTimeout`. */
   | "timeout";
 
 /**

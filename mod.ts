@@ -14,3 +14,4 @@
  */
 export * from "./tunnel/mod.ts";
 export * as facts from "./facts.ts";
+export * from "./group/mod.ts";

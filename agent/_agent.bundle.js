@@ -2107,9 +2107,15 @@ function describe(value, proto) {
 var Kind = {
   /** A msgpack-encoded RPC message (see {@linkcode Msg}). */
   Msg: 1,
-  /** Agent to controller: a module request `[u32 id][utf-8 path]`. */
+  /**
+   * Agent to controller: a module request
+   * `[u32 id][u8 n][n bytes: sha256 the agent has cached, or none][path]`.
+   */
   ModuleRequest: 2,
-  /** Controller to agent: `[u32 id][u16 status][u8 type][body]`. */
+  /**
+   * Controller to agent:
+   * `[u32 id][u16 status][u8 type][u8 n][n bytes: sha256 of the body][body]`.
+   */
   ModuleResponse: 3,
   /** Controller to agent, first frame: JSON boot parameters. */
   Hello: 4,
@@ -2134,7 +2140,11 @@ var Msg = {
   /** `[End, stream, sha256]`: the agent has sent all of a file. */
   End: 6,
   /** `[Abort, stream, message]`: the stream failed; drop it. */
-  Abort: 7
+  Abort: 7,
+  /** `[Ping]`: the controller checks the agent still answers. */
+  Ping: 8,
+  /** `[Pong]`: the agent's answer to a ping. */
+  Pong: 9
 };
 var CHUNK = 256 * 1024;
 var WINDOW = 8 * 1024 * 1024;
@@ -2142,9 +2152,12 @@ var MAX_FRAME = 64 * 1024 * 1024;
 var MAX_NOISE = 1024 * 1024;
 
 // agent/_files.ts
-import { createHash } from "node:crypto";
 var incoming = /* @__PURE__ */ new Map();
 var outgoing = /* @__PURE__ */ new Map();
+async function sha256() {
+  const { createHash } = await import("node:crypto");
+  return createHash("sha256");
+}
 function absolute(path, cwd) {
   if (typeof path !== "string" || path === "") {
     throw new TypeError("Cannot use the remote path: it is empty");
@@ -2180,7 +2193,7 @@ async function putBegin(files, id, target) {
     file,
     tmp,
     path,
-    hash: createHash("sha256"),
+    hash: await sha256(),
     written: 0
   });
   return {
@@ -2216,14 +2229,14 @@ function putData(files, id, chunk) {
     });
   }
 }
-async function putEnd(id, size, sha256, mode) {
+async function putEnd(id, size, sha2562, mode) {
   const s = incoming.get(id);
   if (!s) throw new Error(`Cannot finish transfer ${id}: it was dropped`);
   try {
     if (s.error) throw s.error;
     const got = s.hash.digest("hex");
-    if (s.written !== size || got !== sha256) {
-      throw new Error(`Cannot put "${s.path}": received ${s.written} bytes with sha256 ${got}, expected ${size} bytes with ${sha256}`);
+    if (s.written !== size || got !== sha2562) {
+      throw new Error(`Cannot put "${s.path}": received ${s.written} bytes with sha256 ${got}, expected ${size} bytes with ${sha2562}`);
     }
     s.file.close();
     if (mode !== null) await Deno.chmod(s.tmp, mode);
@@ -2295,7 +2308,7 @@ async function fetchBegin(files, id, target) {
   };
 }
 async function pump(files, id, file, o) {
-  const hash = createHash("sha256");
+  const hash = await sha256();
   let sent = 0;
   try {
     while (!o.aborted) {
@@ -2331,6 +2344,120 @@ function describe2(error) {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
+// agent/_tree.ts
+function checkRelative(path) {
+  if (typeof path !== "string" || path === "" || path.startsWith("/") || path.split("/").some((p) => p === "" || p === "." || p === "..") || path.includes("\0")) {
+    throw new TypeError(`Cannot use tree path ${JSON.stringify(path)}: it must be relative, without "." or ".." parts`);
+  }
+  return path;
+}
+async function listTree(root) {
+  const info = await Deno.lstat(root).catch(() => void 0);
+  if (!info) return {
+    root,
+    entries: null
+  };
+  if (!info.isDirectory) {
+    throw new TypeError(`Cannot copy the tree "${root}": it is not a directory`);
+  }
+  const entries = [];
+  const walk = async (dir, prefix) => {
+    const names = [];
+    for await (const e of Deno.readDir(dir)) names.push(e.name);
+    names.sort();
+    for (const name of names) {
+      const full = `${dir}/${name}`;
+      const path = prefix + name;
+      const st = await Deno.lstat(full);
+      const mode = (st.mode ?? 0) & 4095;
+      if (st.isSymlink) {
+        entries.push({
+          path,
+          type: "link",
+          mode,
+          size: 0,
+          target: await Deno.readLink(full)
+        });
+      } else if (st.isDirectory) {
+        entries.push({
+          path,
+          type: "dir",
+          mode,
+          size: 0
+        });
+        await walk(full, path + "/");
+      } else if (st.isFile) {
+        entries.push({
+          path,
+          type: "file",
+          mode,
+          size: st.size
+        });
+      }
+    }
+  };
+  await walk(root, "");
+  return {
+    root,
+    entries
+  };
+}
+async function hashFiles(root, paths) {
+  const { createHash } = await import("node:crypto");
+  const out = [];
+  for (const path of paths) {
+    const hash = createHash("sha256");
+    using file = await Deno.open(`${root}/${checkRelative(path)}`, {
+      read: true
+    });
+    const buf = new Uint8Array(256 * 1024);
+    for (let n; (n = await file.read(buf)) !== null; ) {
+      hash.update(buf.subarray(0, n));
+    }
+    out.push(hash.digest("hex"));
+  }
+  return out;
+}
+async function makeEntries(root, entries) {
+  await Deno.mkdir(root, {
+    recursive: true
+  });
+  for (const e of entries) {
+    const full = await safePath(root, e.path);
+    const st = await Deno.lstat(full).catch(() => void 0);
+    const kind = st?.isSymlink ? "link" : st?.isDirectory ? "dir" : "file";
+    if (st && kind !== e.type) {
+      await Deno.remove(full, {
+        recursive: true
+      });
+    } else if (st && e.type === "file") {
+      await Deno.chmod(full, e.mode);
+    }
+    if (e.type === "dir") {
+      if (kind !== "dir" || !st) await Deno.mkdir(full);
+      await Deno.chmod(full, e.mode);
+    } else if (e.type === "link") {
+      const current = await Deno.readLink(full).catch(() => void 0);
+      if (current === e.target) continue;
+      const tmp = `${full}.chopsticks-${crypto.randomUUID().slice(0, 8)}.tmp`;
+      await Deno.symlink(String(e.target), tmp);
+      await Deno.rename(tmp, full);
+    }
+  }
+}
+async function safePath(root, path) {
+  const parts = checkRelative(path).split("/");
+  let dir = root;
+  for (const part of parts.slice(0, -1)) {
+    dir = `${dir}/${part}`;
+    const st = await Deno.lstat(dir).catch(() => void 0);
+    if (st?.isSymlink) {
+      throw new TypeError(`Cannot write "${path}": "${dir}" is a symlink`);
+    }
+  }
+  return `${root}/${path}`;
+}
+
 // modules/_agent_context.ts
 var KEY = Symbol.for("chopsticks.agent");
 function setAgentContext(context) {
@@ -2343,6 +2470,14 @@ function setAgentContext(context) {
 var encoder = new Encoder({
   maxDepth: MAX_DEPTH + 8
 });
+var storage;
+var storageReady = import("node:async_hooks").then(({ AsyncLocalStorage }) => {
+  storage = new AsyncLocalStorage();
+  Object.defineProperty(globalThis, Symbol.for("chopsticks.callSignal"), {
+    value: () => storage.getStore()
+  });
+  killChildrenOnCancel(() => storage.getStore());
+});
 var decoder = new Decoder();
 var running = /* @__PURE__ */ new Map();
 var resolved = /* @__PURE__ */ new Map();
@@ -2350,8 +2485,11 @@ var channel;
 var fileChannel;
 var builtins = {
   putBegin: (id, path) => putBegin(fileChannel, id, path),
-  putEnd: (id, size, sha256, mode) => putEnd(id, size, sha256, mode),
-  fetchBegin: (id, path) => fetchBegin(fileChannel, id, path)
+  putEnd: (id, size, sha2562, mode) => putEnd(id, size, sha2562, mode),
+  fetchBegin: (id, path) => fetchBegin(fileChannel, id, path),
+  treeList: (path) => listTree(absolute(path, fileChannel.cwd)),
+  treeHash: (root, paths) => hashFiles(root, paths),
+  treeMake: (root, entries) => makeEntries(root, entries)
 };
 function start(ch) {
   channel = ch;
@@ -2373,6 +2511,10 @@ function start(ch) {
     const message = decoder.decode(body);
     const id = message[1];
     switch (message[0]) {
+      case Msg.Ping:
+        return send([
+          Msg.Pong
+        ]);
       case Msg.Call:
         return void run(id, message[2], message[3]);
       case Msg.Cancel:
@@ -2403,7 +2545,8 @@ async function run(id, target, wireArgs) {
   try {
     const fn = await resolve(target);
     const args = fromWire(wireArgs);
-    const value = await fn(...args);
+    if (!storage) await storageReady;
+    const value = await storage.run(abort.signal, () => fn(...args));
     reply = [
       Msg.Ok,
       id,
@@ -2454,6 +2597,26 @@ async function find(target) {
   }
   const bound = value;
   return (...args) => bound.apply(owner, args);
+}
+function killChildrenOnCancel(current) {
+  const desc = Object.getOwnPropertyDescriptor(Deno, "Command");
+  if (!desc?.configurable) return;
+  const Command = Deno.Command;
+  class CallCommand extends Command {
+    constructor(command, options = {}) {
+      const signal = options.signal ?? current();
+      super(command, signal ? {
+        ...options,
+        signal
+      } : options);
+    }
+  }
+  Object.defineProperty(Deno, "Command", {
+    value: CallCommand,
+    writable: true,
+    configurable: true,
+    enumerable: desc.enumerable
+  });
 }
 function errorTree(error) {
   try {

@@ -1,13 +1,15 @@
 // The agent's first module. The controller sends it as a `data:` URL main
 // module, so it cannot import anything: it sets up the channel and the
 // loopback module server by itself, then imports the rest of the agent
-// through that server. Deno.args: [input fifo, output fifo, working dir].
+// through that server.
+// Deno.args: [input fifo, output fifo, working dir, cache dir or ""].
 //
 // @ts-check
 // Frames: [u32 big-endian length][u8 kind][body]; see wire/PROTOCOL.md.
 
 const MSG = 1, MOD_REQ = 2, MOD_RES = 3, HELLO = 4, FAIL = 5, DATA = 6;
 const MAX_FRAME = 64 * 1024 * 1024;
+const NPM_PLACEHOLDER = "http://npm.chopsticks.invalid/";
 const TYPES = [
   "text/plain",
   "application/typescript",
@@ -15,9 +17,10 @@ const TYPES = [
   "application/json",
   "text/tsx",
   "text/jsx",
+  "application/octet-stream",
 ];
 
-/** @typedef {{ port: number, secret: string, nonce: string, agent: string, context: object }} Hello */
+/** @typedef {{ port: number, secret: string, nonce: string, agent: string, context: object, version: string }} Hello */
 /** @typedef {(kind: number, body: Uint8Array) => void} Handler */
 
 const input = await Deno.open(Deno.args[0], { read: true });
@@ -82,7 +85,8 @@ let onFrame;
 const early = [];
 /** @type {(() => void | Promise<void>)[]} */
 const closeHooks = [];
-/** @type {Map<number, (r: Response) => void>} */
+/** @typedef {{ status: number, type: string, hash: string, body: Uint8Array<ArrayBuffer> }} Answer */
+/** @type {Map<number, (a: Answer) => void>} */
 const modules = new Map();
 /** @type {(h: Hello) => void} */
 let hello = () => {};
@@ -103,45 +107,43 @@ function dispatch(kind, body) {
     const id = view.getUint32(0);
     const status = view.getUint16(4);
     const type = TYPES[body[6]] ?? "text/plain";
+    const hash = new TextDecoder().decode(body.subarray(8, 8 + body[7]));
     const done = modules.get(id);
     modules.delete(id);
-    done?.(
-      new Response(body.slice(7), {
-        status,
-        headers: { "content-type": type },
-      }),
-    );
+    done?.({ status, type, hash, body: body.slice(8 + body[7]) });
   } else if (kind === HELLO) {
     hello(JSON.parse(new TextDecoder().decode(body)));
   }
 }
 
+// Reads are double-buffered: the next read is already running while the
+// frames of the last one are handled (file chunks are written to disk
+// synchronously), so the pipe keeps flowing.
 (async () => {
+  const READ = 256 * 1024;
+  let scratch = new Uint8Array(READ);
+  let spare = new Uint8Array(READ);
   let buf = new Uint8Array(2 * 1024 * 1024);
   let end = 0;
+  let reading = input.read(scratch);
   while (true) {
-    if (end === buf.length) {
-      const bigger = new Uint8Array(buf.length * 2);
-      bigger.set(buf);
+    const n = await reading;
+    if (n === null) return await exit(0); // the controller closed the channel
+    const got = scratch;
+    [scratch, spare] = [spare, scratch];
+    reading = input.read(scratch);
+    if (end + n > buf.length) {
+      const bigger = new Uint8Array(Math.max(buf.length * 2, end + n));
+      bigger.set(buf.subarray(0, end));
       buf = bigger;
     }
-    const n = await input.read(buf.subarray(end));
-    if (n === null) return await exit(0); // the controller closed the channel
+    buf.set(got.subarray(0, n), end);
     end += n;
     let at = 0;
     while (end - at >= 4) {
       const len = new DataView(buf.buffer, at, 4).getUint32(0);
       if (len === 0 || len > MAX_FRAME) Deno.exit(71);
-      if (end - at - 4 < len) {
-        if (len + 4 > buf.length) {
-          const bigger = new Uint8Array(len + 4);
-          bigger.set(buf.subarray(at, end));
-          buf = bigger;
-          end -= at;
-          at = 0;
-        }
-        break;
-      }
+      if (end - at - 4 < len) break;
       dispatch(buf[at + 4], buf.subarray(at + 5, at + 4 + len));
       at += 4 + len;
     }
@@ -153,26 +155,127 @@ function dispatch(kind, body) {
 })();
 
 const boot = await gotHello;
+const npmHere = `http://127.0.0.1:${boot.port}/${boot.secret}/p/npm/`;
 let nextModule = 1;
-try {
-  Deno.serve(
-    { hostname: "127.0.0.1", port: boot.port, onListen() {} },
-    (req) => {
-      const id = nextModule++;
-      const path = utf8.encode(new URL(req.url).pathname);
-      const body = new Uint8Array(4 + path.length);
-      new DataView(body.buffer).setUint32(0, id);
-      body.set(path, 4);
-      send(MOD_REQ, body);
-      return new Promise((resolve) => modules.set(id, resolve));
-    },
-  );
-} catch (e) {
-  const code = e instanceof Deno.errors.AddrInUse ? "port" : "listen";
+
+/**
+ * Asks the controller for `path` (which starts with the secret), telling it
+ * the sha256 of the answer cached here, if any; 304 means "still the same".
+ * @param {string} path @param {string} known @returns {Promise<Answer>}
+ */
+function ask(path, known) {
+  const id = nextModule++;
+  const p = utf8.encode(path);
+  const k = utf8.encode(known);
+  const body = new Uint8Array(5 + k.length + p.length);
+  new DataView(body.buffer).setUint32(0, id);
+  body[4] = k.length;
+  body.set(k, 5);
+  body.set(p, 5 + k.length);
+  send(MOD_REQ, body);
+  return new Promise((resolve) => modules.set(id, resolve));
+}
+
+// A per-user cache of answers on the target, validated on every use: the
+// agent tells the controller the sha256 of what it has, and an unchanged
+// module costs a round trip, not its bytes; a changed one is always sent.
+// i/<hash of key> holds "sha256 type key"; b/<sha256> holds the bytes. The
+// controller computes every sha256.
+const cacheDir = Deno.args[3] ?? "";
+let cacheReady = false;
+/** FNV-1a of `key`, as a file name (the key itself is checked on read). */
+/** @param {string} key */
+function indexName(key) {
+  let h1 = 0x811c9dc5, h2 = 0x01000193;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995) >>> 0;
+  }
+  return h1.toString(16).padStart(8, "0") + h2.toString(16).padStart(8, "0");
+}
+/** @param {string} key @returns {Promise<Answer | undefined>} */
+async function cached(key) {
+  if (!cacheDir) return undefined;
+  try {
+    const line = await Deno.readTextFile(`${cacheDir}/i/${indexName(key)}`);
+    const [hash, type] = line.split(" ", 2);
+    if (line.slice(hash.length + type.length + 2) !== key) return undefined;
+    const body = await Deno.readFile(`${cacheDir}/b/${hash}`);
+    return { status: 200, type, hash, body };
+  } catch {
+    return undefined;
+  }
+}
+/** @param {string} key @param {Answer} answer */
+async function remember(key, answer) {
+  if (!cacheDir || !/^[0-9a-f]{64}$/.test(answer.hash)) return;
+  try {
+    if (!cacheReady) {
+      await Deno.mkdir(`${cacheDir}/i`, { recursive: true });
+      await Deno.mkdir(`${cacheDir}/b`, { recursive: true });
+      cacheReady = true;
+    }
+    const tmp = `${cacheDir}/.${crypto.randomUUID()}`;
+    await Deno.writeFile(tmp, answer.body);
+    await Deno.rename(tmp, `${cacheDir}/b/${answer.hash}`);
+    await Deno.writeTextFile(tmp, `${answer.hash} ${answer.type} ${key}`);
+    await Deno.rename(tmp, `${cacheDir}/i/${indexName(key)}`);
+  } catch {
+    // A cache that cannot be written only costs bytes.
+  }
+}
+
+/** @param {Request} req */
+async function serve(req) {
+  const url = new URL(req.url);
+  const path = url.pathname + url.search;
+  const key = path.slice(path.indexOf("/", 1) + 1);
+  const hit = await cached(key);
+  let answer = await ask(path, hit?.hash ?? "");
+  if (answer.status === 304 && hit) answer = hit;
+  else if (answer.status === 304) answer = await ask(path, "");
+  else if (answer.status === 200) void remember(key, answer);
+  let body = answer.body;
+  if (key.startsWith("p/npm/") && answer.type === "application/json") {
+    // npm metadata names tarballs at a placeholder: point them here.
+    body = utf8.encode(
+      new TextDecoder().decode(body).replaceAll(NPM_PLACEHOLDER, npmHere),
+    );
+  }
+  return new Response(body, {
+    status: answer.status,
+    headers: { "content-type": answer.type },
+  });
+}
+
+/**
+ * Tells the controller why this agent cannot start, and exits.
+ * @param {string} code @param {string} message
+ */
+async function fail(code, message) {
   await output.write(utf8.encode(`\u0000chopsticks-ready:${boot.nonce}\n`));
-  send(FAIL, utf8.encode(JSON.stringify({ code, message: String(e) })));
+  send(FAIL, utf8.encode(JSON.stringify({ code, message })));
   await new Promise((r) => setTimeout(r, 100));
   Deno.exit(1);
+}
+
+// The agent's code is written for the controller's Deno: the major
+// version must match.
+const [mine, theirs] = [Deno.version.deno, boot.version].map((v) =>
+  String(v).split(".")[0]
+);
+if (mine !== theirs) {
+  await fail(
+    "version",
+    `unsupported Deno version ${Deno.version.deno} on the target (this controller runs ${boot.version})`,
+  );
+}
+
+try {
+  Deno.serve({ hostname: "127.0.0.1", port: boot.port, onListen() {} }, serve);
+} catch (e) {
+  await fail(e instanceof Deno.errors.AddrInUse ? "port" : "listen", String(e));
 }
 await output.write(utf8.encode(`\u0000chopsticks-ready:${boot.nonce}\n`));
 

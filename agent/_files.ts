@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { createHash, type Hash } from "node:crypto";
+import type { Hash } from "node:crypto";
 import { CHUNK, Kind, Msg, WINDOW } from "../wire/_protocol.ts";
 
 /** What the file handlers need from the agent. */
@@ -37,8 +37,14 @@ interface Outgoing {
 const incoming = new Map<number, Incoming>();
 const outgoing = new Map<number, Outgoing>();
 
+/** sha256 from node:crypto, loaded on first use: it costs start-up time. */
+async function sha256(): Promise<Hash> {
+  const { createHash } = await import("node:crypto");
+  return createHash("sha256");
+}
+
 /** Makes `path` absolute against the agent's working directory. */
-function absolute(path: string, cwd: string): string {
+export function absolute(path: string, cwd: string): string {
   if (typeof path !== "string" || path === "") {
     throw new TypeError("Cannot use the remote path: it is empty");
   }
@@ -81,7 +87,7 @@ export async function putBegin(
     file,
     tmp,
     path,
-    hash: createHash("sha256"),
+    hash: await sha256(),
     written: 0,
   });
   return { path };
@@ -223,7 +229,7 @@ async function pump(
   file: Deno.FsFile,
   o: Outgoing,
 ): Promise<void> {
-  const hash = createHash("sha256");
+  const hash = await sha256();
   let sent = 0;
   try {
     while (!o.aborted) {

@@ -10,6 +10,7 @@ import { Decoder, Encoder } from "@msgpack/msgpack";
 import { fromWire, MAX_DEPTH, toWire } from "../wire/_codec.ts";
 import { Kind, Msg } from "../wire/_protocol.ts";
 import * as files from "./_files.ts";
+import * as tree from "./_tree.ts";
 import {
   type AgentContext,
   setAgentContext,
@@ -35,6 +36,25 @@ type Target = ["m", string, string] | ["g", string] | ["b", string];
 type Callable = (...args: unknown[]) => unknown;
 
 const encoder = new Encoder({ maxDepth: MAX_DEPTH + 8 });
+
+// Each call runs with its AbortSignal in an AsyncLocalStorage, so that
+// callSignal() finds it and Deno.Commands started during the call are
+// killed when it is cancelled. node:async_hooks loads in the background:
+// it is not needed until the first call.
+type Storage = {
+  run<R>(s: AbortSignal, f: () => R): R;
+  getStore(): AbortSignal | undefined;
+};
+let storage: Storage | undefined;
+const storageReady = import("node:async_hooks").then(
+  ({ AsyncLocalStorage }) => {
+    storage = new AsyncLocalStorage<AbortSignal>();
+    Object.defineProperty(globalThis, Symbol.for("chopsticks.callSignal"), {
+      value: () => storage!.getStore(),
+    });
+    killChildrenOnCancel(() => storage!.getStore());
+  },
+);
 const decoder = new Decoder();
 const running = new Map<number, AbortController>();
 const resolved = new Map<string, Callable>();
@@ -54,6 +74,11 @@ const builtins: Record<string, Callable> = {
     ),
   fetchBegin: (id, path) =>
     files.fetchBegin(fileChannel, id as number, path as string),
+  treeList: (path) =>
+    tree.listTree(files.absolute(path as string, fileChannel.cwd)),
+  treeHash: (root, paths) => tree.hashFiles(root as string, paths as string[]),
+  treeMake: (root, entries) =>
+    tree.makeEntries(root as string, entries as tree.TreeEntry[]),
 };
 
 /** Starts serving calls on `ch`. */
@@ -75,6 +100,8 @@ export function start(ch: AgentChannel): void {
     const message = decoder.decode(body) as unknown[];
     const id = message[1] as number;
     switch (message[0]) {
+      case Msg.Ping:
+        return send([Msg.Pong]);
       case Msg.Call:
         return void run(id, message[2] as Target, message[3]);
       case Msg.Cancel:
@@ -104,7 +131,8 @@ async function run(id: number, target: Target, wireArgs: unknown) {
   try {
     const fn = await resolve(target);
     const args = fromWire(wireArgs) as unknown[];
-    const value = await fn(...args);
+    if (!storage) await storageReady;
+    const value = await storage!.run(abort.signal, () => fn(...args));
     reply = [Msg.Ok, id, toWire(value, "result")];
   } catch (error) {
     reply = [Msg.Err, id, errorTree(error)];
@@ -156,6 +184,28 @@ async function find(target: Target): Promise<Callable> {
   }
   const bound = value as Callable;
   return (...args: unknown[]) => bound.apply(owner, args);
+}
+
+/**
+ * Makes `Deno.Command` default its `signal` to the current call's, so a
+ * process a remote function starts is killed when the call is cancelled.
+ */
+function killChildrenOnCancel(current: () => AbortSignal | undefined): void {
+  const desc = Object.getOwnPropertyDescriptor(Deno, "Command");
+  if (!desc?.configurable) return;
+  const Command = Deno.Command;
+  class CallCommand extends Command {
+    constructor(command: string | URL, options: Deno.CommandOptions = {}) {
+      const signal = options.signal ?? current();
+      super(command, signal ? { ...options, signal } : options);
+    }
+  }
+  Object.defineProperty(Deno, "Command", {
+    value: CallCommand,
+    writable: true,
+    configurable: true,
+    enumerable: desc.enumerable,
+  });
 }
 
 function errorTree(error: unknown): unknown {

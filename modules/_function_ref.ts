@@ -113,13 +113,7 @@ function modulePath(url: string): string | undefined {
 
 /** Asks V8 where `fn` was defined and maps that to its module's URL. */
 async function definitionUrl(fn: AnyFunction): Promise<string | undefined> {
-  if (!session) {
-    session = new Session();
-    session.connect();
-    session.on("Debugger.scriptParsed", (m) => {
-      scriptUrls.set(m.params.scriptId, m.params.url);
-    });
-  }
+  const session = inspector();
   const slot = `__chopsticks_fn_${crypto.randomUUID().replaceAll("-", "")}`;
   Object.defineProperty(globalThis, slot, { value: fn, configurable: true });
   try {
@@ -146,6 +140,28 @@ async function definitionUrl(fn: AnyFunction): Promise<string | undefined> {
   } finally {
     delete (globalThis as Record<string, unknown>)[slot];
   }
+}
+
+/**
+ * The URLs of every module this program has loaded (from V8's list of
+ * parsed scripts).
+ */
+export async function loadedModuleUrls(): Promise<string[]> {
+  const s = inspector();
+  await s.post("Debugger.enable");
+  await s.post("Debugger.disable");
+  return [...new Set(scriptUrls.values())].filter((u) => /^https?:/.test(u));
+}
+
+function inspector(): Session {
+  if (!session) {
+    session = new Session();
+    session.connect();
+    session.on("Debugger.scriptParsed", (m) => {
+      scriptUrls.set(m.params.scriptId, m.params.url);
+    });
+  }
+  return session;
 }
 
 /**

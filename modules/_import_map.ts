@@ -53,22 +53,35 @@ export interface Project {
   configDir: string;
 }
 
-let cached: Promise<Project> | undefined;
+const cached = new Map<string, Promise<Project>>();
 
-/** Finds the main module's project (once per process). */
-export function currentProject(): Promise<Project> {
+/**
+ * Finds the project of `from` (a module URL or a path inside the project;
+ * default: the main module), once per location.
+ */
+export function currentProject(
+  from: string = Deno.mainModule,
+): Promise<Project> {
   const context = agentContext();
   // On an agent, the project is the controller's; files come by relay.
   if (context) return Promise.resolve({ ...context.project, roots: [] });
-  return cached ??= findProject(Deno.mainModule);
+  const url = /^[a-z][a-z0-9+.-]*:/i.test(from)
+    ? from
+    : new URL(from, `file://${Deno.cwd()}/`).href;
+  let found = cached.get(url);
+  if (!found) cached.set(url, found = findProject(url));
+  return found;
 }
 
 async function findProject(mainModule: string): Promise<Project> {
   const { library, msgpack } = libraryRoots();
   const own = [library, msgpack].filter((r): r is string => r !== undefined);
-  const start = mainModule.startsWith("file:")
-    ? dirname(fromFileUrl(mainModule))
-    : Deno.cwd();
+  let start = Deno.cwd();
+  if (mainModule.startsWith("file:")) {
+    const path = fromFileUrl(mainModule);
+    const isDir = await Deno.stat(path).then((i) => i.isDirectory, () => false);
+    start = isDir ? path.replace(/\/+$/, "") || "/" : dirname(path);
+  }
   for (let dir = start;; dir = dirname(dir)) {
     for (const name of ["deno.json", "deno.jsonc", "package.json"]) {
       let text: string;
@@ -138,13 +151,19 @@ export function agentImportMap(project: Project, base: string): string {
   for (const [scope, m] of Object.entries(project.scopes)) {
     scopes[local(scope)] = mapAll(m);
   }
+  // Remote modules come through the module server too; its own URLs stay.
+  const imports = mapAll(project.imports);
+  const origin = new URL(base).origin + "/";
+  imports["https://"] ??= base + "u/https/";
+  imports["http://"] ??= base + "u/http/";
+  imports[origin] = origin;
   if (library && msgpack) {
     scopes[base + "f" + toUrlPath(library) + "/"] = {
       "@msgpack/msgpack": base + "f" + toUrlPath(msgpack) +
         "/dist.esm/index.mjs",
     };
   }
-  return JSON.stringify({ imports: mapAll(project.imports), scopes });
+  return JSON.stringify({ imports, scopes });
 }
 
 function librarySubpath(sub: string | undefined): string {

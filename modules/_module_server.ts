@@ -4,13 +4,19 @@
  * controller's own files, and only with module files under the allowed
  * roots. The agent is not trusted: every path is checked here.
  *
- * URL paths look like `/<secret>/f/<absolute file path>` for files, and
+ * URL paths look like `/<secret>/f/<absolute file path>` for files,
  * `/<secret>/v/<name>` for the few files the server holds in memory (the
- * agent's own code).
+ * agent's own code), `/<secret>/p/npm/...` and `/<secret>/p/jsr/...` for
+ * the npm and JSR registries, and `/<secret>/u/https/<host>/...` for remote
+ * modules (see `_upstream.ts`).
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { MODULE_TYPES } from "../wire/_protocol.ts";
+import { upstream } from "./_upstream.ts";
+
+const EMPTY = new Uint8Array(0);
 
 const MEDIA: readonly string[] = MODULE_TYPES;
 
@@ -33,6 +39,8 @@ export interface ModuleAnswer {
   type: number;
   /** The body. */
   body: Uint8Array;
+  /** Hex sha256 of the body, set on 200 answers by `answer()`. */
+  sha256?: string;
 }
 
 const utf8 = new TextEncoder();
@@ -47,6 +55,7 @@ export class ModuleServer {
   #secret: string;
   #memory: Map<string, ModuleAnswer>;
   #relay: string | undefined;
+  #remoteModules: readonly string[];
 
   /**
    * `roots` are absolute directory paths (symlinks in them are resolved);
@@ -60,8 +69,10 @@ export class ModuleServer {
     secret: string,
     memory: Record<string, ModuleAnswer> = {},
     relay?: string,
+    remoteModules: readonly string[] = [],
   ) {
     this.#relay = relay;
+    this.#remoteModules = remoteModules;
     this.#roots = Promise.all(
       [...new Set(roots)].map((r) => Deno.realPath(r).catch(() => r)),
     );
@@ -69,15 +80,32 @@ export class ModuleServer {
     this.#memory = new Map(Object.entries(memory));
   }
 
-  /** Answers one request for URL path `path`. Never throws. */
-  async answer(path: string): Promise<ModuleAnswer> {
+  /**
+   * Answers one request for URL path `path`. `known` is the sha256 of the
+   * answer the agent has cached: when the answer is still the same, it is a
+   * 304 with no body. Never throws.
+   */
+  async answer(path: string, known = ""): Promise<ModuleAnswer> {
+    const answer = await this.#answer(path);
+    if (answer.status !== 200) return answer;
+    const sha256 = createHash("sha256").update(answer.body).digest("hex");
+    if (sha256 === known) {
+      return { status: 304, type: answer.type, body: EMPTY, sha256 };
+    }
+    return { ...answer, sha256 };
+  }
+
+  async #answer(path: string): Promise<ModuleAnswer> {
     if (!sameSecret(path, this.#secret)) return refuse(404, "Not found");
     const rest = path.slice(this.#secret.length);
     if (rest.startsWith("v/")) {
       return this.#memory.get(rest.slice(2)) ?? refuse(404, "Not found");
     }
-    if (!rest.startsWith("f/")) return refuse(404, "Not found");
     if (this.#relay !== undefined) return await relay(this.#relay + rest);
+    if (rest.startsWith("p/") || rest.startsWith("u/")) {
+      return await upstream(rest, this.#remoteModules);
+    }
+    if (!rest.startsWith("f/")) return refuse(404, "Not found");
     const file = decodePath(rest.slice(1));
     if (typeof file !== "string") return file;
     const roots = await this.#roots;

@@ -78,3 +78,38 @@ Deno.test("ModuleServer refuses every way out of the roots", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("ModuleServer fetches remote modules only from origins the program uses", async () => {
+  const hits: string[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => {
+      hits.push(new URL(req.url).pathname);
+      return new Response("export const x = 1;", {
+        headers: { "content-type": "application/typescript" },
+      });
+    },
+  );
+  const origin = `127.0.0.1:${server.addr.port}`;
+  try {
+    const closed = new ModuleServer([], SECRET);
+    const refused = await closed.answer(`/${SECRET}/u/http/${origin}/x.ts`);
+    assert.equal(refused.status, 403);
+    assert.match(new TextDecoder().decode(refused.body), /remoteModules/);
+    assert.deepEqual(hits, [], "nothing was fetched");
+    const open = new ModuleServer([], SECRET, {}, undefined, [
+      `http://${origin}`,
+    ]);
+    const served = await open.answer(`/${SECRET}/u/http/${origin}/x.ts`);
+    assert.equal(served.status, 200);
+    assert.equal(new TextDecoder().decode(served.body), "export const x = 1;");
+    const again = await open.answer(
+      `/${SECRET}/u/http/${origin}/x.ts`,
+      served.sha256,
+    );
+    assert.equal(again.status, 304, "an unchanged answer is not sent again");
+    assert.equal(again.body.length, 0);
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -12,6 +12,7 @@ import { RemoteError } from "../mod.ts";
 import type { TunnelFactory } from "./_conformance.ts";
 import {
   add,
+  describeTree,
   list,
   modeOf,
   readBytes,
@@ -187,6 +188,59 @@ export function filesConformance(transport: string, make: TunnelFactory): void {
       await probe.call(removeAll, allowed);
       await probe.call(removeAll, denied);
       await probe.close();
+      await Deno.remove(local, { recursive: true });
+    }
+  });
+
+  test("putTree() and fetchTree() copy a tree with modes and symlinks, then only what changed", async () => {
+    const local = await Deno.makeTempDir();
+    await using tun = make();
+    const remote = await tun.call(tempDir);
+    try {
+      const src = `${local}/src`;
+      await Deno.mkdir(`${src}/sub/deep`, { recursive: true });
+      await Deno.mkdir(`${src}/empty`);
+      await Deno.writeTextFile(`${src}/a.txt`, "alpha");
+      await Deno.writeTextFile(`${src}/sub/b.sh`, "#!/bin/sh\necho b\n");
+      await Deno.writeTextFile(`${src}/sub/deep/c.txt`, "gamma");
+      await Deno.chmod(`${src}/sub/b.sh`, 0o755);
+      await Deno.chmod(`${src}/a.txt`, 0o640);
+      await Deno.chmod(`${src}/sub`, 0o750);
+      await Deno.symlink("sub/deep/c.txt", `${src}/link`);
+      await Deno.symlink("/nonexistent/target", `${src}/dangling`);
+      const expected = await describeTree(src);
+
+      const first = await tun.putTree(src, `${remote}/dst`);
+      assert.deepEqual(first, {
+        root: `${remote}/dst`,
+        files: 3,
+        copied: 3,
+        bytes: 5 + 17 + 5,
+      });
+      assert.deepEqual(await tun.call(describeTree, `${remote}/dst`), expected);
+      const again = await tun.putTree(src, `${remote}/dst`);
+      assert.equal(again.copied, 0, "nothing changed, nothing is sent");
+
+      await Deno.writeTextFile(`${src}/sub/deep/c.txt`, "GAMMA");
+      await Deno.chmod(`${src}/a.txt`, 0o600);
+      const third = await tun.putTree(src, `${remote}/dst`);
+      assert.equal(third.copied, 1, "only the edited file is sent");
+      assert.deepEqual(
+        await tun.call(describeTree, `${remote}/dst`),
+        await describeTree(src),
+        "the mode change arrived too",
+      );
+
+      const back = await tun.fetchTree(`${remote}/dst`, `${local}/back`);
+      assert.equal(back.copied, 3);
+      assert.deepEqual(
+        await describeTree(`${local}/back`),
+        await describeTree(src),
+      );
+      const backAgain = await tun.fetchTree(`${remote}/dst`, `${local}/back`);
+      assert.equal(backAgain.copied, 0);
+    } finally {
+      await tun.call(removeAll, remote);
       await Deno.remove(local, { recursive: true });
     }
   });

@@ -86,8 +86,70 @@ Deno.test("a deno path that does not exist fails with a clear ConnectError", asy
   const tun = new Local("nodeno", { ...options, deno: "/no/such/deno" });
   const error = await tun.connect().catch((e) => e);
   assert.ok(error instanceof ConnectError, String(error));
+  assert.equal(error.stage, "deno");
   assert.equal(error.exitCode, 127);
   assert.match(error.message, /"nodeno".*deno not found: \/no\/such\/deno/);
   assert.ok(lines.some((l) => l.includes("deno not found")));
   assert.equal(tun.connected, false);
+});
+
+Deno.test("a deno of another major version is refused, naming both versions", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/old.js`,
+      `Object.defineProperty(Deno, "version", { value: { ...Deno.version, deno: "1.46.3" } });`,
+    );
+    await Deno.writeTextFile(
+      `${dir}/deno`,
+      `#!/bin/sh\nshift\nexec ${Deno.execPath()} run --preload=${dir}/old.js "$@"\n`,
+    );
+    await Deno.chmod(`${dir}/deno`, 0o755);
+    const tun = new Local("old", { ...capture().options, deno: `${dir}/deno` });
+    const error = await tun.connect().catch((e) => e);
+    assert.ok(error instanceof ConnectError, String(error));
+    assert.equal(error.stage, "deno");
+    assert.match(error.message, /1\.46\.3 on the target/);
+    assert.match(
+      error.message,
+      new RegExp(Deno.version.deno.replaceAll(".", "\\.")),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A Local tunnel whose "login" prints `noise` on stdout first. */
+function noisy(noise: string, options = {}) {
+  return new (class extends Local {
+    protected override spawnSpec(script: string): SpawnSpec {
+      return {
+        command: "sh",
+        args: ["-c", `${noise}; exec sh -c "$0"`, script],
+      };
+    }
+  })("noisy", options);
+}
+
+Deno.test("output before the handshake (a noisy login) is shown as output, not parsed", async () => {
+  const { lines, options } = capture();
+  await using tun = noisy(
+    `echo welcome to the host; printf 'bin\\377\\376\\000ary\\n'; echo banner >&2`,
+    options,
+  );
+  assert.equal(await tun.call(Date.now) > 0, true);
+  assert.ok(lines.includes("welcome to the host"), String(lines));
+  assert.ok(lines.includes("banner"));
+  assert.ok(lines.some((l) => l.startsWith("bin\uFFFD\uFFFD")));
+});
+
+Deno.test("garbage instead of a handshake fails at the handshake stage", async () => {
+  const tun = noisy(
+    "head -c 1100000 /dev/zero | tr '\\0' x",
+    capture().options,
+  );
+  const error = await tun.connect().catch((e) => e);
+  assert.ok(error instanceof ConnectError, String(error));
+  assert.equal(error.stage, "handshake");
+  assert.match(error.message, /before the handshake/);
 });

@@ -3,7 +3,8 @@
  * transport runs it with `sh -c`; only the way to reach `sh` differs.
  *
  * It makes a private temporary directory (and a cache directory for Deno,
- * in memory under /dev/shm where there is one), reads two lines from stdin (shell
+ * in memory under /dev/shm where there is one), makes sure the per-user
+ * module cache exists (`~/.cache/chopsticks/modules`), reads two lines from stdin (shell
  * `export`s for the environment, then the import map), and starts Deno in
  * its own process group with stdout sent to stderr, so nothing the remote
  * code prints can reach the channel. The channel runs through two FIFOs that
@@ -35,12 +36,39 @@ export interface AgentScriptOptions {
   cwd?: string;
 }
 
+/**
+ * Shell lines that set `D` to the deno binary, or exit with 127 and say so.
+ * `deno` (the default) is looked up on PATH, then in the usual install
+ * places, then among binaries uploaded before (`deno: "upload"`; this
+ * controller's version first); any other value is used as given.
+ */
+function findDeno(deno: string): string {
+  const quoted = shellQuote(deno);
+  const say = (what: string) =>
+    `{ echo "chopsticks: deno not found: ${what}" >&2; exit 127; }`;
+  if (deno !== "deno") {
+    return `D=${quoted}
+command -v "$D" >/dev/null 2>&1 || ${say(deno.replaceAll('"', ""))}`;
+  }
+  const cache =
+    `"\${XDG_CACHE_HOME:-\${HOME:-/nonexistent}/.cache}"/chopsticks`;
+  return `D=$(command -v deno 2>/dev/null) || for D in "\${HOME:-/nonexistent}/.deno/bin/deno" /usr/local/bin/deno /usr/bin/deno ${cache}/deno-${Deno.version.deno}-* ${cache}/deno-*; do
+  [ -x "$D" ] && break
+  D=
+done
+[ -n "$D" ] || ${
+    say(
+      "not on PATH, nor in ~/.deno/bin, /usr/local/bin, /usr/bin or the upload cache",
+    )
+  }`;
+}
+
 /** Builds the script. */
 export function agentScript(o: AgentScriptOptions): string {
   const loopback = `127.0.0.1:${o.port}`;
   const flags = permissionFlags(o.permissions, {
-    read: [`"$d/i"`],
-    write: [`"$d/o"`],
+    read: [`"$d/i"`, `"$k"`],
+    write: [`"$d/o"`, `"$k"`],
     net: [loopback],
     import: [loopback],
   });
@@ -52,25 +80,21 @@ export function agentScript(o: AgentScriptOptions): string {
   return `umask 077
 d=$(mktemp -d "\${TMPDIR:-/tmp}/chopsticks.XXXXXXXX") || exit 125
 c=$(mktemp -d /dev/shm/chopsticks.XXXXXXXX 2>/dev/null) || c="$d/c"
-p=
+p= r= o=
 trap 'rm -rf "$d" "$c"' EXIT
-trap '[ -n "$p" ] && kill -KILL -$p 2>/dev/null; exit 129' HUP INT TERM
+trap 'for j in "-$p" "$r" "$o"; do [ "$j" != - ] && [ -n "$j" ] && kill -KILL -- "$j" 2>/dev/null; done; exit 129' HUP INT TERM
 IFS= read -r e || exit 125
 eval "$e"
 IFS= read -r m || exit 125
 printf '%s\\n' "$m" >"$d/m.json"
 exec 5<&0 </dev/null
 mkfifo "$d/i" "$d/o" || exit 125
-${cd}command -v ${
-    shellQuote(o.deno)
-  } >/dev/null 2>&1 || { echo "chopsticks: deno not found: ${
-    o.deno.replaceAll('"', "")
-  }" >&2; exit 127; }
-DENO_DIR="$c" setsid ${
-    shellQuote(o.deno)
-  } run -q --no-prompt --no-config --no-lock --no-code-cache --import-map="$d/m.json" ${
+k="\${XDG_CACHE_HOME:-\${HOME:-/nonexistent}/.cache}/chopsticks/modules"
+mkdir -p "$k" 2>/dev/null || k="$d/k"
+${cd}${findDeno(o.deno)}
+DENO_DIR="$c" setsid "$D" run -q --no-prompt --no-config --no-lock --no-code-cache --import-map="$d/m.json" ${
     flags.join(" ")
-  } ${shellQuote(o.bootstrap)} "$d/i" "$d/o" "$PWD" >&2 5<&- &
+  } ${shellQuote(o.bootstrap)} "$d/i" "$d/o" "$PWD" "$k" >&2 5<&- &
 p=$!
 {
   cat <&5 5<&-

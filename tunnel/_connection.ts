@@ -45,6 +45,57 @@ export interface ConnectionOptions {
   hint: string;
   /** How deep tunnels may nest (a tunnel opened on an agent is level 2). */
   maxDepth?: number;
+  /** More origins agents may load remote modules from. */
+  remoteModules?: string[];
+  /** A file or directory of the project agents load modules from. */
+  project?: string;
+  /** How the agent is checked for life; false: never. */
+  liveness?: Liveness | false;
+}
+
+/**
+ * Liveness checks: when nothing has come from the agent for `interval`
+ * milliseconds, it is pinged; when nothing has come for `timeout`, the
+ * connection is declared lost (pending calls reject) and the process is
+ * killed. A function that blocks the agent's event loop for longer than
+ * `timeout` (a long synchronous loop) looks dead too.
+ */
+export interface Liveness {
+  /** Quiet time before a ping, in ms. Default: 15,000. */
+  interval: number;
+  /** Quiet time before giving up, in ms. Default: 60,000. */
+  timeout: number;
+}
+
+/** Liveness checks used when none are given. */
+export const DEFAULT_LIVENESS: Liveness = { interval: 15_000, timeout: 60_000 };
+
+/** Open connections, closed together when the controller gets SIGINT. */
+const live = new Set<Connection>();
+
+function onSigint(): void {
+  const all = [...live];
+  console.error(
+    `chopsticks: interrupted; closing ${all.length} tunnel(s)`,
+  );
+  void Promise.allSettled(all.map((c) => c.close(true))).then(() =>
+    Deno.exit(130)
+  );
+}
+
+function track(conn: Connection, on: boolean): void {
+  const before = live.size;
+  if (on) live.add(conn);
+  else live.delete(conn);
+  try {
+    if (before === 0 && live.size === 1) {
+      Deno.addSignalListener("SIGINT", onSigint);
+    } else if (before > 0 && live.size === 0) {
+      Deno.removeSignalListener("SIGINT", onSigint);
+    }
+  } catch {
+    // No signals here (e.g. not supported): nothing to clean on SIGINT.
+  }
 }
 
 /** Per-call options. */
@@ -114,6 +165,17 @@ function loadAgentCode(): Promise<AgentCode> {
 
 class PortInUse extends Error {}
 
+/** What to do when connecting fails at each stage (the transport's own
+ * hint covers the "transport" stage). */
+const STAGE_HINTS = {
+  handshake:
+    "the target printed something else than the agent's handshake; check the login scripts (.bashrc, .profile) for output or prompts",
+  agent:
+    'the agent started but failed; the lines above come from it (an old deno on the target? use deno: "upload" or a newer deno)',
+  deno:
+    'install deno on the target, give its path with the deno option, or use deno: "upload"',
+} as const;
+
 /** A connected agent. */
 export class Connection {
   readonly host: string;
@@ -125,6 +187,7 @@ export class Connection {
   #nextId = 1;
   #streams = new Map<number, StreamHandler>();
   #nextStream = 1;
+  #moduleBytes = 0;
   #ended: Error | undefined;
   #ready!: { resolve: () => void; reject: (e: Error) => void };
   /** Resolves when the connection has ended, for any reason. */
@@ -170,7 +233,7 @@ export class Connection {
       );
     }
     const [project, code] = await Promise.all([
-      currentProject(),
+      currentProject(o.project),
       loadAgentCode(),
     ]);
     const port = 20000 + Math.floor(Math.random() * 40000);
@@ -208,6 +271,7 @@ export class Connection {
         secret,
         { "agent.js": code.bundle },
         context?.base,
+        o.remoteModules,
       ),
     );
     const ready = new Promise<void>((resolve, reject) => {
@@ -227,7 +291,12 @@ export class Connection {
     );
     const utf8 = new TextEncoder();
     channel.write(utf8.encode(
-      envLine(o.env) + "\n" + agentImportMap(project, base) + "\n",
+      envLine({
+        // npm and JSR packages come through the module server.
+        NPM_CONFIG_REGISTRY: base + "p/npm/",
+        JSR_URL: base + "p/jsr/",
+        ...o.env,
+      }) + "\n" + agentImportMap(project, base) + "\n",
     ));
     channel.writeFrame(
       Kind.Hello,
@@ -236,6 +305,7 @@ export class Connection {
         secret,
         nonce,
         agent: "v/agent.js",
+        version: Deno.version.deno,
         context: {
           depth,
           path,
@@ -259,25 +329,40 @@ export class Connection {
     );
     try {
       await ready;
+      conn.#watch(o.liveness ?? DEFAULT_LIVENESS);
+      track(conn, true);
       return conn;
     } catch (e) {
       await channel.close(true);
       if (e instanceof PortInUse) throw e;
       if (e instanceof ConnectError) throw e;
       const status = await channel.status;
+      const last = stderr.tail.findLast((l) => l.trim() !== "") ?? "";
+      const [stage, who, hint] = e instanceof ProtocolError
+        ? ["handshake", spec.command, STAGE_HINTS.handshake] as const
+        : channel.sawMarker
+        ? ["agent", "the agent", STAGE_HINTS.agent] as const
+        : status.code === 127 && last.startsWith("chopsticks: deno not found")
+        ? ["deno", spec.command, STAGE_HINTS.deno] as const
+        : ["transport", spec.command, o.hint] as const;
       throw new ConnectError(
         o.host,
-        channel.sawMarker ? "agent" : "transport",
+        stage,
         `Cannot connect to "${o.host}": ${
-          channel.sawMarker ? "the agent" : spec.command
-        } exited with code ${status.code}${
-          stderr.tail.length ? ": " + stderr.tail.at(-1) : ""
-        }; ${o.hint}`,
+          e instanceof ProtocolError
+            ? e.message
+            : `${who} exited with code ${status.code}`
+        }${last ? ": " + last : ""}; ${hint}`,
         { exitCode: status.code, stderrTail: stderr.tail, cause: e },
       );
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Bytes of module bodies sent to this agent so far. */
+  get moduleBytes(): number {
+    return this.#moduleBytes;
   }
 
   /** True until the agent is gone or the connection was closed. */
@@ -336,14 +421,14 @@ export class Connection {
   }
 
   /** Closes the channel; the agent and all it started are stopped. */
-  async close(): Promise<void> {
+  async close(force = false): Promise<void> {
     this.#end(
       new ConnectionLostError(
         this.host,
         `Tunnel to "${this.host}" was closed while the call was pending`,
       ),
     );
-    await this.#channel.close();
+    await this.#channel.close(force);
   }
 
   /** Registers a transfer stream; returns its id. */
@@ -384,7 +469,36 @@ export class Connection {
     this.#channel.writeFrame(Kind.Msg, encoder.encode(message));
   }
 
+  #lastHeard = performance.now();
+  #watchdog: ReturnType<typeof setInterval> | undefined;
+
+  /** Pings the agent when it is quiet; gives up when it stays quiet. */
+  #watch(liveness: Liveness | false): void {
+    if (!liveness) return;
+    const step = Math.max(
+      10,
+      Math.min(liveness.interval, liveness.timeout) / 2,
+    );
+    this.#watchdog = setInterval(() => {
+      const quiet = performance.now() - this.#lastHeard;
+      if (quiet >= liveness.timeout) {
+        void this.#lost(
+          new ConnectionLostError(
+            this.host,
+            `Agent on "${this.host}" stopped answering: nothing for ${
+              Math.round(quiet)
+            } ms (liveness timeout ${liveness.timeout} ms)`,
+          ),
+        );
+      } else if (quiet >= liveness.interval) {
+        this.#send([Msg.Ping]);
+      }
+    }, step);
+    Deno.unrefTimer(this.#watchdog);
+  }
+
   #onFrame(kind: number, body: Uint8Array): void {
+    this.#lastHeard = performance.now();
     if (kind === Kind.Msg) return this.#onMessage(body);
     if (kind === Kind.Data && body.length >= 4) {
       const id = new DataView(body.buffer, body.byteOffset, 4).getUint32(0);
@@ -394,22 +508,43 @@ export class Connection {
       }
       return stream?.data?.(body.subarray(4));
     }
-    if (kind === Kind.ModuleRequest && body.length >= 4) {
+    if (kind === Kind.ModuleRequest && body.length >= 5) {
       const id = new DataView(body.buffer, body.byteOffset, 4).getUint32(0);
-      const path = new TextDecoder().decode(body.subarray(4));
-      void this.#modules.answer(path).then((a) => {
-        const head = new Uint8Array(7);
+      const knownEnd = 5 + body[4];
+      const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+      const known = decode(body.subarray(5, knownEnd));
+      const path = decode(body.subarray(knownEnd));
+      void this.#modules.answer(path, known).then((a) => {
+        this.#moduleBytes += a.body.length;
+        const hash = new TextEncoder().encode(a.sha256 ?? "");
+        const head = new Uint8Array(8 + hash.length);
         const view = new DataView(head.buffer);
         view.setUint32(0, id);
         view.setUint16(4, a.status);
         head[6] = a.type;
+        head[7] = hash.length;
+        head.set(hash, 8);
         this.#channel.writeFrame(Kind.ModuleResponse, head, a.body);
       });
       return;
     }
     if (kind === Kind.Fail) {
-      const info = JSON.parse(new TextDecoder().decode(body));
+      let info: { code?: unknown; message?: unknown } = {};
+      try {
+        info = JSON.parse(new TextDecoder().decode(body));
+      } catch {
+        // Reported below as it is.
+      }
       if (info.code === "port") this.#ready.reject(new PortInUse());
+      if (info.code === "version") {
+        this.#ready.reject(
+          new ConnectError(
+            this.host,
+            "deno",
+            `Cannot connect to "${this.host}": ${info.message}; ${STAGE_HINTS.deno}`,
+          ),
+        );
+      }
       throw new Error(String(info.message));
     }
     throw new ProtocolError(this.host, `unexpected frame kind ${kind}`);
@@ -427,6 +562,7 @@ export class Connection {
     }
     const [type, id] = message;
     if (type === Msg.Ready) return this.#ready.resolve();
+    if (type === Msg.Pong) return;
     if (type === Msg.Ack || type === Msg.End || type === Msg.Abort) {
       return this.#onStreamMessage(type, id, message[2]);
     }
@@ -475,6 +611,7 @@ export class Connection {
         .replaceAll(this.#base + "f", "file://");
     e.message = fix(e.message);
     e.stack = fix(String(e.stack ?? ""));
+    e.message += importer(e);
     return new RemoteError(
       this.host,
       { name: e.name, message: e.message, stack: e.stack },
@@ -484,12 +621,19 @@ export class Connection {
 
   async #lost(why: unknown): Promise<void> {
     if (this.#ended) return;
-    const protocol = why instanceof ProtocolError;
+    if (why instanceof ProtocolError || why instanceof ConnectionLostError) {
+      // A broken protocol or a silent agent: fail everything now, then
+      // make sure the process goes.
+      this.#ready.reject(why);
+      this.#end(why);
+      await this.#channel.close(true);
+      return;
+    }
     const closing = this.#channel.close();
     const status = await this.#channel.status;
     await closing;
     const tail = this.#channel.stderrTail;
-    const error = protocol ? why : new ConnectionLostError(
+    const error = new ConnectionLostError(
       this.host,
       `Agent on "${this.host}" exited with code ${status.code}${
         tail.length ? ": " + tail.at(-1) : ""
@@ -501,6 +645,8 @@ export class Connection {
   }
 
   #end(error: Error): void {
+    clearInterval(this.#watchdog);
+    track(this, false);
     if (this.#ended) return;
     this.#ended = error;
     for (const p of this.#pending.values()) p.reject(error);
@@ -509,6 +655,20 @@ export class Connection {
     this.#streams.clear();
     this.#markEnded();
   }
+}
+
+/**
+ * For a module that could not be loaded on the agent, names the module
+ * whose import failed (the first frame of the stack), which Deno's message
+ * leaves out for dynamic imports.
+ */
+function importer(e: Error): string {
+  const resolution =
+    /^(npm package|jsr package|Import |Module not found|Relative import|Unable to load|Cannot resolve|Could not find)/i;
+  if (!resolution.test(e.message)) return "";
+  const frame = String(e.stack).split("\n").find((l) => /^\s+at /.test(l));
+  const where = frame?.match(/(file:\/\/\/[^\s)]+)/)?.[1];
+  return where && !e.message.includes(where) ? ` (imported by ${where})` : "";
 }
 
 function envLine(env: Record<string, string> | undefined): string {

@@ -5,16 +5,36 @@
  * @module
  */
 import { locateFunction } from "../modules/_function_ref.ts";
-import { type CallOptions, Connection, type SpawnSpec } from "./_connection.ts";
+import {
+  type CallOptions,
+  Connection,
+  type Liveness,
+  type SpawnSpec,
+} from "./_connection.ts";
 import { type OutputSink, prefixToStderr } from "./_output.ts";
+import {
+  fetchFile,
+  type FetchResult,
+  putFile,
+  type PutOptions,
+  type PutResult,
+} from "./_transfer.ts";
+import { fetchTree, putTree, type TreeResult } from "./_tree.ts";
 import type { Permissions, PermissionValue } from "./_permissions.ts";
+import { ConnectError } from "../errors.ts";
+import { uploadDeno } from "../transports/_upload.ts";
 
 export type {
   CallOptions,
+  FetchResult,
+  Liveness,
   OutputSink,
   Permissions,
   PermissionValue,
+  PutOptions,
+  PutResult,
   SpawnSpec,
+  TreeResult,
 };
 
 /** Options every tunnel takes. */
@@ -25,8 +45,39 @@ export interface TunnelOptions {
    * narrow it; keys left out are denied.
    */
   permissions?: Permissions;
-  /** The deno binary on the target. Default: `"deno"` (found on PATH). */
+  /**
+   * The deno binary on the target. Default: `"deno"` (found on PATH).
+   * `"upload"` ships this controller's own binary over the tunnel once and
+   * keeps it in a per-user cache on the target (same OS and architecture
+   * only; checked).
+   */
   deno?: string;
+  /**
+   * How deep tunnels may nest: a tunnel opened by a function running on an
+   * agent is level 2. Default: 2.
+   */
+  maxDepth?: number;
+  /**
+   * Origins (such as `"https://deno.land"`) from which agents may load
+   * `https:` modules through the controller, besides those this program
+   * loaded modules from itself.
+   */
+  remoteModules?: string[];
+  /**
+   * The project whose modules agents may load: a module URL, or a path of
+   * a file or directory in it; its root is the nearest directory up from
+   * there with a `deno.json`. Default: the main module's project.
+   */
+  project?: string;
+  /**
+   * How the agent is checked for life: when nothing has come from it for
+   * `interval` ms it is pinged, and after `timeout` ms of silence the
+   * connection counts as lost (pending calls reject, the process is
+   * killed, the next call reconnects). `false` turns this off. Default:
+   * `{ interval: 15_000, timeout: 60_000 }`. A function that blocks the
+   * agent's event loop for longer than `timeout` looks dead too.
+   */
+  liveness?: Liveness | false;
   /** Milliseconds to wait for the agent to start. Default: 30,000. */
   connectTimeout?: number;
   /** Default time limit of each call, in milliseconds. Default: none. */
@@ -40,6 +91,12 @@ export interface TunnelOptions {
    * code and its children). Default: `[host] line` on stderr.
    */
   output?: OutputSink;
+}
+
+/** Figures about a tunnel's agent. */
+export interface TunnelStats {
+  /** Bytes of module source sent to the agent. */
+  moduleBytes: number;
 }
 
 /** Any function a tunnel can call. */
@@ -85,9 +142,44 @@ export abstract class BaseTunnel implements AsyncDisposable {
     return "check that deno is installed on the target";
   }
 
+  /**
+   * Lets a transport explain a failed connection better, from the error's
+   * stderr tail (for example, naming an authentication failure). Default:
+   * the error as it is.
+   */
+  protected explainConnectError(error: ConnectError): ConnectError {
+    return error;
+  }
+
+  /**
+   * Runs after the transport process has ended on `close()` or on a failed
+   * connection, to remove what it may have left (such as a container).
+   * Default: nothing.
+   */
+  protected cleanup(): Promise<void> {
+    return Promise.resolve();
+  }
+
   /** True while an agent is running and taking calls. */
   get connected(): boolean {
     return this.#connection?.open ?? false;
+  }
+
+  /**
+   * Figures of the current (or last) agent: `moduleBytes` is how many bytes
+   * of module source it was sent. An agent that finds a module unchanged in
+   * its cache on the target is sent none.
+   *
+   * @example
+   * ```ts
+   * import { Local } from "@chopsticks/chopsticks";
+   * await using tun = new Local();
+   * await tun.call(Date.now);
+   * console.log(tun.stats.moduleBytes);
+   * ```
+   */
+  get stats(): TunnelStats {
+    return { moduleBytes: this.#connection?.moduleBytes ?? 0 };
   }
 
   /** Starts the agent now (calls do this on their own when needed). */
@@ -97,27 +189,48 @@ export abstract class BaseTunnel implements AsyncDisposable {
 
   #connect(): Promise<Connection> {
     if (this.#connection?.open) return Promise.resolve(this.#connection);
-    return this.#connecting ??= Connection.open({
-      host: this.host,
-      spawn: (script) => this.spawnSpec(script),
-      deno: this.#options.deno ?? "deno",
-      permissions: this.#options.permissions,
-      env: this.#options.env,
-      cwd: this.#options.cwd,
-      connectTimeout: this.#options.connectTimeout ?? 30_000,
-      output: this.#options.output ?? prefixToStderr,
-      hint: this.connectHint,
-    }).then(
+    return this.#connecting ??= this.#open().then(
       (connection) => {
         this.#connection = connection;
         this.#connecting = undefined;
         return connection;
       },
-      (error) => {
+      async (error) => {
         this.#connecting = undefined;
-        throw error;
+        await this.cleanup();
+        throw error instanceof ConnectError
+          ? this.explainConnectError(error)
+          : error;
       },
     );
+  }
+
+  async #open(): Promise<Connection> {
+    const spawn = (script: string) => this.spawnSpec(script);
+    const connectTimeout = this.#options.connectTimeout ?? 30_000;
+    const output = this.#options.output ?? prefixToStderr;
+    const deno = this.#options.deno === "upload"
+      ? await uploadDeno(this.host, spawn, {
+        connectTimeout,
+        output,
+        hint: this.connectHint,
+      })
+      : this.#options.deno ?? "deno";
+    return await Connection.open({
+      host: this.host,
+      spawn,
+      deno,
+      permissions: this.#options.permissions,
+      env: this.#options.env,
+      cwd: this.#options.cwd,
+      connectTimeout,
+      output,
+      hint: this.connectHint,
+      maxDepth: this.#options.maxDepth,
+      remoteModules: this.#options.remoteModules,
+      project: this.#options.project,
+      liveness: this.#options.liveness,
+    });
   }
 
   /**
@@ -167,6 +280,83 @@ export abstract class BaseTunnel implements AsyncDisposable {
     }) as Awaited<ReturnType<F>>;
   }
 
+  /**
+   * Copies the local file `localPath` to `remotePath` on the target (a
+   * relative path is taken from the agent's working directory; without one,
+   * a fresh temporary file). The data streams in chunks; the target writes
+   * a temporary file beside the destination, checks its sha256, applies
+   * `mode` (default: the local file's), and only then renames it into
+   * place, so a failure never leaves a partial file there.
+   *
+   * @example
+   * ```ts
+   * import { Local } from "@chopsticks/chopsticks";
+   * await using tun = new Local();
+   * const { remotePath, sha256 } = await tun.put("deno.json", "/tmp/copy.json");
+   * ```
+   */
+  async put(
+    localPath: string,
+    remotePath?: string,
+    options: PutOptions = {},
+  ): Promise<PutResult> {
+    return await putFile(await this.#connect(), localPath, remotePath, options);
+  }
+
+  /**
+   * Copies `remotePath` from the target to `localPath` (default: the file's
+   * name in the current directory; an existing directory receives the file
+   * inside it), checked by sha256 and renamed into place only when whole.
+   * A failed fetch never touches a file already at `localPath`.
+   *
+   * @example
+   * ```ts
+   * import { Local } from "@chopsticks/chopsticks";
+   * await using tun = new Local();
+   * const { localPath, size } = await tun.fetch("/etc/hostname", "/tmp/hostname");
+   * ```
+   */
+  async fetch(remotePath: string, localPath?: string): Promise<FetchResult> {
+    return await fetchFile(await this.#connect(), remotePath, localPath);
+  }
+
+  /**
+   * Copies the local directory tree `localDir` to `remoteDir` on the
+   * target, keeping modes and symlinks (copied as links). On a second run
+   * only what changed is sent: files whose size or sha256 differs. Each
+   * file is written as by {@linkcode put}, so atomically. Files that exist
+   * only on the target are left alone.
+   *
+   * @example Deploy a directory, then again after an edit
+   * ```ts
+   * import { Local } from "@chopsticks/chopsticks";
+   * await using tun = new Local();
+   * const first = await tun.putTree("examples", "/tmp/examples-copy");
+   * const again = await tun.putTree("examples", "/tmp/examples-copy");
+   * console.log(first.copied, again.copied); // e.g. 1 0
+   * ```
+   */
+  async putTree(localDir: string, remoteDir: string): Promise<TreeResult> {
+    return await putTree(await this.#connect(), localDir, remoteDir);
+  }
+
+  /**
+   * Copies the directory tree `remoteDir` from the target to `localDir`,
+   * keeping modes and symlinks; a second run copies only what changed.
+   * Nothing is ever written outside `localDir`, whatever the target's
+   * listing says.
+   *
+   * @example
+   * ```ts
+   * import { Local } from "@chopsticks/chopsticks";
+   * await using tun = new Local();
+   * const { files, copied } = await tun.fetchTree("/etc/apt", "/tmp/apt-copy");
+   * ```
+   */
+  async fetchTree(remoteDir: string, localDir: string): Promise<TreeResult> {
+    return await fetchTree(await this.#connect(), remoteDir, localDir);
+  }
+
   /** Stops the agent. A later call starts a fresh one. */
   async close(): Promise<void> {
     const connecting = this.#connecting;
@@ -176,6 +366,7 @@ export abstract class BaseTunnel implements AsyncDisposable {
     if (connecting) {
       await connecting.then((c) => c.close(), () => {});
     }
+    await this.cleanup();
   }
 
   /** Closes the tunnel: `await using tun = new Local()`. */

@@ -13,13 +13,28 @@ export {
   type AnyFunction,
   BaseTunnel,
   type CallOptions,
+  type FetchResult,
+  type Liveness,
   type OutputSink,
   type Permissions,
   type PermissionValue,
+  type PutOptions,
+  type PutResult,
   type SpawnSpec,
+  type TreeResult,
   type TunnelOptions,
+  type TunnelStats,
 } from "./base_tunnel.ts";
 export { Local } from "../transports/local.ts";
+export { callSignal } from "./call_signal.ts";
+export { type SshOptions, Tunnel, Tunnel as Ssh } from "../transports/ssh.ts";
+export { Sudo } from "../transports/sudo.ts";
+export {
+  DENO_MOUNT,
+  Docker,
+  type DockerOptions,
+  Podman,
+} from "../transports/docker.ts";
 export {
   ConnectError,
   ConnectionLostError,

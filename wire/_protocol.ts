@@ -9,9 +9,15 @@
 export const Kind = {
   /** A msgpack-encoded RPC message (see {@linkcode Msg}). */
   Msg: 1,
-  /** Agent to controller: a module request `[u32 id][utf-8 path]`. */
+  /**
+   * Agent to controller: a module request
+   * `[u32 id][u8 n][n bytes: sha256 the agent has cached, or none][path]`.
+   */
   ModuleRequest: 2,
-  /** Controller to agent: `[u32 id][u16 status][u8 type][body]`. */
+  /**
+   * Controller to agent:
+   * `[u32 id][u16 status][u8 type][u8 n][n bytes: sha256 of the body][body]`.
+   */
   ModuleResponse: 3,
   /** Controller to agent, first frame: JSON boot parameters. */
   Hello: 4,
@@ -39,6 +45,10 @@ export const Msg = {
   End: 6,
   /** `[Abort, stream, message]`: the stream failed; drop it. */
   Abort: 7,
+  /** `[Ping]`: the controller checks the agent still answers. */
+  Ping: 8,
+  /** `[Pong]`: the agent's answer to a ping. */
+  Pong: 9,
 } as const;
 
 /** Bytes in one `Data` frame of a file transfer. */
@@ -61,7 +71,14 @@ export const MODULE_TYPES = [
   "application/json",
   "text/tsx",
   "text/jsx",
+  "application/octet-stream",
 ] as const;
+
+/**
+ * Where npm metadata served to agents says tarballs are; each agent puts
+ * its own module server's URL in its place.
+ */
+export const NPM_PLACEHOLDER = "http://npm.chopsticks.invalid/";
 
 /** The marker line the agent writes before its first frame. */
 export function handshakeMarker(nonce: string): string {

@@ -1,0 +1,156 @@
+/**
+ * Directory trees for `putTree`/`fetchTree`: listing a tree (paths, kinds,
+ * modes, sizes, symlink targets), hashing chosen files, and making
+ * directories and symlinks. The agent runs these as built-in handlers; the
+ * controller uses the same code on its own side.
+ *
+ * @module
+ */
+
+/** One entry of a tree, by its path relative to the tree's root. */
+export interface TreeEntry {
+  /** Relative path, `/`-separated, never empty, `.` or `..` segments. */
+  path: string;
+  /** What it is. */
+  type: "dir" | "file" | "link";
+  /** Permission bits (files and directories). */
+  mode: number;
+  /** Size in bytes (files). */
+  size: number;
+  /** What a symlink points to (links). */
+  target?: string;
+}
+
+/** A listed tree: its absolute root, and its entries (null if missing). */
+export interface Tree {
+  /** The root, absolute. */
+  root: string;
+  /** The entries, parents before children; null when the root is missing. */
+  entries: TreeEntry[] | null;
+}
+
+/** Throws unless `path` is a safe relative path. */
+export function checkRelative(path: string): string {
+  if (
+    typeof path !== "string" || path === "" || path.startsWith("/") ||
+    path.split("/").some((p) => p === "" || p === "." || p === "..") ||
+    path.includes("\0")
+  ) {
+    throw new TypeError(
+      `Cannot use tree path ${
+        JSON.stringify(path)
+      }: it must be relative, without "." or ".." parts`,
+    );
+  }
+  return path;
+}
+
+/** Lists the tree at `root` (absolute), not following symlinks. */
+export async function listTree(root: string): Promise<Tree> {
+  const info = await Deno.lstat(root).catch(() => undefined);
+  if (!info) return { root, entries: null };
+  if (!info.isDirectory) {
+    throw new TypeError(
+      `Cannot copy the tree "${root}": it is not a directory`,
+    );
+  }
+  const entries: TreeEntry[] = [];
+  const walk = async (dir: string, prefix: string) => {
+    const names: string[] = [];
+    for await (const e of Deno.readDir(dir)) names.push(e.name);
+    names.sort();
+    for (const name of names) {
+      const full = `${dir}/${name}`;
+      const path = prefix + name;
+      const st = await Deno.lstat(full);
+      const mode = (st.mode ?? 0) & 0o7777;
+      if (st.isSymlink) {
+        entries.push({
+          path,
+          type: "link",
+          mode,
+          size: 0,
+          target: await Deno.readLink(full),
+        });
+      } else if (st.isDirectory) {
+        entries.push({ path, type: "dir", mode, size: 0 });
+        await walk(full, path + "/");
+      } else if (st.isFile) {
+        entries.push({ path, type: "file", mode, size: st.size });
+      }
+    }
+  };
+  await walk(root, "");
+  return { root, entries };
+}
+
+/** Hex sha256 of each file `paths` (relative to `root`). */
+export async function hashFiles(
+  root: string,
+  paths: string[],
+): Promise<string[]> {
+  const { createHash } = await import("node:crypto");
+  const out: string[] = [];
+  for (const path of paths) {
+    const hash = createHash("sha256");
+    using file = await Deno.open(`${root}/${checkRelative(path)}`, {
+      read: true,
+    });
+    const buf = new Uint8Array(256 * 1024);
+    for (let n; (n = await file.read(buf)) !== null;) {
+      hash.update(buf.subarray(0, n));
+    }
+    out.push(hash.digest("hex"));
+  }
+  return out;
+}
+
+/**
+ * Makes the directories and symlinks of `entries` under `root`, and gets
+ * ready for its files (copied separately): what is in the way of an entry
+ * of another kind is removed, and an existing file gets the entry's mode.
+ * A symlink replaces what was at its path, atomically.
+ * Refuses a path whose parent on disk is a symlink, so nothing is ever
+ * written outside `root`.
+ */
+export async function makeEntries(
+  root: string,
+  entries: TreeEntry[],
+): Promise<void> {
+  await Deno.mkdir(root, { recursive: true });
+  for (const e of entries) {
+    const full = await safePath(root, e.path);
+    const st = await Deno.lstat(full).catch(() => undefined);
+    // Something of another kind is in the way: remove it first.
+    const kind = st?.isSymlink ? "link" : st?.isDirectory ? "dir" : "file";
+    if (st && kind !== e.type) {
+      await Deno.remove(full, { recursive: true });
+    } else if (st && e.type === "file") {
+      await Deno.chmod(full, e.mode);
+    }
+    if (e.type === "dir") {
+      if (kind !== "dir" || !st) await Deno.mkdir(full);
+      await Deno.chmod(full, e.mode);
+    } else if (e.type === "link") {
+      const current = await Deno.readLink(full).catch(() => undefined);
+      if (current === e.target) continue;
+      const tmp = `${full}.chopsticks-${crypto.randomUUID().slice(0, 8)}.tmp`;
+      await Deno.symlink(String(e.target), tmp);
+      await Deno.rename(tmp, full);
+    }
+  }
+}
+
+/** `root/path`, after checking that no parent of it is a symlink. */
+export async function safePath(root: string, path: string): Promise<string> {
+  const parts = checkRelative(path).split("/");
+  let dir = root;
+  for (const part of parts.slice(0, -1)) {
+    dir = `${dir}/${part}`;
+    const st = await Deno.lstat(dir).catch(() => undefined);
+    if (st?.isSymlink) {
+      throw new TypeError(`Cannot write "${path}": "${dir}" is a symlink`);
+    }
+  }
+  return `${root}/${path}`;
+}

@@ -1,0 +1,92 @@
+/**
+ * Cancellation end to end, SIGINT, and liveness, with real agents.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { ConnectionLostError, Local, TimeoutError } from "../mod.ts";
+import { add, pid, sleep, waitForCancel } from "./fixtures/funcs.ts";
+
+const here = new URL(".", import.meta.url).pathname;
+
+function alive(pid: number): boolean {
+  try {
+    return !/\) Z /.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
+  } catch {
+    return false;
+  }
+}
+
+async function gone(pids: number[], ms = 2000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (pids.some(alive) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return !pids.some(alive);
+}
+
+Deno.test("a cancelled call aborts the remote function's signal and kills the command it started", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/state.json`;
+  try {
+    await using tun = new Local("cancel");
+    await assert.rejects(
+      () => tun.callWith({ timeout: 500 }, waitForCancel, file),
+      TimeoutError,
+    );
+    const deadline = Date.now() + 2000;
+    let state = { pid: 0, aborted: false };
+    while (!state.aborted && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      state = JSON.parse(await Deno.readTextFile(file));
+    }
+    assert.equal(state.aborted, true, "the remote function saw the abort");
+    assert.ok(await gone([state.pid]), "the command it started was killed");
+    assert.equal(await tun.call(add, 1, 1), 2, "the tunnel stays usable");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SIGINT to the controller closes every tunnel and leaves no process", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${here}fixtures/sigint_controller.ts`],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  const pids = JSON.parse(text);
+  assert.ok(Object.values(pids).every((p) => alive(p as number)));
+  child.kill("SIGINT");
+  const status = await child.status;
+  assert.equal(status.code, 130);
+  assert.ok(
+    await gone(Object.values(pids) as number[]),
+    "an agent or its child outlived SIGINT",
+  );
+  await reader.cancel();
+  await child.stderr.cancel();
+});
+
+Deno.test("an agent that stops answering is detected; pending calls reject and the tunnel reconnects", async () => {
+  await using tun = new Local("frozen", {
+    liveness: { interval: 200, timeout: 1000 },
+  });
+  const agent = await tun.call(pid);
+  const pending = tun.call(sleep, 100, "late").catch((e) => e);
+  Deno.kill(agent, "SIGSTOP");
+  const started = performance.now();
+  const error = await pending;
+  const took = performance.now() - started;
+  assert.ok(error instanceof ConnectionLostError, String(error));
+  assert.match(error.message, /stopped answering/);
+  assert.ok(took < 3000, `detected after ${took.toFixed(0)} ms`);
+  assert.ok(await gone([agent], 3000), "the frozen agent was killed");
+  assert.notEqual(await tun.call(pid), agent, "the next call reconnects");
+});

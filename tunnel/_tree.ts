@@ -1,0 +1,162 @@
+/**
+ * The controller's side of `putTree` and `fetchTree`: both sides list the
+ * tree, files whose size matches are compared by sha256, and only what
+ * differs is copied (each file through `put`/`fetch`, so atomically);
+ * directories keep their modes, symlinks are copied as links.
+ *
+ * @module
+ */
+import {
+  checkRelative,
+  hashFiles,
+  listTree,
+  makeEntries,
+  safePath,
+  type Tree,
+  type TreeEntry,
+} from "../agent/_tree.ts";
+import type { Connection } from "./_connection.ts";
+import { fetchFile, putFile } from "./_transfer.ts";
+
+/** What `putTree` and `fetchTree` resolve to. */
+export interface TreeResult {
+  /** The destination root, absolute. */
+  root: string;
+  /** Files in the tree. */
+  files: number;
+  /** Files copied because they were new or different. */
+  copied: number;
+  /** Bytes copied. */
+  bytes: number;
+}
+
+const builtin = (name: string) => ({ kind: "builtin" as const, name });
+
+function absoluteHere(path: string): string {
+  return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+}
+
+/** Checks a tree listed by an agent: it may come from a hostile host. */
+function checkTree(tree: unknown, what: string): Tree {
+  const t = tree as Tree;
+  if (
+    !t || typeof t.root !== "string" ||
+    (t.entries !== null && !Array.isArray(t.entries))
+  ) {
+    throw new TypeError(
+      `Cannot copy ${what}: the agent's listing is malformed`,
+    );
+  }
+  const dirs = new Set<string>([""]);
+  for (const e of t.entries ?? []) {
+    checkRelative(e.path);
+    const parent = e.path.includes("/")
+      ? e.path.slice(0, e.path.lastIndexOf("/"))
+      : "";
+    if (!dirs.has(parent) || !["dir", "file", "link"].includes(e.type)) {
+      throw new TypeError(
+        `Cannot copy ${what}: the agent's listing is malformed at ${
+          JSON.stringify(e.path)
+        }`,
+      );
+    }
+    if (e.type === "dir") dirs.add(e.path);
+    e.mode = Number(e.mode) & 0o7777;
+  }
+  return t;
+}
+
+/**
+ * Which files of `from` must be copied over `to`: new ones, and those whose
+ * size or sha256 differs.
+ */
+async function changedFiles(
+  from: Tree,
+  to: Tree,
+  hashFrom: (paths: string[]) => Promise<string[]>,
+  hashTo: (paths: string[]) => Promise<string[]>,
+): Promise<TreeEntry[]> {
+  const there = new Map((to.entries ?? []).map((e) => [e.path, e]));
+  const files = (from.entries ?? []).filter((e) => e.type === "file");
+  const same = files.filter((e) => {
+    const t = there.get(e.path);
+    return t?.type === "file" && t.size === e.size;
+  });
+  const paths = same.map((e) => e.path);
+  const [a, b] = paths.length
+    ? await Promise.all([hashFrom(paths), hashTo(paths)])
+    : [[], []];
+  const unchanged = new Set(paths.filter((_, i) => a[i] === b[i]));
+  return files.filter((e) => !unchanged.has(e.path));
+}
+
+/** Copies the local tree `localDir` to `remoteDir` on the target. */
+export async function putTree(
+  conn: Connection,
+  localDir: string,
+  remoteDir: string,
+): Promise<TreeResult> {
+  const local = await listTree(absoluteHere(localDir));
+  if (local.entries === null) {
+    throw new Deno.errors.NotFound(
+      `Cannot put the tree "${localDir}": it does not exist`,
+    );
+  }
+  const remote = checkTree(
+    await conn.call(builtin("treeList"), [remoteDir]),
+    `to "${remoteDir}"`,
+  );
+  const changed = await changedFiles(
+    local,
+    remote,
+    (paths) => hashFiles(local.root, paths),
+    async (paths) =>
+      await conn.call(builtin("treeHash"), [remote.root, paths]) as string[],
+  );
+  await conn.call(builtin("treeMake"), [remote.root, local.entries]);
+  let bytes = 0;
+  for (const e of changed) {
+    await putFile(conn, `${local.root}/${e.path}`, `${remote.root}/${e.path}`, {
+      mode: e.mode,
+    });
+    bytes += e.size;
+  }
+  const files = local.entries.filter((e) => e.type === "file").length;
+  return { root: remote.root, files, copied: changed.length, bytes };
+}
+
+/** Copies the tree `remoteDir` from the target to `localDir`. */
+export async function fetchTree(
+  conn: Connection,
+  remoteDir: string,
+  localDir: string,
+): Promise<TreeResult> {
+  const remote = checkTree(
+    await conn.call(builtin("treeList"), [remoteDir]),
+    `"${remoteDir}"`,
+  );
+  if (remote.entries === null) {
+    throw new Deno.errors.NotFound(
+      `Cannot fetch the tree "${remoteDir}": it does not exist`,
+    );
+  }
+  const root = absoluteHere(localDir).replace(/\/+$/, "");
+  const local = await listTree(root);
+  const changed = await changedFiles(
+    remote,
+    local,
+    async (paths) =>
+      await conn.call(builtin("treeHash"), [remote.root, paths]) as string[],
+    (paths) => hashFiles(root, paths),
+  );
+  await makeEntries(root, remote.entries);
+  let bytes = 0;
+  for (const e of changed) {
+    const target = await safePath(root, e.path);
+    await fetchFile(conn, `${remote.root}/${e.path}`, target);
+    await Deno.chmod(target, e.mode);
+    bytes += e.size;
+  }
+  const files = remote.entries.filter((e) => e.type === "file").length;
+  return { root, files, copied: changed.length, bytes };
+}
