@@ -11,7 +11,7 @@
  * @module
  */
 import { Local } from "../mod.ts";
-import { add } from "../tests/fixtures/funcs.ts";
+import { add } from "./_target.ts";
 import { median, medianMs } from "./_measure.ts";
 
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 15);

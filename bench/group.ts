@@ -12,7 +12,7 @@
  * @module
  */
 import { Group, Local } from "../mod.ts";
-import { add } from "../tests/fixtures/funcs.ts";
+import { add } from "./_target.ts";
 import { median } from "./_measure.ts";
 
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 5);

@@ -16,7 +16,7 @@
  * @module
  */
 import { Docker, Podman, Tunnel } from "../mod.ts";
-import { add } from "../tests/fixtures/funcs.ts";
+import { add } from "./_target.ts";
 import { hosts } from "../tests/_hosts.ts";
 import { median, medianMs } from "./_measure.ts";
 
