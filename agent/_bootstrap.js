@@ -259,6 +259,7 @@ async function answerFor(path) {
 const HEAD_END = utf8.encode("\r\n\r\n");
 /** @param {Deno.Conn} conn */
 async function http(conn) {
+  /** @type {Deno.TcpConn} */ (conn).setNoDelay(true);
   const buf = new Uint8Array(16 * 1024);
   let have = 0;
   try {
@@ -289,10 +290,13 @@ async function http(conn) {
           `content-length: ${answer.body.length}\r\n` +
           (close ? "connection: close\r\n" : "") + "\r\n",
       );
-      for (const part of [top, answer.body]) {
-        for (let done = 0; done < part.length;) {
-          done += await conn.write(part.subarray(done));
-        }
+      // One write: a header segment then a body segment would wait for a
+      // delayed ACK (Nagle), 40 ms a request.
+      const whole = new Uint8Array(top.length + answer.body.length);
+      whole.set(top);
+      whole.set(answer.body, top.length);
+      for (let done = 0; done < whole.length;) {
+        done += await conn.write(whole.subarray(done));
       }
       if (close) return;
     }
