@@ -13,10 +13,13 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { MODULE_TYPES } from "../wire/_protocol.ts";
+import { MAX_FRAME, MODULE_TYPES } from "../wire/_protocol.ts";
 import { upstream } from "./_upstream.ts";
 
 const EMPTY = new Uint8Array(0);
+
+/** The largest module file served: what fits in one frame. */
+const MAX_MODULE = MAX_FRAME - 512;
 
 const MEDIA: readonly string[] = MODULE_TYPES;
 
@@ -98,6 +101,11 @@ export class ModuleServer {
   async #answer(path: string): Promise<ModuleAnswer> {
     if (!sameSecret(path, this.#secret)) return refuse(404, "Not found");
     const rest = path.slice(this.#secret.length);
+    // URL parsing resolves these (`%2e%2e` too), which could climb out of
+    // a registry's path or the relay's prefix.
+    if (hasDotSegment(rest)) {
+      return refuse(403, "Forbidden: empty, dot or traversal segment");
+    }
     if (rest.startsWith("v/")) {
       return this.#memory.get(rest.slice(2)) ?? refuse(404, "Not found");
     }
@@ -123,6 +131,9 @@ export class ModuleServer {
     try {
       const info = await Deno.stat(real);
       if (!info.isFile) return refuse(404, "Not found: not a file");
+      if (info.size > MAX_MODULE) {
+        return refuse(413, `Too large: over ${MAX_MODULE} bytes`);
+      }
       return {
         status: 200,
         type: EXTENSIONS[extension(real)],
@@ -196,6 +207,17 @@ function decodePath(urlPath: string): string | ModuleAnswer {
     out.push(part);
   }
   return "/" + out.join("/");
+}
+
+/**
+ * True when a URL path holds a `.` or `..` segment, plain or
+ * percent-encoded, or a backslash (a separator to URL parsers).
+ */
+function hasDotSegment(path: string): boolean {
+  const query = path.indexOf("?");
+  const plain = query < 0 ? path : path.slice(0, query);
+  return plain.includes("\\") ||
+    plain.split("/").some((s) => /^(?:\.|%2e){1,2}$/i.test(s));
 }
 
 function extension(path: string): string {

@@ -27,6 +27,9 @@ export class ProcessChannel {
   #stderrDone: Promise<void>;
   #sawMarker = false;
   #host: string;
+  /** Bytes queued or being written to stdin. */
+  #backlog = 0;
+  #roomWaiters: { limit: number; resolve: () => void }[] = [];
   /** The process's exit status. */
   readonly status: Promise<Deno.CommandStatus>;
 
@@ -69,8 +72,30 @@ export class ProcessChannel {
     return this.#stderr.tail;
   }
 
+  /**
+   * Resolves once at most `limit` bytes wait to be written to stdin, or
+   * the channel is closing: lets work that only adds output (answers to
+   * module requests) wait for a process that does not read its input.
+   */
+  drained(limit: number): Promise<void> {
+    if (this.#backlog <= limit || this.#closing) return Promise.resolve();
+    return new Promise((resolve) => this.#roomWaiters.push({ limit, resolve }));
+  }
+
+  #wrote(bytes: number): void {
+    this.#backlog = this.#closing ? 0 : Math.max(0, this.#backlog - bytes);
+    if (this.#roomWaiters.length === 0) return;
+    const waiting = this.#roomWaiters;
+    this.#roomWaiters = [];
+    for (const w of waiting) {
+      if (this.#backlog <= w.limit || this.#closing) w.resolve();
+      else this.#roomWaiters.push(w);
+    }
+  }
+
   /** Queues raw bytes. */
   write(bytes: Uint8Array): void {
+    this.#backlog += bytes.length;
     this.#queue.push(bytes);
     if (!this.#flushing) {
       this.#flushing = true;
@@ -109,6 +134,7 @@ export class ProcessChannel {
             }
             await this.#writer.write(buf);
           }
+          this.#wrote(size);
           batch = [];
           size = 0;
         };
@@ -116,6 +142,7 @@ export class ProcessChannel {
           if (part.length >= BIG_WRITE) {
             await flushBatch();
             await this.#writer.write(part);
+            this.#wrote(part.length);
           } else {
             batch.push(part);
             size += part.length;
@@ -126,6 +153,8 @@ export class ProcessChannel {
     } catch {
       // The process is gone; the read side reports it.
       this.#queue = [];
+      this.#backlog = 0;
+      this.#wrote(0);
     }
     this.#flushing = false;
   }
@@ -133,19 +162,23 @@ export class ProcessChannel {
   /**
    * Reads stdout: bytes before `marker` go to `noise` (at most `maxNoise`),
    * then frames go to `onFrame`. Resolves at the end of stdout; throws a
-   * ProtocolError (or what `onFrame` throws) on a bad stream.
+   * ProtocolError (or what `onFrame` throws) on a bad stream. Before each
+   * read, `pause` may return a promise to wait for (backpressure).
    */
   async run(
     marker: Uint8Array,
     maxNoise: number,
     noise: OutputLines,
     onFrame: (kind: number, body: Uint8Array) => void,
+    pause?: () => Promise<void> | undefined,
   ): Promise<void> {
     const frames = new FrameReader(onFrame);
     let seen = new Uint8Array(0);
     const reader = this.#child.stdout.getReader();
     try {
       while (true) {
+        const wait = pause?.();
+        if (wait) await wait;
         const { value: chunk, done } = await reader.read();
         if (done) break;
         if (this.#sawMarker) {
@@ -194,12 +227,15 @@ export class ProcessChannel {
    */
   close(force = false): Promise<void> {
     if (force) this.#signal("SIGTERM");
-    return this.#closing ??= (async () => {
-      await this.#writer.close().catch(() => {});
+    this.#closing ??= (async () => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const grace = new Promise<"late">((resolve) => {
         timer = setTimeout(() => resolve("late"), CLOSE_GRACE_MS);
       });
+      // Closing stdin waits for the writes queued before it, which a
+      // process that reads nothing holds up for ever: the grace period
+      // bounds that wait too.
+      await Promise.race([this.#writer.close().catch(() => {}), grace]);
       if (await Promise.race([this.status, grace]) === "late") {
         this.#signal("SIGKILL");
         await this.status;
@@ -210,6 +246,8 @@ export class ProcessChannel {
         new Promise((r) => setTimeout(r, 200)),
       ]);
     })();
+    this.#wrote(0);
+    return this.#closing;
   }
 
   #signal(signal: Deno.Signal): void {

@@ -10,6 +10,7 @@
 import { createHash } from "node:crypto";
 import { CHUNK, WINDOW } from "../wire/_protocol.ts";
 import type { Connection } from "./_connection.ts";
+import { ProtocolError } from "../errors.ts";
 
 /** What `put` resolves to. */
 export interface PutResult {
@@ -167,8 +168,18 @@ export async function fetchFile(
     settle = { resolve, reject }
   );
   ended.catch(() => {});
+  // The size the agent announced; more data than that breaks the protocol.
+  let announced = Infinity;
+  let received = 0;
   const id = conn.openStream({
     data(chunk) {
+      received += chunk.length;
+      if (received > announced) {
+        throw new ProtocolError(
+          conn.host,
+          `fetch stream ${id} sent more than the ${announced} bytes it announced`,
+        );
+      }
       chain = chain.then(async () => {
         if (writeError) return;
         try {
@@ -194,6 +205,16 @@ export async function fetchFile(
       id,
       remotePath,
     ]) as { path: string; size: number; mode: number | null };
+    if (!(Number.isSafeInteger(begun.size) && begun.size >= 0)) {
+      throw new ProtocolError(conn.host, `fetch stream ${id}: a bad size`);
+    }
+    announced = begun.size;
+    if (received > announced) {
+      throw new ProtocolError(
+        conn.host,
+        `fetch stream ${id} sent more than the ${announced} bytes it announced`,
+      );
+    }
     const theirs = await ended;
     await chain;
     if (writeError) throw writeError;

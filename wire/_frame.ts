@@ -94,3 +94,129 @@ export class FrameReader {
     return out;
   }
 }
+
+/** Bytes after a msgpack head byte that hold no items: [fixed, length field]. */
+function headSize(b: number): [number, number] {
+  if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) {
+    return [0, 0];
+  }
+  if (b >= 0xa0 && b <= 0xbf) return [b & 0x1f, 0];
+  switch (b) {
+    case 0xc4: // bin 8, 16, 32
+    case 0xd9: // str 8, 16, 32
+      return [0, 1];
+    case 0xc5:
+    case 0xda:
+      return [0, 2];
+    case 0xc6:
+    case 0xdb:
+      return [0, 4];
+    case 0xc7: // ext 8, 16, 32: a type byte after the length
+      return [1, 1];
+    case 0xc8:
+      return [1, 2];
+    case 0xc9:
+      return [1, 4];
+    case 0xcc:
+    case 0xd0:
+      return [1, 0];
+    case 0xcd:
+    case 0xd1:
+      return [2, 0];
+    case 0xca:
+    case 0xce:
+    case 0xd2:
+      return [4, 0];
+    case 0xcb:
+    case 0xcf:
+    case 0xd3:
+      return [8, 0];
+    case 0xd4: // fixext 1, 2, 4, 8, 16
+      return [2, 0];
+    case 0xd5:
+      return [3, 0];
+    case 0xd6:
+      return [5, 0];
+    case 0xd7:
+      return [9, 0];
+    case 0xd8:
+      return [17, 0];
+  }
+  return [-1, 0];
+}
+
+/**
+ * Checks that `bytes` hold exactly one well-formed msgpack value, with
+ * containers nested at most `maxDepth` deep, before a decoder sees them. A
+ * decoder allocates each array as its header announces it, so a few bytes
+ * claiming huge lengths could make it allocate gigabytes; after this check
+ * every announced item is known to be there, so decoding allocates in
+ * proportion to the input. Reads the bytes once and allocates only the
+ * stack of open containers.
+ *
+ * @example Usage
+ * ```ts
+ * import { checkMsgpack } from "./_frame.ts";
+ * checkMsgpack(new Uint8Array([0x91, 0x01]), 10); // [1]: fine
+ * ```
+ *
+ * @param bytes One message.
+ * @param maxDepth The most containers one value may be nested in.
+ * @throws {FrameError} The bytes are not one msgpack value, are nested too
+ * deep, or claim more items than they hold.
+ */
+export function checkMsgpack(bytes: Uint8Array, maxDepth: number): void {
+  const end = bytes.length;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, end);
+  // Items still to read in each open container; the bottom is the value.
+  const left: number[] = [1];
+  let at = 0;
+  while (left.length > 0) {
+    const top = left.length - 1;
+    if (left[top] === 0) {
+      left.pop();
+      continue;
+    }
+    left[top]--;
+    if (at >= end) throw bad("it ends inside a value");
+    const b = bytes[at++];
+    let items = -1;
+    if ((b >= 0x80 && b <= 0x9f) || (b >= 0xdc && b <= 0xdf)) {
+      if (b <= 0x8f) items = (b & 0x0f) * 2;
+      else if (b <= 0x9f) items = b & 0x0f;
+      else {
+        const wide = b === 0xdd || b === 0xdf;
+        if (at + (wide ? 4 : 2) > end) throw bad("it ends inside a header");
+        items = wide ? view.getUint32(at) : view.getUint16(at);
+        at += wide ? 4 : 2;
+        if (b >= 0xde) items *= 2;
+      }
+      if (left.length > maxDepth) {
+        throw bad(`it is nested deeper than ${maxDepth} levels`);
+      }
+      // Every item takes at least one byte.
+      if (items > end - at) {
+        throw bad(`a header claims ${items} items in ${end - at} bytes`);
+      }
+      if (items > 0) left.push(items);
+      continue;
+    }
+    const [fixed, field] = headSize(b);
+    if (fixed < 0) throw bad(`byte 0x${b.toString(16)} starts no value`);
+    if (at + field > end) throw bad("it ends inside a header");
+    const length = field === 0
+      ? 0
+      : field === 1
+      ? bytes[at]
+      : field === 2
+      ? view.getUint16(at)
+      : view.getUint32(at);
+    at += field + fixed + length;
+    if (at > end) throw bad("a value runs past the end");
+  }
+  if (at !== end) throw bad(`${end - at} bytes follow the value`);
+}
+
+function bad(detail: string): FrameError {
+  return new FrameError(`Cannot read message: ${detail}`);
+}

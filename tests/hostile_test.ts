@@ -1,0 +1,525 @@
+/**
+ * The controller against a hostile agent: `tests/fixtures/hostile_agent.ts`
+ * runs in place of the real agent and breaks the protocol on purpose. In
+ * every case the controller must settle within a few seconds with a clear
+ * error, close that tunnel, allocate no more than a frame's worth, serve no
+ * file outside its module roots, and keep a normal `Local` tunnel running
+ * beside it answering calls throughout.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { ConnectError, ConnectionLostError, ProtocolError } from "../mod.ts";
+import { MAX_FRAME } from "../wire/_protocol.ts";
+import {
+  Bystander,
+  callBreaks,
+  Hostile,
+  MiB,
+  root,
+  SETTLE_MS,
+  settles,
+} from "./fixtures/hostile_tunnel.ts";
+import { add } from "./fixtures/funcs.ts";
+
+Deno.test("hostile agents: every broken protocol settles at once and leaves other tunnels running", async (t) => {
+  const bystander = new Bystander();
+  await bystander.start();
+  const ext = (n: number) => ({ $ext: n });
+
+  await t.step("noise before the handshake is capped at 1 MiB", async () => {
+    const tun = new Hostile("noise-flood", undefined, { output: () => {} });
+    const e = await settles(tun, () => tun.connect(), ConnectError);
+    assert.match(String(e.cause), /more than 1 MiB of output/);
+  });
+
+  await t.step(
+    "a length prefix of 0xFFFFFFFF is refused before its body comes",
+    async () => {
+      await callBreaks("huge-prefix", 0xffffffff, /length 4294967295/);
+    },
+  );
+
+  await t.step(
+    "a length prefix of MAX_FRAME + 1 is refused before its body comes",
+    async () => {
+      await callBreaks("huge-prefix", MAX_FRAME + 1, /outside 1\.\./);
+    },
+  );
+
+  await t.step("a length prefix of 0 is refused", async () => {
+    await callBreaks("huge-prefix", 0, /length 0/);
+  });
+
+  await t.step(
+    "a frame longer than its body, then the end of output",
+    async () => {
+      const tun = new Hostile("short-body", undefined, { output: () => {} });
+      await tun.connect();
+      await settles(tun, () => tun.call(add, 1, 2), ConnectionLostError);
+    },
+  );
+
+  await t.step(
+    "a frame longer than its body, from an agent that lingers",
+    async () => {
+      const tun = new Hostile("short-body", undefined, {
+        output: () => {},
+        linger: true,
+      });
+      await tun.connect();
+      await settles(tun, () => tun.call(add, 1, 2), ConnectionLostError);
+    },
+  );
+
+  await t.step(
+    "a frame shorter than its body: the rest is a bad frame",
+    async () => {
+      await callBreaks("long-body", undefined, /outside 1\.\./);
+    },
+  );
+
+  await t.step("a Msg frame that is not msgpack", async () => {
+    await callBreaks("raw-msg", [0xc1], /invalid msgpack/);
+    await callBreaks("raw-msg", [0x93, 0x01], /invalid msgpack/);
+    await callBreaks("raw-msg", [], /invalid msgpack/);
+  });
+
+  await t.step(
+    "a message that is not an array, or of an unknown type",
+    async () => {
+      await callBreaks("raw-msg", [0x01], /not an array/);
+      await callBreaks("reply", [42, null, 1], /unknown message type 42/);
+    },
+  );
+
+  await t.step("a reply to a call never made", async () => {
+    for (const id of [999_999, 0, -1, 1.5, "1", null]) {
+      const tun = new Hostile("reply", [1, id ?? 2 ** 31, 1], {
+        output: () => {},
+      });
+      await tun.connect();
+      await settles(
+        tun,
+        () => tun.call(add, 1, 2),
+        ProtocolError,
+        /never made/,
+      );
+    }
+  });
+
+  await t.step("a reply with a bad value tree", async () => {
+    const bad: [string, unknown][] = [
+      ["unknown marker", [ext(0), [ext(99)]]],
+      ["marker standing alone", [ext(0), ext(3)]],
+      ["root not at the top", [ext(0), [ext(0), 1]]],
+      ["bad back reference", [ext(0), [ext(3), 7]]],
+      ["__proto__ key", [ext(0), [ext(5), false, "__proto__", 1]]],
+      ["huge bigint", [ext(0), [ext(6), "f".repeat(300_000)]]],
+      ["bad view class", [ext(0), [ext(13), "Function", new Uint8Array(1)]]],
+      ["marked nesting over MAX_DEPTH", [
+        ext(0),
+        // Within what msgpack allows here, over what the codec allows.
+        JSON.parse("[".repeat(1005) + "1" + "]".repeat(1005)),
+      ]],
+    ];
+    for (const [what, tree] of bad) {
+      const tun = new Hostile("reply", [1, null, tree], { output: () => {} });
+      await tun.connect();
+      const e = await settles(
+        tun,
+        () => tun.call(add, 1, 2),
+        ProtocolError,
+        /a bad value/,
+      );
+      assert.ok(e.message.length < 2000, `${what}: the message is huge`);
+    }
+  });
+
+  await t.step(
+    "plain nesting over MAX_DEPTH (no markers) is refused",
+    async () => {
+      // The codec does not walk plain trees: the message check catches it.
+      await callBreaks("deep-plain", 1_010, /nested deeper than 1008/);
+      await callBreaks("deep-plain", 1_000_000, /nested deeper than 1008/);
+    },
+  );
+
+  await t.step(
+    "array headers claiming huge lengths allocate nothing",
+    async () => {
+      const before = Deno.memoryUsage().rss;
+      // Without a check, each nested header makes the decoder allocate an
+      // array of 30 M slots (240 MB) from a 40-byte frame.
+      await callBreaks("array-bomb", 30_000_000, /invalid msgpack/);
+      const grew = Deno.memoryUsage().rss - before;
+      assert.ok(grew < 64 * MiB, `the controller grew ${grew / MiB} MiB`);
+    },
+  );
+
+  await t.step("a frame body that never ends stops at MAX_FRAME", async () => {
+    const before = Deno.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, Deno.memoryUsage().rss);
+    }, 5);
+    const tun = new Hostile("endless-body", undefined, { output: () => {} });
+    const e = await settles(tun, () => tun.connect(), ConnectError);
+    clearInterval(sampler);
+    assert.ok(e.cause instanceof ProtocolError, String(e.cause));
+    const grew = peak - before;
+    assert.ok(grew < 3 * MAX_FRAME, `the controller grew ${grew / MiB} MiB`);
+  });
+
+  await t.step("an endless stream of frames of an unknown kind", async () => {
+    await callBreaks(
+      "unknown-kind-flood",
+      undefined,
+      /unexpected frame kind 99/,
+    );
+  });
+
+  await t.step("Data on a stream never opened", async () => {
+    await callBreaks("data-unopened", 7, /stream 7 was never opened/);
+    await callBreaks("data-unopened", 0, /stream 0 was never opened/);
+  });
+
+  await t.step("Ack, End and Abort for streams never opened", async () => {
+    await callBreaks("stream-msg", [5, 3, 100], /stream 3 was never opened/);
+    await callBreaks("stream-msg", [6, 9, "ab"], /stream 9 was never opened/);
+    await callBreaks("stream-msg", [7, 1, "no"], /stream 1 was never opened/);
+    await callBreaks("stream-msg", [5, "x", 1], /never opened/);
+  });
+
+  await t.step(
+    "file data beyond the window or the size of a fetch",
+    async () => {
+      const dir = await Deno.makeTempDir({ prefix: "chopsticks-hostile-" });
+      try {
+        const tun = new Hostile("fetch-flood", 1, { output: () => {} });
+        await tun.connect();
+        await settles(
+          tun,
+          () => tun.fetch("/x", `${dir}/got`),
+          ProtocolError,
+          /window|announced/,
+        );
+        assert.deepEqual([...Deno.readDirSync(dir)], [], "a file was left");
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+
+  await t.step(
+    "an agent that reads nothing while the controller writes",
+    async () => {
+      const tun = new Hostile("deaf", 1500, { output: () => {} });
+      await tun.connect();
+      // 4 MiB fills the pipe: the controller is blocked writing when the
+      // agent breaks the protocol.
+      const big = "x".repeat(4 * MiB);
+      await settles(tun, () => tun.call(add, 1, big as never), ProtocolError);
+    },
+  );
+
+  await t.step(
+    "module requests never reach a file outside the roots",
+    async () => {
+      await moduleProbe();
+    },
+  );
+
+  await t.step(
+    "a flood of module requests that are never read is held back",
+    async () => {
+      await moduleFlood();
+    },
+  );
+
+  await bystander.stop();
+  assert.deepEqual(bystander.failures, [], "the bystander's calls failed");
+  assert.ok(bystander.calls > 20, `only ${bystander.calls} bystander calls`);
+  assert.ok(
+    bystander.worst < 2000,
+    `a bystander call took ${bystander.worst.toFixed(0)} ms`,
+  );
+});
+
+/** Files inside and outside the module roots for the module tests. */
+interface Fixture {
+  /** A directory under the project root (inside the roots). */
+  inRoot: string;
+  /** A directory in /tmp (outside the roots). */
+  outside: string;
+  /** Text in every file the agent must never get. */
+  canary: string;
+  /** Text of the one file it may get. */
+  served: string;
+}
+
+async function mkfifo(path: string): Promise<void> {
+  const { success } = await new Deno.Command("mkfifo", { args: [path] })
+    .output();
+  assert.ok(success, `mkfifo ${path}`);
+}
+
+async function makeFixture(): Promise<Fixture> {
+  const token = crypto.randomUUID();
+  const canary = `CANARY-${token}`;
+  const served = `SERVED-${token}`;
+  const outside = await Deno.makeTempDir({ prefix: "chopsticks-canary-" });
+  const inRoot = `${root}/tests/fixtures/tmp/hostile-${Deno.pid}`;
+  await Deno.mkdir(`${inRoot}/.git`, { recursive: true });
+  await Deno.mkdir(`${inRoot}/sub/.secret`, { recursive: true });
+  const code = `export const canary = "${canary}";\n`;
+  await Deno.writeTextFile(`${outside}/canary.ts`, code);
+  await Deno.writeTextFile(`${outside}/canary.json`, `"${canary}"\n`);
+  await mkfifo(`${outside}/fifo.ts`);
+  await Deno.writeTextFile(
+    `${inRoot}/ok.ts`,
+    `export const ok = "${served}";\n`,
+  );
+  await Deno.writeTextFile(`${inRoot}/.env`, `TOKEN=${canary}\n`);
+  await Deno.writeTextFile(`${inRoot}/.hidden.ts`, code);
+  await Deno.writeTextFile(`${inRoot}/canary.txt`, canary);
+  await Deno.writeTextFile(`${inRoot}/.git/config`, canary);
+  await Deno.writeTextFile(`${inRoot}/.git/config.json`, `"${canary}"`);
+  await Deno.writeTextFile(`${inRoot}/sub/.secret/x.ts`, code);
+  await Deno.symlink(`${outside}/canary.ts`, `${inRoot}/link.ts`);
+  await Deno.symlink(outside, `${inRoot}/dirlink`);
+  await Deno.symlink(`${outside}/fifo.ts`, `${inRoot}/fifolink.ts`);
+  await mkfifo(`${inRoot}/pipe.ts`);
+  // Over a frame: refused by its size, never read (it is sparse).
+  const huge = await Deno.open(`${inRoot}/huge.json`, {
+    write: true,
+    create: true,
+  });
+  await huge.truncate(MAX_FRAME + 1);
+  huge.close();
+  return { inRoot, outside, canary, served };
+}
+
+async function removeFixture(f: Fixture): Promise<void> {
+  await Deno.remove(f.inRoot, { recursive: true });
+  await Deno.remove(f.outside, { recursive: true });
+}
+
+/** A stand-in npm and JSR registry that records the paths asked of it. */
+function recorder(): {
+  paths: string[];
+  origin: string;
+  server: Deno.HttpServer;
+} {
+  const paths: string[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => {
+      paths.push(new URL(req.url).pathname);
+      return Response.json({ name: "ok-package" });
+    },
+  );
+  const { port } = server.addr as Deno.NetAddr;
+  return { paths, origin: `http://127.0.0.1:${port}`, server };
+}
+
+/** Runs the hostile agent in `module-probe` mode; resolves to its reports. */
+async function probe(
+  paths: string[],
+): Promise<Map<string, { status: number; body: string }>> {
+  const lines: string[] = [];
+  const tun = new Hostile("module-probe", paths, {
+    output: (line) => lines.push(line),
+  });
+  try {
+    await tun.connect();
+    const deadline = Date.now() + SETTLE_MS * 2;
+    while (!lines.some((l) => l.includes('"done":true'))) {
+      assert.ok(
+        Date.now() < deadline,
+        "the module requests were not all answered",
+      );
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    await tun.close();
+  }
+  const answers = new Map<string, { status: number; body: string }>();
+  let secret = "";
+  for (const line of lines) {
+    if (!line.startsWith("HOSTILE ")) continue;
+    const r = JSON.parse(line.slice(8));
+    if (r.done) secret = r.secret;
+    else answers.set(r.path, { status: r.status, body: atob(r.body) });
+  }
+  // Key the answers by template again.
+  const byTemplate = new Map<string, { status: number; body: string }>();
+  for (const template of paths) {
+    const last = secret.at(-1) === "0" ? "1" : "0";
+    const path = template.replaceAll("{secret}", secret)
+      .replaceAll("{SECRET}", secret.toUpperCase())
+      .replaceAll("{badsecret}", secret.slice(0, -1) + last);
+    const answer = answers.get(path);
+    assert.ok(answer, `no answer to ${template}`);
+    byTemplate.set(template, answer);
+  }
+  return byTemplate;
+}
+
+async function moduleProbe(): Promise<void> {
+  const f = await makeFixture();
+  const registry = recorder();
+  const saved = {
+    npm: Deno.env.get("NPM_CONFIG_REGISTRY"),
+    jsr: Deno.env.get("JSR_URL"),
+  };
+  Deno.env.set("NPM_CONFIG_REGISTRY", `${registry.origin}/npm/`);
+  Deno.env.set("JSR_URL", `${registry.origin}/jsr/`);
+  try {
+    const up = (n: number) => "/..".repeat(n);
+    const upEncoded = (n: number, dots: string) => `/${dots}`.repeat(n);
+    const out = f.outside;
+    const S = "/{secret}/";
+    const cases: [string, number][] = [
+      // What may be served, to show the probe sees served content.
+      [`${S}f${f.inRoot}/ok.ts`, 200],
+      [`${S}v/agent.js`, 200],
+      [`${S}p/npm/ok-package`, 200],
+      // Absolute paths elsewhere.
+      [`${S}f${out}/canary.ts`, 403],
+      [`${S}f${out}/canary.json`, 403],
+      [`${S}f/etc/passwd`, 403],
+      [`${S}f/proc/self/environ`, 403],
+      [`${S}f${out}/fifo.ts`, 403],
+      // Traversal, plain and encoded.
+      [`${S}f${f.inRoot}${up(12)}${out}/canary.ts`, 403],
+      [`${S}f${f.inRoot}${upEncoded(12, "%2e%2e")}${out}/canary.ts`, 403],
+      [`${S}f${f.inRoot}${upEncoded(12, "%2E%2E")}${out}/canary.ts`, 403],
+      [`${S}f${f.inRoot}${upEncoded(12, ".%2e")}${out}/canary.ts`, 403],
+      [`${S}f${f.inRoot}${upEncoded(12, "%2e.")}${out}/canary.ts`, 403],
+      [
+        `${S}f${f.inRoot}/${"..%2f".repeat(12)}${out.slice(1)}%2fcanary.ts`,
+        403,
+      ],
+      [
+        `${S}f${f.inRoot}/${"..%2F".repeat(12)}${out.slice(1)}%2Fcanary.ts`,
+        403,
+      ],
+      [`${S}f${f.inRoot}/${"..\\".repeat(12)}${out.slice(1)}/canary.ts`, 403],
+      [`${S}f${f.inRoot}/${"..%5c".repeat(12)}${out.slice(1)}/canary.ts`, 403],
+      [`${S}f${f.inRoot}/%252e%252e/%252e%252e${out}/canary.ts`, 404],
+      [`${S}f${out}/canary.ts%00.ts`, 403],
+      [`${S}f/${out}/canary.ts`, 403],
+      [`${S}f/.${out}/canary.ts`, 403],
+      [`${S}f${f.inRoot}/./ok.ts`, 403],
+      [`${S}../{secret}/f${out}/canary.ts`, 403],
+      // Symlinks out of the roots, FIFOs that must never be opened.
+      [`${S}f${f.inRoot}/link.ts`, 403],
+      [`${S}f${f.inRoot}/dirlink/canary.ts`, 403],
+      [`${S}f${f.inRoot}/fifolink.ts`, 403],
+      [`${S}f${f.inRoot}/pipe.ts`, 404],
+      // Dotfiles, secrets and non-modules inside the roots.
+      [`${S}f${f.inRoot}/.env`, 403],
+      [`${S}f${f.inRoot}/.hidden.ts`, 403],
+      [`${S}f${f.inRoot}/.git/config`, 403],
+      [`${S}f${f.inRoot}/.git/config.json`, 403],
+      [`${S}f${f.inRoot}/sub/.secret/x.ts`, 403],
+      [`${S}f${f.inRoot}/canary.txt`, 403],
+      [`${S}f${root}/.git/config`, 403],
+      [`${S}f${root}/deno.lock`, 403],
+      [`${S}f${f.inRoot}/huge.json`, 413],
+      // A wrong, missing, or almost right secret.
+      [`/${"0".repeat(48)}/f${f.inRoot}/ok.ts`, 404],
+      [`/f${f.inRoot}/ok.ts`, 404],
+      [`/{badsecret}/f${f.inRoot}/ok.ts`, 404],
+      [`/{SECRET}/f${f.inRoot}/ok.ts`, 404],
+      [`/{secret}f${f.inRoot}/ok.ts`, 404],
+      [`/{secret}`, 404],
+      ["", 404],
+      // In-memory names that do not exist.
+      [`${S}v/nope.js`, 404],
+      [`${S}v/__proto__`, 404],
+      [`${S}v/constructor`, 404],
+      [`${S}v/`, 404],
+      [`${S}v/../f${out}/canary.ts`, 403],
+      // Remote modules from origins the controller never used.
+      [`${S}u/https/evil.invalid/x.ts`, 403],
+      [`${S}u/http/${registry.origin.slice(7)}/x.ts`, 403],
+      [`${S}u/https/registry.npmjs.org@${registry.origin.slice(7)}/x.ts`, 403],
+      [`${S}u/ftp/example.com/x.ts`, 404],
+      // Registry paths that would climb out of the registry's prefix.
+      [`${S}p/npm/../..`, 403],
+      [`${S}p/npm/../../private/x`, 403],
+      [`${S}p/npm/%2e%2e/%2E%2e/private/x`, 403],
+      [`${S}p/npm/..\\..\\private`, 403],
+      [`${S}p/jsr/../../private/x`, 403],
+      [`${S}p/other/x`, 404],
+    ];
+    const answers = await probe(cases.map(([p]) => p));
+    for (const [path, status] of cases) {
+      const a = answers.get(path)!;
+      assert.equal(
+        a.status,
+        status,
+        `${path}: ${a.status} ${a.body.slice(0, 100)}`,
+      );
+      assert.ok(!a.body.includes(f.canary), `${path}: the canary was served`);
+      assert.ok(
+        !a.body.includes("root:x:0:0"),
+        `${path}: /etc/passwd was served`,
+      );
+    }
+    assert.match(answers.get(cases[0][0])!.body, new RegExp(f.served));
+    // The registry got only what is under its prefix, and the remote
+    // origin the controller never used got nothing.
+    assert.deepEqual(registry.paths, ["/npm/ok-package"]);
+  } finally {
+    for (
+      const [key, value] of [["NPM_CONFIG_REGISTRY", saved.npm], [
+        "JSR_URL",
+        saved.jsr,
+      ]]
+    ) {
+      if (value === undefined) Deno.env.delete(key!);
+      else Deno.env.set(key!, value);
+    }
+    await registry.server.shutdown();
+    await removeFixture(f);
+  }
+}
+
+async function moduleFlood(): Promise<void> {
+  const dir = `${root}/tests/fixtures/tmp/hostile-flood-${Deno.pid}`;
+  await Deno.mkdir(dir, { recursive: true });
+  try {
+    // 4 MiB of module, asked for 500 times: 2 GB if all were answered.
+    await Deno.writeTextFile(
+      `${dir}/big.json`,
+      JSON.stringify("x".repeat(4 * MiB)),
+    );
+    const lines: string[] = [];
+    const tun = new Hostile(
+      "module-flood",
+      { path: `/{secret}/f${dir}/big.json`, count: 500 },
+      { output: (line) => lines.push(line) },
+    );
+    const before = Deno.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, Deno.memoryUsage().rss);
+    }, 10);
+    await tun.connect();
+    while (!lines.some((l) => l.includes('"sent":500'))) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    clearInterval(sampler);
+    const start = performance.now();
+    await tun.close();
+    assert.ok(performance.now() - start < SETTLE_MS, "close() was slow");
+    const grew = peak - before;
+    assert.ok(grew < 256 * MiB, `the controller grew ${grew / MiB} MiB`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
