@@ -70,6 +70,7 @@ hostTest(
       /does not resolve/,
     ]);
     assert.equal(e.exitCode, 255);
+    assert.equal(e.stage, "transport");
   },
 );
 
@@ -77,19 +78,24 @@ hostTest("SSH failure: a refused port", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
-  await failsClearly(ssh("127.0.0.1", { port }), [
+  const e = await failsClearly(ssh("127.0.0.1", { port }), [
     new RegExp(`port ${port}: Connection refused`),
     /check the port and that sshd runs/,
   ]);
+  assert.equal(e.stage, "transport");
 });
 
 hostTest(
   "SSH failure: a wrong user or a wrong key fails authentication",
   async (env) => {
-    await failsClearly(ssh("local-ssh", { user: "chopsticks-nobody" }), [
-      /Permission denied \(publickey\)/,
-      /authentication failed: check the user and the key/,
-    ]);
+    const e = await failsClearly(
+      ssh("local-ssh", { user: "chopsticks-nobody" }),
+      [
+        /Permission denied \(publickey\)/,
+        /authentication failed: check the user and the key/,
+      ],
+    );
+    assert.equal(e.stage, "transport");
     const dir = await Deno.makeTempDir();
     try {
       const keygen = await sh("ssh-keygen", [
@@ -126,10 +132,11 @@ hostTest(
 hostTest(
   "SSH failure: an unknown host key is refused, never accepted silently",
   async () => {
-    await failsClearly(
+    const e = await failsClearly(
       ssh("local-ssh", { sshOptions: { UserKnownHostsFile: "/dev/null" } }),
       [/Host key verification failed/, /add it to known_hosts/],
     );
+    assert.equal(e.stage, "transport");
   },
 );
 
@@ -139,13 +146,15 @@ hostTest("SSH failure: a host without deno at the given path", async () => {
     /deno: "upload"/,
   ]);
   assert.equal(e.exitCode, 127);
+  assert.equal(e.stage, "deno");
 });
 
 hostTest("SSH failure: sudo that wants a password fails at once", async () => {
-  await failsClearly(ssh("pw", { sudo: true }), [
+  const e = await failsClearly(ssh("pw", { sudo: true }), [
     /sudo: a password is required/,
     /NOPASSWD/,
   ]);
+  assert.equal(e.stage, "sudo");
 });
 
 hostTest(
@@ -165,10 +174,11 @@ hostTest(
 );
 
 hostTest("Sudo failure: an unknown user", async () => {
-  await failsClearly(new Sudo("chopsticks-no-such-user", quiet), [
+  const e = await failsClearly(new Sudo("chopsticks-no-such-user", quiet), [
     /unknown user chopsticks-no-such-user/,
     /does not exist/,
   ]);
+  assert.equal(e.stage, "sudo");
 });
 
 hostTest("Docker failure: a missing image", async () => {

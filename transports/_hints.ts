@@ -13,6 +13,11 @@ export interface HintRule {
   pattern: RegExp;
   /** What the line means and what to do. */
   hint: string;
+  /**
+   * True when trying again cannot help (a refused login, a host key):
+   * such a failure is never retried.
+   */
+  permanent?: boolean;
 }
 
 /** Rules every transport shares: sudo refusing. */
@@ -21,18 +26,22 @@ export const COMMON_RULES: HintRule[] = [
     pattern: /sudo: (a password is required|a terminal is required)/,
     hint:
       "sudo asks for a password: give the user a NOPASSWD sudoers rule (sudo -n never prompts)",
+    permanent: true,
   },
   {
     pattern: /is not in the sudoers file|is not allowed to (run|execute)/,
     hint: "sudo refuses this user: check the sudoers rules",
+    permanent: true,
   },
   {
     pattern: /sudo: unknown user/,
     hint: "the sudo target user does not exist there",
+    permanent: true,
   },
   {
     pattern: /sudo: (command )?not found/,
     hint: "sudo is not installed on the target",
+    permanent: true,
   },
 ];
 
@@ -73,4 +82,14 @@ export function explainWith(
     );
   }
   return error;
+}
+
+/**
+ * True when, for a line of `error`'s stderr tail, the first rule that
+ * matches it is marked `permanent`: trying again cannot help.
+ */
+export function isPermanent(error: ConnectError, rules: HintRule[]): boolean {
+  return error.stderrTail.some((line) =>
+    rules.find((r) => r.pattern.test(line))?.permanent === true
+  );
 }

@@ -145,12 +145,25 @@ export async function uploadDeno(
       { cause: e },
     );
   }
-  const stderr = new OutputLines(host, options.output);
+  const preamble = spec.preamble;
+  const stderr = new OutputLines(
+    host,
+    options.output,
+    preamble && ((line) => preamble.filter(line)),
+  );
   const stderrDone = stderr.drain(child.stderr);
   const noise = new OutputLines(host, options.output);
   const lines = new LineReader(child.stdout, noise, marker + " ");
   const writer = child.stdin.getWriter();
   writer.closed.catch(() => {});
+  // The transport's step (sudo's password) runs beside the step's own
+  // protocol: the step's first line can only come after it.
+  let refused: unknown;
+  preamble?.ready?.((bytes) => void writer.write(bytes).catch(() => {}))
+    .catch((e) => {
+      refused = e;
+      kill();
+    });
   let finished = false;
   const kill = () => {
     try {
@@ -190,7 +203,13 @@ export async function uploadDeno(
         { stderrTail: stderr.tail },
       );
     }
-    if (first === null) throw await exited();
+    if (first === null) {
+      if (refused) {
+        await ended();
+        throw refused;
+      }
+      throw await exited();
+    }
     const [verb, ...rest] = first.split(" ");
     if (verb === "have") {
       await ended();

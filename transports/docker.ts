@@ -15,7 +15,12 @@
 import type { ConnectError } from "../errors.ts";
 import { BaseTunnel, type TunnelOptions } from "../tunnel/base_tunnel.ts";
 import type { SpawnSpec } from "../tunnel/_connection.ts";
-import { COMMON_RULES, explainWith, type HintRule } from "./_hints.ts";
+import {
+  COMMON_RULES,
+  explainWith,
+  type HintRule,
+  isPermanent,
+} from "./_hints.ts";
 
 /**
  * Where the controller's deno appears inside a new container (mounted
@@ -78,6 +83,7 @@ const DOCKER_RULES: HintRule[] = [
       /No such image|Unable to find image|image not known|pull access denied|manifest unknown|repository does not exist/,
     hint:
       "the image is not there and could not be pulled: pull, build or import it first",
+    permanent: true,
   },
   {
     pattern:
@@ -89,6 +95,7 @@ const DOCKER_RULES: HintRule[] = [
     pattern: /already in use/,
     hint:
       "a container of that name exists: remove it, choose another name, or use exec: true",
+    permanent: true,
   },
   {
     pattern:
@@ -108,6 +115,7 @@ const DOCKER_RULES: HintRule[] = [
     pattern: /chopsticks\/deno: (not found|.*No such file)|exec format error/,
     hint:
       "the image cannot run this deno binary (it needs glibc and the same architecture): use such an image, or give the path of the image's own deno",
+    permanent: true,
   },
   ...COMMON_RULES,
 ];
@@ -238,6 +246,11 @@ export class Docker extends BaseTunnel {
   /** Names the likely cause from the engine's own stderr lines. */
   protected override explainConnectError(error: ConnectError): ConnectError {
     return explainWith(error, DOCKER_RULES, this.connectHint);
+  }
+
+  /** Never retries a missing image or a name in use. */
+  protected override retryable(error: ConnectError): boolean {
+    return super.retryable(error) && !isPermanent(error, DOCKER_RULES);
   }
 
   /**

@@ -17,8 +17,47 @@ import { BaseTunnel, type TunnelOptions } from "../tunnel/base_tunnel.ts";
 import type { SpawnSpec } from "../tunnel/_connection.ts";
 import { shellQuote } from "../tunnel/_permissions.ts";
 import { controlDir } from "./_control_dir.ts";
-import { COMMON_RULES, explainWith, type HintRule } from "./_hints.ts";
-import { sudoWords } from "./_sudo.ts";
+import {
+  COMMON_RULES,
+  explainWith,
+  type HintRule,
+  isPermanent,
+} from "./_hints.ts";
+import {
+  hostKeyArgs,
+  type HostKeyPolicy,
+  hostKeyRules,
+  hostKeysOffWarning,
+} from "./_host_keys.ts";
+import { checkSudoUser, PasswordSource, SudoStep } from "./_sudo.ts";
+import type { SudoPassword } from "./sudo_password.ts";
+import { prefixToStderr } from "../tunnel/_output.ts";
+
+export type { HostKeyPolicy };
+
+/**
+ * sudo on the remote host, as an object: the target user (default root)
+ * and the password sudo asks for, if it asks.
+ *
+ * @example
+ * ```ts ignore
+ * import { type SshSudo, Tunnel } from "@chopsticks/chopsticks";
+ * const sudo: SshSudo = { user: "postgres", password: () => Deno.env.get("PW")! };
+ * await using tun = new Tunnel("db1", { sudo });
+ * ```
+ */
+export interface SshSudo {
+  /** The user to run the agent as. Default: root. */
+  user?: string;
+  /**
+   * The password sudo asks for, or a function that gives it (called only
+   * when sudo asks, then kept for this tunnel until sudo refuses it; share
+   * one between the tunnels of a group with `sudoPassword()`). It travels
+   * on ssh's stdin to `sudo -S`, never in an argument. Without it sudo runs
+   * with `-n` and must not ask.
+   */
+  password?: SudoPassword;
+}
 
 /**
  * Options of an SSH tunnel, besides the common ones.
@@ -51,10 +90,29 @@ export interface SshOptions extends TunnelOptions {
   /** Extra ssh arguments, such as `["-F", "ssh_config"]`. */
   sshArgs?: string[];
   /**
-   * Runs the remote agent through `sudo -n`: `true` as root, a string as
-   * that user. sudo must not ask for a password (a NOPASSWD rule).
+   * Runs the remote agent through sudo: `true` as root, a string as that
+   * user, both with `sudo -n` (sudo must not ask for a password: a NOPASSWD
+   * rule); or `{ user?, password }` when sudo asks for a password. A
+   * failure of sudo itself is a `ConnectError` of stage `"sudo"`.
    */
-  sudo?: boolean | string;
+  sudo?: boolean | string | SshSudo;
+  /**
+   * How ssh checks the host's key, mapped onto OpenSSH's
+   * `StrictHostKeyChecking`: `"strict"` (`yes`: a host whose key is not in
+   * known_hosts is refused, with a message that says how to add it),
+   * `"accept-new"` (records the key of a host seen for the first time), or
+   * `"off"` (`no`, with no known_hosts at all; a warning line goes to the
+   * output once per tunnel). A key that changed is refused unless `"off"`.
+   * Default: `"strict"`, over what the ssh config says; a
+   * `StrictHostKeyChecking` in `sshOptions` (without `hostKeys`) wins.
+   *
+   * @example Trust a new host on first use
+   * ```ts ignore
+   * import { Tunnel } from "@chopsticks/chopsticks";
+   * await using tun = new Tunnel("new-vm", { hostKeys: "accept-new" });
+   * ```
+   */
+  hostKeys?: HostKeyPolicy;
   /**
    * Shares one SSH connection between tunnels to the same host
    * (ControlMaster), kept open this many seconds after the last one ends.
@@ -71,18 +129,25 @@ const SSH_RULES: HintRule[] = [
       /Permission denied \(|Too many authentication failures|Authentication failed|Auth fail/,
     hint:
       "authentication failed: check the user and the key (identityFile, ssh-agent); BatchMode is on, so ssh never asks for a password",
+    permanent: true,
   },
   {
     pattern:
       /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key is known|Host key .* differs/,
     hint:
-      "the host key is unknown or has changed: verify it and add it to known_hosts (for example with ssh-keyscan); host-key checking stays on",
+      'the host key is unknown or has changed: verify it and add it to known_hosts (for example with ssh-keyscan), or pass hostKeys: "accept-new" for a new host',
+    permanent: true,
+  },
+  {
+    pattern: /Temporary failure in name resolution/,
+    hint: "the host name could not be resolved now: check DNS and the network",
   },
   {
     pattern:
-      /Could not resolve hostname|Name or service not known|nodename nor servname|Temporary failure in name resolution/,
+      /Could not resolve hostname|Name or service not known|nodename nor servname/,
     hint:
       "the host name does not resolve: check its spelling, DNS, or the Host entries of the ssh config",
+    permanent: true,
   },
   {
     pattern: /Connection refused/,
@@ -105,7 +170,7 @@ const SSH_RULES: HintRule[] = [
 /**
  * A tunnel to an agent on another machine over SSH, through the system's
  * `ssh` client. ssh runs with `BatchMode=yes` (it never asks for a
- * password) and host-key checking as configured (never turned off here).
+ * password) and the `hostKeys` policy (default `"strict"`).
  * The remote user's login shell runs `sh -c '<agent script>'`, so it must
  * be a POSIX-style shell (sh, bash, dash, zsh, ksh). Also exported as
  * `Ssh`.
@@ -128,7 +193,11 @@ export class Tunnel extends BaseTunnel {
   #args: string[];
   #ssh: string;
   #sudo: true | string | undefined;
+  #password: PasswordSource | undefined;
+  #step: SudoStep | undefined;
   #controlPersist: number | undefined;
+  #port: number | undefined;
+  #warning: (() => void) | undefined;
 
   /** Makes a tunnel to `host` (a name, an address, or a config alias). */
   constructor(host: string, options: SshOptions = {}) {
@@ -139,10 +208,29 @@ export class Tunnel extends BaseTunnel {
       );
     }
     this.#ssh = options.ssh ?? "ssh";
-    this.#sudo = options.sudo === true || typeof options.sudo === "string"
-      ? options.sudo
-      : undefined;
-    if (this.#sudo !== undefined) sudoWords(this.#sudo);
+    const sudo = options.sudo;
+    if (sudo === true || typeof sudo === "string") this.#sudo = sudo;
+    else if (sudo !== null && typeof sudo === "object") {
+      this.#sudo = sudo.user ?? true;
+      if (sudo.password !== undefined) {
+        this.#password = new PasswordSource(sudo.password);
+      }
+    } else if (sudo !== undefined && sudo !== false) {
+      throw new TypeError(
+        `Cannot use sudo ${
+          JSON.stringify(sudo)
+        } for "${host}": expected true, a user name, or { user, password }`,
+      );
+    }
+    if (this.#sudo !== undefined) checkSudoUser(this.#sudo);
+    this.#port = options.port;
+    if (options.hostKeys === "off") {
+      const output = options.output ?? prefixToStderr;
+      this.#warning = () => {
+        this.#warning = undefined;
+        output(hostKeysOffWarning(host), host);
+      };
+    }
     const c = options.controlPersist;
     if (c !== undefined && (!Number.isInteger(c) || c < 1)) {
       throw new RangeError(
@@ -155,12 +243,12 @@ export class Tunnel extends BaseTunnel {
 
   /** Runs the agent script with `ssh host "sh -c '<script>'"`. */
   protected spawnSpec(script: string): SpawnSpec {
-    const words = [
-      ...(this.#sudo === undefined ? [] : sudoWords(this.#sudo)),
-      "sh",
-      "-c",
-      script,
-    ];
+    this.#warning?.();
+    const step = this.#sudo === undefined
+      ? undefined
+      : new SudoStep(this.host, this.#password);
+    this.#step = step;
+    const words = step?.command(this.#sudo!, script) ?? ["sh", "-c", script];
     const control = this.#controlPersist === undefined ? [] : [
       "-o",
       "ControlMaster=auto",
@@ -178,6 +266,7 @@ export class Tunnel extends BaseTunnel {
         this.host,
         words.map(shellQuote).join(" "),
       ],
+      preamble: step?.preamble(),
     };
   }
 
@@ -186,9 +275,26 @@ export class Tunnel extends BaseTunnel {
     return "check the host, the user and the key (ssh runs with BatchMode=yes), and that deno is installed there";
   }
 
-  /** Names the likely cause from ssh's own stderr lines. */
+  /**
+   * Names the likely cause: sudo's own failure (stage `"sudo"`), or ssh's
+   * stderr lines (a host key, a refused login, an unknown host).
+   */
   protected override explainConnectError(error: ConnectError): ConnectError {
-    return explainWith(error, SSH_RULES, this.connectHint);
+    const sudo = this.#step?.explain(error, [255]) ?? error;
+    if (sudo !== error) return sudo;
+    return explainWith(error, this.#rules(error), this.connectHint);
+  }
+
+  /** Never retries a refused login or host key, or an unknown host. */
+  protected override retryable(error: ConnectError): boolean {
+    return super.retryable(error) && !isPermanent(error, this.#rules(error));
+  }
+
+  #rules(error: ConnectError): HintRule[] {
+    return [
+      ...hostKeyRules(error.stderrTail, this.host, this.#port),
+      ...SSH_RULES,
+    ];
   }
 }
 
@@ -204,6 +310,15 @@ function sshArgs(host: string, o: SshOptions): string[] {
     const text = typeof value === "boolean" ? (value ? "yes" : "no") : value;
     args.push("-o", `${key}=${text}`);
   }
+  const own = Object.keys(o.sshOptions ?? {}).some((k) =>
+    k.toLowerCase() === "stricthostkeychecking"
+  );
+  if (o.hostKeys !== undefined && own) {
+    throw new TypeError(
+      `Cannot use both hostKeys and sshOptions.StrictHostKeyChecking for "${host}": give one`,
+    );
+  }
+  if (!own) args.push(...hostKeyArgs(host, o.hostKeys ?? "strict"));
   args.push("-o", "BatchMode=yes");
   if (o.port !== undefined) {
     if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) {

@@ -24,10 +24,12 @@ class Probe extends Tunnel {
 
 const probe = (options: SshOptions = {}) => new Probe("web1", options);
 
-Deno.test("Tunnel builds ssh arguments: BatchMode on, host-key checking untouched", () => {
+Deno.test("Tunnel builds ssh arguments: BatchMode on, strict host keys", () => {
   const { command, args } = probe().spec("echo hi");
   assert.equal(command, "ssh");
   assert.deepEqual(args, [
+    "-o",
+    "StrictHostKeyChecking=yes",
     "-o",
     "BatchMode=yes",
     "-T",
@@ -37,7 +39,44 @@ Deno.test("Tunnel builds ssh arguments: BatchMode on, host-key checking untouche
     "web1",
     "sh -c 'echo hi'",
   ]);
-  assert.ok(!args.join(" ").includes("StrictHostKeyChecking"));
+});
+
+Deno.test("Tunnel maps hostKeys onto StrictHostKeyChecking, and warns once when off", () => {
+  const keys = (options: SshOptions) =>
+    probe(options).spec("true").args.filter((a, i, all) =>
+      all[i - 1] === "-o" && /KnownHostsFile|StrictHostKeyChecking/.test(a)
+    );
+  assert.deepEqual(keys({ hostKeys: "strict" }), [
+    "StrictHostKeyChecking=yes",
+  ]);
+  assert.deepEqual(keys({ hostKeys: "accept-new" }), [
+    "StrictHostKeyChecking=accept-new",
+  ]);
+  assert.deepEqual(keys({ hostKeys: "off", output: () => {} }), [
+    "StrictHostKeyChecking=no",
+    "UserKnownHostsFile=/dev/null",
+    "GlobalKnownHostsFile=/dev/null",
+  ]);
+  assert.deepEqual(
+    keys({ sshOptions: { StrictHostKeyChecking: "accept-new" } }),
+    ["StrictHostKeyChecking=accept-new"],
+    "the caller's own option, without hostKeys, is used as it is",
+  );
+  assert.throws(
+    () =>
+      probe({ hostKeys: "off", sshOptions: { StrictHostKeyChecking: "no" } }),
+    /give one/,
+  );
+  assert.throws(
+    () => probe({ hostKeys: "yes" as "strict" }),
+    /expected "strict", "accept-new" or "off"/,
+  );
+  const lines: string[] = [];
+  const off = probe({ hostKeys: "off", output: (l) => lines.push(l) });
+  off.spec("true");
+  off.spec("true");
+  assert.equal(lines.length, 1, "one warning per tunnel");
+  assert.match(lines[0], /warning: host-key checking is off for "web1"/);
 });
 
 Deno.test("Tunnel puts the caller's ssh options first, so they win", () => {
@@ -49,7 +88,7 @@ Deno.test("Tunnel puts the caller's ssh options first, so they win", () => {
     sshArgs: ["-F", "/etc/cfg"],
     ssh: "/opt/ssh",
   }).spec("true");
-  assert.deepEqual(args.slice(0, 8), [
+  assert.deepEqual(args.slice(0, 10), [
     "-F",
     "/etc/cfg",
     "-o",
@@ -57,9 +96,11 @@ Deno.test("Tunnel puts the caller's ssh options first, so they win", () => {
     "-o",
     "ProxyJump=bastion",
     "-o",
+    "StrictHostKeyChecking=yes",
+    "-o",
     "BatchMode=yes",
   ]);
-  assert.deepEqual(args.slice(8, 14), [
+  assert.deepEqual(args.slice(10, 16), [
     "-p",
     "2222",
     "-l",
@@ -70,11 +111,22 @@ Deno.test("Tunnel puts the caller's ssh options first, so they win", () => {
   assert.equal(probe({ ssh: "/opt/ssh" }).spec("true").command, "/opt/ssh");
 });
 
-Deno.test("Tunnel runs the agent through sudo -n when asked", () => {
-  const root = probe({ sudo: true }).spec("id").args.at(-1);
-  assert.equal(root, "sudo -n -H -- sh -c id");
-  const user = probe({ sudo: "www-data" }).spec("id").args.at(-1);
-  assert.equal(user, "sudo -n -H -u www-data -- sh -c id");
+Deno.test("Tunnel runs the agent through sudo -n, or sudo -S with a password", () => {
+  const ok = /'echo chopsticks-sudo-ok-[0-9a-f]{16} >&2\nid'$/;
+  const root = probe({ sudo: true }).spec("id").args.at(-1)!;
+  assert.match(root, /^sudo -n -H -- sh -c /);
+  assert.match(root, ok);
+  const user = probe({ sudo: "www-data" }).spec("id").args.at(-1)!;
+  assert.match(user, /^sudo -n -H -u www-data -- sh -c /);
+  const asks = probe({ sudo: { user: "pg", password: "secret" } }).spec("id");
+  const command = asks.args.at(-1)!;
+  assert.match(
+    command,
+    /^sudo -S -p 'chopsticks-sudo-prompt-[0-9a-f]{16}\n' -H -u pg -- sh -c /,
+  );
+  assert.match(command, ok);
+  assert.ok(!asks.args.join(" ").includes("secret"), "never in an argument");
+  assert.ok(asks.preamble?.ready, "the boot lines wait for sudo");
 });
 
 Deno.test("Tunnel quotes the remote command so a POSIX login shell runs the script as is", async () => {
@@ -123,7 +175,15 @@ Deno.test("Tunnel explains ssh failures by their likely cause", () => {
         "No ED25519 host key is known for web1",
         "Host key verification failed.",
       ],
-      /verification failed; the host key is unknown/,
+      /verification failed; the host key of "web1" is not known .*ssh-keyscan web1 .*hostKeys: "accept-new"/,
+    ],
+    [
+      [
+        "@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @",
+        "Host key for web1 has changed and you have requested strict checking.",
+        "Host key verification failed.",
+      ],
+      /verification failed; the host key of "web1" has CHANGED .*ssh-keygen -R web1/,
     ],
     [
       ["ssh: Could not resolve hostname web1: Name or service not known"],
@@ -163,7 +223,7 @@ Deno.test("Tunnel runs an agent through any ssh-like program (a stub that runs t
     await using tun = new Tunnel("stubbed", { ssh: stub, user: "me" });
     assert.equal(await tun.call(add, 40, 2), 42);
     const args = (await Deno.readTextFile(`${stub}.args`)).split("\n");
-    assert.deepEqual(args.slice(0, 4), ["-o", "BatchMode=yes", "-l", "me"]);
+    assert.deepEqual(args.slice(2, 6), ["-o", "BatchMode=yes", "-l", "me"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -13,7 +13,16 @@ import {
   TimeoutError,
 } from "../errors.ts";
 import { fromWire, MAX_DEPTH, toWire } from "../wire/_codec.ts";
-import { handshakeMarker, Kind, MAX_NOISE, Msg } from "../wire/_protocol.ts";
+import {
+  CHUNK,
+  handshakeMarker,
+  Kind,
+  MAX_FRAME,
+  MAX_NOISE,
+  Msg,
+  WINDOW,
+} from "../wire/_protocol.ts";
+import { checkMsgpack } from "../wire/_frame.ts";
 import { type ModuleAnswer, ModuleServer } from "../modules/_module_server.ts";
 import { agentImportMap, currentProject } from "../modules/_import_map.ts";
 import type { FunctionTarget } from "../modules/_function_ref.ts";
@@ -30,6 +39,50 @@ export interface SpawnSpec {
   command: string;
   /** Its arguments. */
   args: string[];
+  /** A step of the transport's own before the boot lines (sudo's prompt). */
+  preamble?: Preamble;
+}
+
+/**
+ * A transport's own step between starting the process and writing the boot
+ * lines, such as answering sudo's password prompt: it sees each stderr line
+ * first, and the boot lines wait until `ready` resolves.
+ *
+ * @example A step that waits for a line the command prints first
+ * ```ts
+ * import { BaseTunnel, type SpawnSpec } from "@chopsticks/chopsticks";
+ * class Gated extends BaseTunnel {
+ *   protected spawnSpec(script: string): SpawnSpec {
+ *     let go = () => {};
+ *     const gate = new Promise<void>((resolve) => go = resolve);
+ *     return {
+ *       command: "sh",
+ *       args: ["-c", `echo GATE >&2; exec sh -c "$0"`, script],
+ *       preamble: {
+ *         filter: (line) => line === "GATE" ? (go(), undefined) : line,
+ *         ready: () => gate,
+ *       },
+ *     };
+ *   }
+ * }
+ * await using tun = new Gated("gated");
+ * console.log(await tun.call(Date.now));
+ * ```
+ */
+export interface Preamble {
+  /**
+   * Sees each stderr line before the output and the stderr tail do;
+   * returns what to keep (the line, or a part of it), or undefined to hide
+   * it (a marker).
+   */
+  filter(line: string): string | undefined;
+  /**
+   * Resolves when the boot lines may be written; may first write to the
+   * process's stdin through `write` (a password). A rejection (a
+   * ConnectError) fails the connection. Without `ready`, the boot lines are
+   * written at once.
+   */
+  ready?(write: (bytes: Uint8Array) => void): Promise<void>;
 }
 
 /** Everything a connection needs. */
@@ -127,6 +180,13 @@ interface Pending {
 }
 
 const encoder = new Encoder({ maxDepth: MAX_DEPTH + 8 });
+
+/** Module requests answered at once per agent; more wait in a queue. */
+const MODULE_WORKERS = 8;
+/** Queued module requests past which the agent's output is not read. */
+const MODULE_QUEUE = 1024;
+/** Bytes waiting to be written to the agent past which modules wait. */
+const MODULE_BACKLOG = 64 * 1024 * 1024;
 /** The agent's own code: its bootstrap (a data URL) and its bundle. */
 interface AgentCode {
   bootstrap: string;
@@ -187,6 +247,11 @@ export class Connection {
   #nextId = 1;
   #streams = new Map<number, StreamHandler>();
   #nextStream = 1;
+  /** Bytes received and acknowledged on the streams the agent sends. */
+  #flow = new Map<number, { received: number; acked: number }>();
+  #moduleQueue: [id: number, path: string, known: string][] = [];
+  #moduleWorkers = 0;
+  #moduleRoom: (() => void) | undefined;
   #moduleBytes = 0;
   #ended: Error | undefined;
   #ready!: { resolve: () => void; reject: (e: Error) => void };
@@ -248,7 +313,12 @@ export class Connection {
       cwd: o.cwd,
     });
     const spec = o.spawn(script);
-    const stderr = new OutputLines(o.host, o.output);
+    const preamble = spec.preamble;
+    const stderr = new OutputLines(
+      o.host,
+      o.output,
+      preamble && ((line) => preamble.filter(line)),
+    );
     let channel: ProcessChannel;
     try {
       channel = ProcessChannel.spawn(spec, o.host, stderr);
@@ -289,6 +359,21 @@ export class Connection {
         ),
       o.connectTimeout,
     );
+    if (preamble?.ready) {
+      // The transport's step first; the process ending, or the connect
+      // timeout, ends the wait too (the code below then reports it).
+      try {
+        await Promise.race([
+          preamble.ready((bytes) => channel.write(bytes)),
+          ready,
+          channel.status,
+        ]);
+      } catch (e) {
+        clearTimeout(timer);
+        await channel.close(true);
+        throw e;
+      }
+    }
     const utf8 = new TextEncoder();
     channel.write(utf8.encode(
       envLine({
@@ -323,6 +408,7 @@ export class Connection {
       MAX_NOISE,
       noise,
       (kind, body) => conn.#onFrame(kind, body),
+      () => conn.#moduleBackpressure(),
     ).then(
       (why) => conn.#lost(why),
       (error) => conn.#lost(error),
@@ -441,6 +527,7 @@ export class Connection {
 
   /** Forgets stream `id`; with `why`, tells the agent to drop it too. */
   closeStream(id: number, why?: string): void {
+    this.#flow.delete(id);
     if (this.#streams.delete(id) && why !== undefined && !this.#ended) {
       this.#send([Msg.Abort, id, why]);
     }
@@ -455,6 +542,8 @@ export class Connection {
 
   /** Acknowledges `bytes` consumed of stream `id`. */
   ack(id: number, bytes: number): void {
+    const flow = this.#flow.get(id);
+    if (flow) flow.acked = Math.max(flow.acked, bytes);
     this.#send([Msg.Ack, id, bytes]);
   }
 
@@ -503,10 +592,24 @@ export class Connection {
     if (kind === Kind.Data && body.length >= 4) {
       const id = new DataView(body.buffer, body.byteOffset, 4).getUint32(0);
       const stream = this.#stream(id);
-      if (stream && !stream.data) {
+      if (!stream) return; // already finished or dropped here
+      if (!stream.data) {
         throw new ProtocolError(this.host, `data on stream ${id}, which sends`);
       }
-      return stream?.data?.(body.subarray(4));
+      // The agent may send a window beyond what was acknowledged: more is
+      // a flood that would pile up here.
+      const flow = this.#flow.get(id) ?? { received: 0, acked: 0 };
+      this.#flow.set(id, flow);
+      flow.received += body.length - 4;
+      if (flow.received - flow.acked > WINDOW + CHUNK) {
+        throw new ProtocolError(
+          this.host,
+          `stream ${id} sent ${
+            flow.received - flow.acked
+          } bytes beyond what was acknowledged, over its window of ${WINDOW}`,
+        );
+      }
+      return stream.data(body.subarray(4));
     }
     if (kind === Kind.ModuleRequest && body.length >= 5) {
       const id = new DataView(body.buffer, body.byteOffset, 4).getUint32(0);
@@ -514,19 +617,8 @@ export class Connection {
       const decode = (b: Uint8Array) => new TextDecoder().decode(b);
       const known = decode(body.subarray(5, knownEnd));
       const path = decode(body.subarray(knownEnd));
-      void this.#modules.answer(path, known).then((a) => {
-        this.#moduleBytes += a.body.length;
-        const hash = new TextEncoder().encode(a.sha256 ?? "");
-        const head = new Uint8Array(8 + hash.length);
-        const view = new DataView(head.buffer);
-        view.setUint32(0, id);
-        view.setUint16(4, a.status);
-        head[6] = a.type;
-        head[7] = hash.length;
-        head.set(hash, 8);
-        this.#channel.writeFrame(Kind.ModuleResponse, head, a.body);
-      });
-      return;
+      this.#moduleQueue.push([id, path, known]);
+      return this.#serveModules();
     }
     if (kind === Kind.Fail) {
       let info: { code?: unknown; message?: unknown } = {};
@@ -550,9 +642,70 @@ export class Connection {
     throw new ProtocolError(this.host, `unexpected frame kind ${kind}`);
   }
 
+  /**
+   * Answers queued module requests, a few at a time, each once the agent
+   * has taken most of what was sent to it before: an agent that asks for
+   * much and reads nothing makes the controller wait, not hoard.
+   */
+  #serveModules(): void {
+    while (
+      this.#moduleWorkers < MODULE_WORKERS && this.#moduleQueue.length > 0
+    ) {
+      const [id, path, known] = this.#moduleQueue.shift()!;
+      this.#moduleWorkers++;
+      void this.#serveModule(id, path, known).finally(() => {
+        this.#moduleWorkers--;
+        if (this.#moduleQueue.length <= MODULE_QUEUE) this.#wakeReader();
+        this.#serveModules();
+      });
+    }
+  }
+
+  async #serveModule(id: number, path: string, known: string): Promise<void> {
+    await this.#channel.drained(MODULE_BACKLOG);
+    if (this.#ended) return;
+    let a = await this.#modules.answer(path, known);
+    if (a.body.length > MAX_FRAME - 512) {
+      // The agent would refuse the frame (and file modules are checked
+      // before they are read); say so instead.
+      a = {
+        status: 413,
+        type: 0,
+        body: new TextEncoder().encode(
+          `Too large: ${a.body.length} bytes is over a frame's ${MAX_FRAME}`,
+        ),
+      };
+    }
+    if (this.#ended) return;
+    this.#moduleBytes += a.body.length;
+    const hash = new TextEncoder().encode(a.sha256 ?? "");
+    const head = new Uint8Array(8 + hash.length);
+    const view = new DataView(head.buffer);
+    view.setUint32(0, id);
+    view.setUint16(4, a.status);
+    head[6] = a.type;
+    head[7] = hash.length;
+    head.set(hash, 8);
+    this.#channel.writeFrame(Kind.ModuleResponse, head, a.body);
+  }
+
+  /** Holds the reading of the agent's output while modules pile up. */
+  #moduleBackpressure(): Promise<void> | undefined {
+    if (this.#moduleQueue.length <= MODULE_QUEUE || this.#ended) return;
+    return new Promise((resolve) => this.#moduleRoom = resolve);
+  }
+
+  #wakeReader(): void {
+    const wake = this.#moduleRoom;
+    this.#moduleRoom = undefined;
+    wake?.();
+  }
+
   #onMessage(body: Uint8Array): void {
     let message: unknown;
     try {
+      // Checked first: a few bytes must not make the decoder allocate much.
+      checkMsgpack(body, MAX_DEPTH + 8);
       message = this.#decoder.decode(body);
     } catch (e) {
       throw new ProtocolError(this.host, `invalid msgpack: ${e}`);
@@ -569,18 +722,19 @@ export class Connection {
     if (type !== Msg.Ok && type !== Msg.Err) {
       throw new ProtocolError(this.host, `unknown message type ${type}`);
     }
-    if (typeof id !== "number" || !(id >= 1 && id < this.#nextId)) {
+    if (!Number.isInteger(id) || !(id >= 1 && id < this.#nextId)) {
       throw new ProtocolError(this.host, `a reply to call ${id}, never made`);
     }
     const pending = this.#pending.get(id);
     if (!pending) return; // a late reply to a call cancelled here
-    this.#pending.delete(id);
     let value: unknown;
     try {
       value = fromWire(message[2]);
     } catch (e) {
+      // Still pending: the end of the connection rejects it with this.
       throw new ProtocolError(this.host, `a bad value: ${e}`);
     }
+    this.#pending.delete(id);
     if (type === Msg.Ok) pending.resolve(value);
     else pending.reject(this.#remoteError(value));
   }
@@ -596,6 +750,7 @@ export class Connection {
     }
     if (type === Msg.Abort) {
       this.#streams.delete(id as number);
+      this.#flow.delete(id as number);
       return stream.abort(new Error(String(arg)));
     }
     throw new ProtocolError(this.host, `a bad stream message for ${id}`);
@@ -653,6 +808,9 @@ export class Connection {
     this.#pending.clear();
     for (const stream of this.#streams.values()) stream.abort(error);
     this.#streams.clear();
+    this.#flow.clear();
+    this.#moduleQueue = [];
+    this.#wakeReader();
     this.#markEnded();
   }
 }

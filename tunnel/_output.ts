@@ -28,10 +28,21 @@ export class OutputLines {
   #tail: string[] = [];
   #sink: OutputSink;
   #host: string;
+  #filter: ((line: string) => string | undefined) | undefined;
 
-  constructor(host: string, sink: OutputSink) {
+  /**
+   * `filter`, when given, sees each line first and returns what to keep
+   * (in the tail and for the sink), or undefined to drop the line: a
+   * transport hides its own markers this way.
+   */
+  constructor(
+    host: string,
+    sink: OutputSink,
+    filter?: (line: string) => string | undefined,
+  ) {
     this.#host = host;
     this.#sink = sink;
+    this.#filter = filter;
   }
 
   /** The last lines seen, oldest first. */
@@ -69,7 +80,9 @@ export class OutputLines {
   }
 
   #emit(raw: string): void {
-    const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+    const whole = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+    const line = this.#filter ? this.#filter(whole) : whole;
+    if (line === undefined) return;
     this.#tail.push(line);
     if (this.#tail.length > TAIL) this.#tail.shift();
     try {

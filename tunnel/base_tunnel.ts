@@ -9,6 +9,7 @@ import {
   type CallOptions,
   Connection,
   type Liveness,
+  type Preamble,
   type SpawnSpec,
 } from "./_connection.ts";
 import { type OutputSink, prefixToStderr } from "./_output.ts";
@@ -31,6 +32,7 @@ export type {
   OutputSink,
   Permissions,
   PermissionValue,
+  Preamble,
   PutOptions,
   PutResult,
   SpawnSpec,
@@ -80,6 +82,26 @@ export interface TunnelOptions {
   liveness?: Liveness | false;
   /** Milliseconds to wait for the agent to start. Default: 30,000. */
   connectTimeout?: number;
+  /**
+   * How many more times to try connecting after a failure that may pass:
+   * the transport failed (ssh could not reach the host, the connection
+   * dropped), no answer within `connectTimeout` (which bounds each
+   * attempt), or a garbled handshake. A refused login or host key, an
+   * unknown host, a missing or unsupported deno, and sudo failures are
+   * never retried. Each retry is announced on the output. Default: 0.
+   *
+   * @example Three more tries, after 0.5, 1 and 2 s
+   * ```ts ignore
+   * import { Tunnel } from "@chopsticks/chopsticks";
+   * await using tun = new Tunnel("flaky", { retries: 3, retryDelay: 500 });
+   * ```
+   */
+  retries?: number;
+  /**
+   * Milliseconds before the first retry; each later one waits twice as
+   * long as the one before (at most 60 s). Default: 1,000.
+   */
+  retryDelay?: number;
   /** Default time limit of each call, in milliseconds. Default: none. */
   callTimeout?: number;
   /** Environment variables set for the agent. */
@@ -124,6 +146,7 @@ export abstract class BaseTunnel implements AsyncDisposable {
   #options: TunnelOptions;
   #connection: Connection | undefined;
   #connecting: Promise<Connection> | undefined;
+  #closing = new AbortController();
 
   /** Makes a tunnel; nothing starts until the first call or `connect()`. */
   constructor(host: string, options: TunnelOptions = {}) {
@@ -132,6 +155,20 @@ export abstract class BaseTunnel implements AsyncDisposable {
     }
     this.host = host;
     this.#options = { ...options };
+    const { retries, retryDelay } = options;
+    if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0)) {
+      throw new RangeError(
+        `Cannot retry connecting to "${host}" ${retries} times: expected a whole number, 0 or more`,
+      );
+    }
+    if (
+      retryDelay !== undefined &&
+      !(Number.isFinite(retryDelay) && retryDelay >= 0)
+    ) {
+      throw new RangeError(
+        `Cannot wait ${retryDelay} ms between connection attempts to "${host}": expected a number of milliseconds, 0 or more`,
+      );
+    }
   }
 
   /** How to start the agent script `script` (a POSIX shell script). */
@@ -149,6 +186,16 @@ export abstract class BaseTunnel implements AsyncDisposable {
    */
   protected explainConnectError(error: ConnectError): ConnectError {
     return error;
+  }
+
+  /**
+   * Whether a failed connection may succeed if tried again (see the
+   * `retries` option). Default: the stages "transport", "timeout" and
+   * "handshake". Transports narrow it further from the stderr tail (a
+   * refused login is never retried).
+   */
+  protected retryable(error: ConnectError): boolean {
+    return ["transport", "timeout", "handshake"].includes(error.stage);
   }
 
   /**
@@ -189,20 +236,56 @@ export abstract class BaseTunnel implements AsyncDisposable {
 
   #connect(): Promise<Connection> {
     if (this.#connection?.open) return Promise.resolve(this.#connection);
-    return this.#connecting ??= this.#open().then(
+    return this.#connecting ??= this.#attempts(this.#closing.signal).then(
       (connection) => {
         this.#connection = connection;
         this.#connecting = undefined;
         return connection;
       },
-      async (error) => {
+      (error) => {
         this.#connecting = undefined;
-        await this.cleanup();
-        throw error instanceof ConnectError
-          ? this.explainConnectError(error)
-          : error;
+        throw error;
       },
     );
+  }
+
+  /** Connects, retrying as the options say, until `closed` aborts. */
+  async #attempts(closed: AbortSignal): Promise<Connection> {
+    const retries = this.#options.retries ?? 0;
+    const output = this.#options.output ?? prefixToStderr;
+    for (let attempt = 0;; attempt++) {
+      let error: unknown;
+      try {
+        return await this.#open();
+      } catch (e) {
+        await this.cleanup();
+        error = e instanceof ConnectError ? this.explainConnectError(e) : e;
+      }
+      if (!(error instanceof ConnectError)) throw error;
+      if (attempt >= retries || closed.aborted || !this.retryable(error)) {
+        throw attempt === 0 ? error : new ConnectError(
+          error.host,
+          error.stage,
+          `${error.message} (after ${attempt + 1} attempts)`,
+          {
+            exitCode: error.exitCode,
+            stderrTail: error.stderrTail,
+            cause: error.cause,
+          },
+        );
+      }
+      const delay = Math.min(
+        (this.#options.retryDelay ?? 1_000) * 2 ** attempt,
+        60_000,
+      );
+      output(
+        `chopsticks: connecting failed (stage ${error.stage}), retry ${
+          attempt + 1
+        } of ${retries} in ${delay} ms: ${error.message}`,
+        this.host,
+      );
+      if (!await pause(delay, closed)) throw error;
+    }
   }
 
   async #open(): Promise<Connection> {
@@ -357,8 +440,13 @@ export abstract class BaseTunnel implements AsyncDisposable {
     return await fetchTree(await this.#connect(), remoteDir, localDir);
   }
 
-  /** Stops the agent. A later call starts a fresh one. */
+  /**
+   * Stops the agent (and a connection under way, with its retries). A
+   * later call starts a fresh one.
+   */
   async close(): Promise<void> {
+    this.#closing.abort();
+    this.#closing = new AbortController();
     const connecting = this.#connecting;
     const connection = this.#connection;
     this.#connection = undefined;
@@ -373,4 +461,19 @@ export abstract class BaseTunnel implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** Waits `ms`; resolves to false at once when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (waited: boolean) => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", stop);
+      resolve(waited);
+    };
+    const stop = () => done(false);
+    const timer = setTimeout(() => done(true), ms);
+    signal.addEventListener("abort", stop, { once: true });
+  });
 }

@@ -18,6 +18,7 @@ export {
   type OutputSink,
   type Permissions,
   type PermissionValue,
+  type Preamble,
   type PutOptions,
   type PutResult,
   type SpawnSpec,
@@ -27,8 +28,19 @@ export {
 } from "./base_tunnel.ts";
 export { Local } from "../transports/local.ts";
 export { callSignal } from "./call_signal.ts";
-export { type SshOptions, Tunnel, Tunnel as Ssh } from "../transports/ssh.ts";
-export { Sudo } from "../transports/sudo.ts";
+export {
+  type HostKeyPolicy,
+  type SshOptions,
+  type SshSudo,
+  Tunnel,
+  Tunnel as Ssh,
+} from "../transports/ssh.ts";
+export { Sudo, type SudoOptions } from "../transports/sudo.ts";
+export {
+  type SharedPassword,
+  type SudoPassword,
+  sudoPassword,
+} from "../transports/sudo_password.ts";
 export {
   DENO_MOUNT,
   Docker,
