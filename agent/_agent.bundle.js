@@ -2434,7 +2434,11 @@ async function makeEntries(root, entries) {
       await Deno.chmod(full, e.mode);
     }
     if (e.type === "dir") {
-      if (kind !== "dir" || !st) await Deno.mkdir(full);
+      if (kind !== "dir" || !st) {
+        await Deno.mkdir(full).catch((e2) => {
+          if (!(e2 instanceof Deno.errors.AlreadyExists)) throw e2;
+        });
+      }
       await Deno.chmod(full, e.mode);
     } else if (e.type === "link") {
       const current = await Deno.readLink(full).catch(() => void 0);

@@ -129,7 +129,12 @@ export async function makeEntries(
       await Deno.chmod(full, e.mode);
     }
     if (e.type === "dir") {
-      if (kind !== "dir" || !st) await Deno.mkdir(full);
+      if (kind !== "dir" || !st) {
+        // Another copy may be making the same tree at the same time.
+        await Deno.mkdir(full).catch((e) => {
+          if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+        });
+      }
       await Deno.chmod(full, e.mode);
     } else if (e.type === "link") {
       const current = await Deno.readLink(full).catch(() => undefined);
