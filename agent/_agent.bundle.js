@@ -2189,6 +2189,12 @@ async function putBegin(files, id, target) {
     createNew: true,
     mode: 384
   });
+  if (files.tempList && !tmp.includes("\n")) {
+    await Deno.writeTextFile(files.tempList, tmp + "\n", {
+      append: true
+    }).catch(() => {
+    });
+  }
   incoming.set(id, {
     file,
     tmp,
@@ -2504,7 +2510,8 @@ function start(ch) {
   fileChannel = {
     message: send,
     frame: (kind, body) => channel.send(kind, body),
-    cwd: ch.cwd
+    cwd: ch.cwd,
+    tempList: ch.tempList
   };
   channel.onClose(dropAll);
   channel.receive((kind, body) => {

@@ -371,5 +371,7 @@ agent.start({
   },
   base,
   cwd: Deno.args[2],
+  // Temporary files listed here are removed by the agent script at exit.
+  tempList: Deno.args[0].replace(/\/i$/, "/t"),
   context: boot.context,
 });

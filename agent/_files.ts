@@ -17,6 +17,8 @@ export interface FileChannel {
   frame(kind: number, body: Uint8Array): void;
   /** The agent's working directory. */
   cwd: string;
+  /** Where to list temporary files for the agent script to remove. */
+  tempList?: string;
 }
 
 interface Incoming {
@@ -83,6 +85,11 @@ export async function putBegin(
     createNew: true,
     mode: 0o600,
   });
+  // Should this agent be killed, the agent script removes the file.
+  if (files.tempList && !tmp.includes("\n")) {
+    await Deno.writeTextFile(files.tempList, tmp + "\n", { append: true })
+      .catch(() => {});
+  }
   incoming.set(id, {
     file,
     tmp,

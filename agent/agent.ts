@@ -28,6 +28,8 @@ export interface AgentChannel {
   base: string;
   /** The working directory the agent started in. */
   cwd: string;
+  /** A file the agent script reads at exit: temporary files to remove. */
+  tempList: string;
   /** Where this agent sits: depth, host chain, the controller's project. */
   context: Omit<AgentContext, "base">;
 }
@@ -89,6 +91,7 @@ export function start(ch: AgentChannel): void {
     message: send,
     frame: (kind, body) => channel.send(kind, body),
     cwd: ch.cwd,
+    tempList: ch.tempList,
   };
   channel.onClose(files.dropAll);
   // `body` is a view of the channel's read buffer: use it before returning.

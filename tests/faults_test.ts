@@ -106,10 +106,8 @@ Deno.test("faults: SIGKILL of the agent mid-call and mid-put rejects everything 
 Deno.test({
   name:
     "faults: an agent SIGKILLed mid-put leaves no temporary file beside the destination",
-  // A known gap (SECURITY.md, "Known gaps"): a SIGKILLed agent cannot run
-  // its cleanup, and nothing else removes its temporary file yet. Enable
-  // this test with the fix.
-  ignore: true,
+  // A SIGKILLed agent cannot run its cleanup: the agent script removes the
+  // temporary files the agent listed.
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "chopsticks-fault-" });
     try {

@@ -12,7 +12,8 @@
  * closed the tunnel or died) the agent gets SIGTERM (it removes what it was
  * writing and exits), and a second later its whole process group is killed
  * (a hung agent too); when Deno ends, the relays are stopped; the directories
- * are removed either way.
+ * are removed either way, and so are the temporary files the agent listed in
+ * `$d/t` (half-received files of a `put`, should the agent be killed).
  *
  * @module
  */
@@ -68,7 +69,7 @@ export function agentScript(o: AgentScriptOptions): string {
   const loopback = `127.0.0.1:${o.port}`;
   const flags = permissionFlags(o.permissions, {
     read: [`"$d/i"`, `"$k"`],
-    write: [`"$d/o"`, `"$k"`],
+    write: [`"$d/o"`, `"$d/t"`, `"$k"`],
     net: [loopback],
     import: [loopback],
   });
@@ -81,7 +82,7 @@ export function agentScript(o: AgentScriptOptions): string {
 d=$(mktemp -d "\${TMPDIR:-/tmp}/chopsticks.XXXXXXXX") || exit 125
 c=$(mktemp -d /dev/shm/chopsticks.XXXXXXXX 2>/dev/null) || c="$d/c"
 p= r= o=
-trap 'rm -rf "$d" "$c"' EXIT
+trap '[ -f "$d/t" ] && while IFS= read -r f; do rm -f -- "$f"; done <"$d/t"; rm -rf "$d" "$c"' EXIT
 trap 'for j in "-$p" "$r" "$o"; do [ "$j" != - ] && [ -n "$j" ] && kill -KILL -- "$j" 2>/dev/null; done; exit 129' HUP INT TERM
 IFS= read -r e || exit 125
 eval "$e"
