@@ -119,3 +119,22 @@ wait $o
 exit $rc
 `;
 }
+
+/** The shell line that exports `env` for the agent script. */
+export function envLine(env: Record<string, string> | undefined): string {
+  const words: string[] = [];
+  for (const [key, value] of Object.entries(env ?? {})) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
+      throw new TypeError(
+        `Cannot set environment variable "${key}": names are letters, digits and _`,
+      );
+    }
+    if (/[\n\0]/.test(value)) {
+      throw new TypeError(
+        `Cannot set environment variable "${key}": the value holds a newline or NUL`,
+      );
+    }
+    words.push(`${key}='${value.replaceAll("'", `'\\''`)}'`);
+  }
+  return words.length ? `export ${words.join(" ")}` : ":";
+}

@@ -17,73 +17,28 @@ import {
   CHUNK,
   handshakeMarker,
   Kind,
-  MAX_FRAME,
   MAX_NOISE,
   Msg,
   WINDOW,
 } from "../wire/_protocol.ts";
 import { checkMsgpack } from "../wire/_frame.ts";
-import { type ModuleAnswer, ModuleServer } from "../modules/_module_server.ts";
+import { ModuleServer } from "../modules/_module_server.ts";
 import { agentImportMap, currentProject } from "../modules/_import_map.ts";
 import type { FunctionTarget } from "../modules/_function_ref.ts";
 import { toUrlPath } from "../modules/_paths.ts";
 import { agentContext } from "../modules/_agent_context.ts";
-import { agentScript } from "./_agent_script.ts";
+import { agentScript, envLine } from "./_agent_script.ts";
+import { ModuleRequests } from "./_module_requests.ts";
+import { loadAgentCode } from "./_agent_code.ts";
+import { importer, STAGE_HINTS } from "./_connect_hints.ts";
+import { DEFAULT_LIVENESS, type Liveness, track } from "./_liveness.ts";
+import type { SpawnSpec } from "./_spawn_spec.ts";
 import { OutputLines, type OutputSink } from "./_output.ts";
 import type { Permissions } from "./_permissions.ts";
 import { ProcessChannel } from "./_process_channel.ts";
 
-/** How a transport starts the agent script. */
-export interface SpawnSpec {
-  /** The program to run, such as `sh` or `ssh`. */
-  command: string;
-  /** Its arguments. */
-  args: string[];
-  /** A step of the transport's own before the boot lines (sudo's prompt). */
-  preamble?: Preamble;
-}
-
-/**
- * A transport's own step between starting the process and writing the boot
- * lines, such as answering sudo's password prompt: it sees each stderr line
- * first, and the boot lines wait until `ready` resolves.
- *
- * @example A step that waits for a line the command prints first
- * ```ts
- * import { BaseTunnel, type SpawnSpec } from "@chopsticks/chopsticks";
- * class Gated extends BaseTunnel {
- *   protected spawnSpec(script: string): SpawnSpec {
- *     let go = () => {};
- *     const gate = new Promise<void>((resolve) => go = resolve);
- *     return {
- *       command: "sh",
- *       args: ["-c", `echo GATE >&2; exec sh -c "$0"`, script],
- *       preamble: {
- *         filter: (line) => line === "GATE" ? (go(), undefined) : line,
- *         ready: () => gate,
- *       },
- *     };
- *   }
- * }
- * await using tun = new Gated("gated");
- * console.log(await tun.call(Date.now));
- * ```
- */
-export interface Preamble {
-  /**
-   * Sees each stderr line before the output and the stderr tail do;
-   * returns what to keep (the line, or a part of it), or undefined to hide
-   * it (a marker).
-   */
-  filter(line: string): string | undefined;
-  /**
-   * Resolves when the boot lines may be written; may first write to the
-   * process's stdin through `write` (a password). A rejection (a
-   * ConnectError) fails the connection. Without `ready`, the boot lines are
-   * written at once.
-   */
-  ready?(write: (bytes: Uint8Array) => void): Promise<void>;
-}
+export type { Preamble, SpawnSpec } from "./_spawn_spec.ts";
+export type { Liveness } from "./_liveness.ts";
 
 /** Everything a connection needs. */
 export interface ConnectionOptions {
@@ -104,51 +59,6 @@ export interface ConnectionOptions {
   project?: string;
   /** How the agent is checked for life; false: never. */
   liveness?: Liveness | false;
-}
-
-/**
- * Liveness checks: when nothing has come from the agent for `interval`
- * milliseconds, it is pinged; when nothing has come for `timeout`, the
- * connection is declared lost (pending calls reject) and the process is
- * killed. A function that blocks the agent's event loop for longer than
- * `timeout` (a long synchronous loop) looks dead too.
- */
-export interface Liveness {
-  /** Quiet time before a ping, in ms. Default: 15,000. */
-  interval: number;
-  /** Quiet time before giving up, in ms. Default: 60,000. */
-  timeout: number;
-}
-
-/** Liveness checks used when none are given. */
-export const DEFAULT_LIVENESS: Liveness = { interval: 15_000, timeout: 60_000 };
-
-/** Open connections, closed together when the controller gets SIGINT. */
-const live = new Set<Connection>();
-
-function onSigint(): void {
-  const all = [...live];
-  console.error(
-    `chopsticks: interrupted; closing ${all.length} tunnel(s)`,
-  );
-  void Promise.allSettled(all.map((c) => c.close(true))).then(() =>
-    Deno.exit(130)
-  );
-}
-
-function track(conn: Connection, on: boolean): void {
-  const before = live.size;
-  if (on) live.add(conn);
-  else live.delete(conn);
-  try {
-    if (before === 0 && live.size === 1) {
-      Deno.addSignalListener("SIGINT", onSigint);
-    } else if (before > 0 && live.size === 0) {
-      Deno.removeSignalListener("SIGINT", onSigint);
-    }
-  } catch {
-    // No signals here (e.g. not supported): nothing to clean on SIGINT.
-  }
 }
 
 /** Per-call options. */
@@ -181,67 +91,14 @@ interface Pending {
 
 const encoder = new Encoder({ maxDepth: MAX_DEPTH + 8 });
 
-/** Module requests answered at once per agent; more wait in a queue. */
-const MODULE_WORKERS = 8;
-/** Queued module requests past which the agent's output is not read. */
-const MODULE_QUEUE = 1024;
-/** Bytes waiting to be written to the agent past which modules wait. */
-const MODULE_BACKLOG = 64 * 1024 * 1024;
-/** The agent's own code: its bootstrap (a data URL) and its bundle. */
-interface AgentCode {
-  bootstrap: string;
-  bundle: ModuleAnswer;
-}
-
-let agentCode: Promise<AgentCode> | undefined;
-
-/**
- * Reads the agent's code once, relative to this module, so it works from
- * local files and from a registry alike.
- */
-function loadAgentCode(): Promise<AgentCode> {
-  return agentCode ??= (async () => {
-    const read = async (name: string) => {
-      const response = await fetch(
-        new URL(`../agent/${name}`, import.meta.url),
-      );
-      if (!response.ok) {
-        throw new Error(`Cannot read the agent's ${name}: ${response.status}`);
-      }
-      return new Uint8Array(await response.arrayBuffer());
-    };
-    const [bootstrap, bundle] = await Promise.all([
-      read("_bootstrap.js"),
-      read("_agent.bundle.js"),
-    ]);
-    let binary = "";
-    for (const b of bootstrap) binary += String.fromCharCode(b);
-    return {
-      bootstrap: "data:application/javascript;base64," + btoa(binary),
-      bundle: { status: 200, type: 2, body: bundle },
-    };
-  })();
-}
-
 class PortInUse extends Error {}
-
-/** What to do when connecting fails at each stage (the transport's own
- * hint covers the "transport" stage). */
-const STAGE_HINTS = {
-  handshake:
-    "the target printed something else than the agent's handshake; check the login scripts (.bashrc, .profile) for output or prompts",
-  agent:
-    'the agent started but failed; the lines above come from it (an old deno on the target? use deno: "upload" or a newer deno)',
-  deno:
-    'install deno on the target, give its path with the deno option, or use deno: "upload"',
-} as const;
 
 /** A connected agent. */
 export class Connection {
   readonly host: string;
   #channel: ProcessChannel;
   #base: string;
-  #modules: ModuleServer;
+  #modules: ModuleRequests;
   #decoder = new Decoder();
   #pending = new Map<number, Pending>();
   #nextId = 1;
@@ -249,10 +106,6 @@ export class Connection {
   #nextStream = 1;
   /** Bytes received and acknowledged on the streams the agent sends. */
   #flow = new Map<number, { received: number; acked: number }>();
-  #moduleQueue: [id: number, path: string, known: string][] = [];
-  #moduleWorkers = 0;
-  #moduleRoom: (() => void) | undefined;
-  #moduleBytes = 0;
   #ended: Error | undefined;
   #ready!: { resolve: () => void; reject: (e: Error) => void };
   /** Resolves when the connection has ended, for any reason. */
@@ -268,7 +121,7 @@ export class Connection {
     this.host = host;
     this.#channel = channel;
     this.#base = base;
-    this.#modules = modules;
+    this.#modules = new ModuleRequests(modules, channel);
     this.ended = new Promise((resolve) => this.#markEnded = resolve);
   }
 
@@ -408,7 +261,7 @@ export class Connection {
       MAX_NOISE,
       noise,
       (kind, body) => conn.#onFrame(kind, body),
-      () => conn.#moduleBackpressure(),
+      () => conn.#modules.backpressure(),
     ).then(
       (why) => conn.#lost(why),
       (error) => conn.#lost(error),
@@ -448,7 +301,7 @@ export class Connection {
 
   /** Bytes of module bodies sent to this agent so far. */
   get moduleBytes(): number {
-    return this.#moduleBytes;
+    return this.#modules.bytes;
   }
 
   /** True until the agent is gone or the connection was closed. */
@@ -612,13 +465,7 @@ export class Connection {
       return stream.data(body.subarray(4));
     }
     if (kind === Kind.ModuleRequest && body.length >= 5) {
-      const id = new DataView(body.buffer, body.byteOffset, 4).getUint32(0);
-      const knownEnd = 5 + body[4];
-      const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-      const known = decode(body.subarray(5, knownEnd));
-      const path = decode(body.subarray(knownEnd));
-      this.#moduleQueue.push([id, path, known]);
-      return this.#serveModules();
+      return this.#modules.push(body);
     }
     if (kind === Kind.Fail) {
       let info: { code?: unknown; message?: unknown } = {};
@@ -640,65 +487,6 @@ export class Connection {
       throw new Error(String(info.message));
     }
     throw new ProtocolError(this.host, `unexpected frame kind ${kind}`);
-  }
-
-  /**
-   * Answers queued module requests, a few at a time, each once the agent
-   * has taken most of what was sent to it before: an agent that asks for
-   * much and reads nothing makes the controller wait, not hoard.
-   */
-  #serveModules(): void {
-    while (
-      this.#moduleWorkers < MODULE_WORKERS && this.#moduleQueue.length > 0
-    ) {
-      const [id, path, known] = this.#moduleQueue.shift()!;
-      this.#moduleWorkers++;
-      void this.#serveModule(id, path, known).finally(() => {
-        this.#moduleWorkers--;
-        if (this.#moduleQueue.length <= MODULE_QUEUE) this.#wakeReader();
-        this.#serveModules();
-      });
-    }
-  }
-
-  async #serveModule(id: number, path: string, known: string): Promise<void> {
-    await this.#channel.drained(MODULE_BACKLOG);
-    if (this.#ended) return;
-    let a = await this.#modules.answer(path, known);
-    if (a.body.length > MAX_FRAME - 512) {
-      // The agent would refuse the frame (and file modules are checked
-      // before they are read); say so instead.
-      a = {
-        status: 413,
-        type: 0,
-        body: new TextEncoder().encode(
-          `Too large: ${a.body.length} bytes is over a frame's ${MAX_FRAME}`,
-        ),
-      };
-    }
-    if (this.#ended) return;
-    this.#moduleBytes += a.body.length;
-    const hash = new TextEncoder().encode(a.sha256 ?? "");
-    const head = new Uint8Array(8 + hash.length);
-    const view = new DataView(head.buffer);
-    view.setUint32(0, id);
-    view.setUint16(4, a.status);
-    head[6] = a.type;
-    head[7] = hash.length;
-    head.set(hash, 8);
-    this.#channel.writeFrame(Kind.ModuleResponse, head, a.body);
-  }
-
-  /** Holds the reading of the agent's output while modules pile up. */
-  #moduleBackpressure(): Promise<void> | undefined {
-    if (this.#moduleQueue.length <= MODULE_QUEUE || this.#ended) return;
-    return new Promise((resolve) => this.#moduleRoom = resolve);
-  }
-
-  #wakeReader(): void {
-    const wake = this.#moduleRoom;
-    this.#moduleRoom = undefined;
-    wake?.();
   }
 
   #onMessage(body: Uint8Array): void {
@@ -809,42 +597,9 @@ export class Connection {
     for (const stream of this.#streams.values()) stream.abort(error);
     this.#streams.clear();
     this.#flow.clear();
-    this.#moduleQueue = [];
-    this.#wakeReader();
+    this.#modules.stop();
     this.#markEnded();
   }
-}
-
-/**
- * For a module that could not be loaded on the agent, names the module
- * whose import failed (the first frame of the stack), which Deno's message
- * leaves out for dynamic imports.
- */
-function importer(e: Error): string {
-  const resolution =
-    /^(npm package|jsr package|Import |Module not found|Relative import|Unable to load|Cannot resolve|Could not find)/i;
-  if (!resolution.test(e.message)) return "";
-  const frame = String(e.stack).split("\n").find((l) => /^\s+at /.test(l));
-  const where = frame?.match(/(file:\/\/\/[^\s)]+)/)?.[1];
-  return where && !e.message.includes(where) ? ` (imported by ${where})` : "";
-}
-
-function envLine(env: Record<string, string> | undefined): string {
-  const words: string[] = [];
-  for (const [key, value] of Object.entries(env ?? {})) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
-      throw new TypeError(
-        `Cannot set environment variable "${key}": names are letters, digits and _`,
-      );
-    }
-    if (/[\n\0]/.test(value)) {
-      throw new TypeError(
-        `Cannot set environment variable "${key}": the value holds a newline or NUL`,
-      );
-    }
-    words.push(`${key}='${value.replaceAll("'", `'\\''`)}'`);
-  }
-  return words.length ? `export ${words.join(" ")}` : ":";
 }
 
 function randomToken(bytes: number): string {

@@ -1,0 +1,58 @@
+/**
+ * Keeping watch on connections: the liveness settings, and SIGINT, which
+ * closes every open connection before the program exits.
+ *
+ * @module
+ */
+
+/** What SIGINT closes. */
+export interface Closable {
+  /** Closes, with `force` at once. */
+  close(force: boolean): Promise<void>;
+}
+
+/**
+ * Liveness checks: when nothing has come from the agent for `interval`
+ * milliseconds, it is pinged; when nothing has come for `timeout`, the
+ * connection is declared lost (pending calls reject) and the process is
+ * killed. A function that blocks the agent's event loop for longer than
+ * `timeout` (a long synchronous loop) looks dead too.
+ */
+export interface Liveness {
+  /** Quiet time before a ping, in ms. Default: 15,000. */
+  interval: number;
+  /** Quiet time before giving up, in ms. Default: 60,000. */
+  timeout: number;
+}
+
+/** Liveness checks used when none are given. */
+export const DEFAULT_LIVENESS: Liveness = { interval: 15_000, timeout: 60_000 };
+
+/** Open connections, closed together when the controller gets SIGINT. */
+const live = new Set<Closable>();
+
+function onSigint(): void {
+  const all = [...live];
+  console.error(
+    `chopsticks: interrupted; closing ${all.length} tunnel(s)`,
+  );
+  void Promise.allSettled(all.map((c) => c.close(true))).then(() =>
+    Deno.exit(130)
+  );
+}
+
+/** Adds or removes an open connection. */
+export function track(conn: Closable, on: boolean): void {
+  const before = live.size;
+  if (on) live.add(conn);
+  else live.delete(conn);
+  try {
+    if (before === 0 && live.size === 1) {
+      Deno.addSignalListener("SIGINT", onSigint);
+    } else if (before > 0 && live.size === 0) {
+      Deno.removeSignalListener("SIGINT", onSigint);
+    }
+  } catch {
+    // No signals here (e.g. not supported): nothing to clean on SIGINT.
+  }
+}
