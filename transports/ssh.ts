@@ -319,7 +319,16 @@ function sshArgs(host: string, o: SshOptions): string[] {
     );
   }
   if (!own) args.push(...hostKeyArgs(host, o.hostKeys ?? "strict"));
-  args.push("-o", "BatchMode=yes");
+  // Keepalives: a host that stops answering is noticed by ssh itself
+  // (about 45 s), besides the tunnel's own ping.
+  args.push(
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "ServerAliveInterval=15",
+    "-o",
+    "ServerAliveCountMax=3",
+  );
   if (o.port !== undefined) {
     if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) {
       throw new RangeError(

@@ -32,6 +32,10 @@ Deno.test("Tunnel builds ssh arguments: BatchMode on, strict host keys", () => {
     "StrictHostKeyChecking=yes",
     "-o",
     "BatchMode=yes",
+    "-o",
+    "ServerAliveInterval=15",
+    "-o",
+    "ServerAliveCountMax=3",
     "-T",
     "-e",
     "none",
@@ -100,7 +104,13 @@ Deno.test("Tunnel puts the caller's ssh options first, so they win", () => {
     "-o",
     "BatchMode=yes",
   ]);
-  assert.deepEqual(args.slice(10, 16), [
+  assert.deepEqual(args.slice(10, 14), [
+    "-o",
+    "ServerAliveInterval=15",
+    "-o",
+    "ServerAliveCountMax=3",
+  ]);
+  assert.deepEqual(args.slice(14, 20), [
     "-p",
     "2222",
     "-l",
@@ -223,7 +233,8 @@ Deno.test("Tunnel runs an agent through any ssh-like program (a stub that runs t
     await using tun = new Tunnel("stubbed", { ssh: stub, user: "me" });
     assert.equal(await tun.call(add, 40, 2), 42);
     const args = (await Deno.readTextFile(`${stub}.args`)).split("\n");
-    assert.deepEqual(args.slice(2, 6), ["-o", "BatchMode=yes", "-l", "me"]);
+    assert.deepEqual(args.slice(2, 4), ["-o", "BatchMode=yes"]);
+    assert.deepEqual(args.slice(8, 10), ["-l", "me"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
