@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ConnectError, Local, type SpawnSpec } from "../mod.ts";
 import { capture } from "./_conformance.ts";
+import { add } from "./fixtures/funcs.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 
@@ -152,4 +153,33 @@ Deno.test("garbage instead of a handshake fails at the handshake stage", async (
   assert.ok(error instanceof ConnectError, String(error));
   assert.equal(error.stage, "handshake");
   assert.match(error.message, /before the handshake/);
+});
+
+Deno.test("Deno's cache on the target is kept per user, without what each agent added", async () => {
+  const home = await Deno.makeTempDir();
+  try {
+    for (let i = 0; i < 2; i++) {
+      await using tun = new Local("cache", {
+        ...capture().options,
+        env: { XDG_CACHE_HOME: home },
+      });
+      assert.equal(await tun.call(add, 2, 3), 5);
+    }
+    const dir = `${home}/chopsticks/deno-dir`;
+    assert.ok(
+      (await Deno.stat(`${dir}/v8_code_cache_v2`)).isFile,
+      "the code cache is kept",
+    );
+    for (const sub of ["remote/http", "gen/http"]) {
+      const left = await Array.fromAsync(Deno.readDir(`${dir}/${sub}`))
+        .catch(() => []);
+      assert.deepEqual(
+        left.map((e) => e.name).filter((n) => n.startsWith("127.0.0.1_PORT")),
+        [],
+        `${sub} keeps modules of closed agents`,
+      );
+    }
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
 });

@@ -2,9 +2,11 @@
  * The POSIX shell script that starts an agent on any target. Every
  * transport runs it with `sh -c`; only the way to reach `sh` differs.
  *
- * It makes a private temporary directory (and a cache directory for Deno,
- * in memory under /dev/shm where there is one), makes sure the per-user
- * module cache exists (`~/.cache/chopsticks/modules`), reads two lines from stdin (shell
+ * It makes a private temporary directory, makes sure the per-user caches
+ * exist (`~/.cache/chopsticks/modules` for modules, `deno-dir` beside it
+ * for Deno's own caches: its V8 code cache makes agents start faster; what
+ * one agent adds there under its loopback port is removed when it ends, and
+ * Deno's cache databases are reset when one grows past 64 MiB), reads two lines from stdin (shell
  * `export`s for the environment, then the import map), and starts Deno in
  * its own process group with stdout sent to stderr, so nothing the remote
  * code prints can reach the channel. The channel runs through two FIFOs that
@@ -80,9 +82,9 @@ export function agentScript(o: AgentScriptOptions): string {
     }" >&2; exit 125; }\n`;
   return `umask 077
 d=$(mktemp -d "\${TMPDIR:-/tmp}/chopsticks.XXXXXXXX") || exit 125
-c=$(mktemp -d /dev/shm/chopsticks.XXXXXXXX 2>/dev/null) || c="$d/c"
+c="$d/c"
 p= r= o=
-trap '[ -f "$d/t" ] && while IFS= read -r f; do rm -f -- "$f"; done <"$d/t"; rm -rf "$d" "$c"' EXIT
+trap '[ -f "$d/t" ] && while IFS= read -r f; do rm -f -- "$f"; done <"$d/t"; rm -rf "$d" "$c/remote/http/127.0.0.1_PORT${o.port}" "$c/gen/http/127.0.0.1_PORT${o.port}"' EXIT
 trap 'for j in "-$p" "$r" "$o"; do [ "$j" != - ] && [ -n "$j" ] && kill -KILL -- "$j" 2>/dev/null; done; exit 129' HUP INT TERM
 IFS= read -r e || exit 125
 eval "$e"
@@ -92,8 +94,14 @@ exec 5<&0 </dev/null
 mkfifo "$d/i" "$d/o" || exit 125
 k="\${XDG_CACHE_HOME:-\${HOME:-/nonexistent}/.cache}/chopsticks/modules"
 mkdir -p "$k" 2>/dev/null || k="$d/k"
+c="\${k%/modules}/deno-dir"
+if mkdir -p "$c" 2>/dev/null; then
+  [ -n "$(find "$c" -maxdepth 1 -name '*_cache_v2*' -size +64M 2>/dev/null)" ] && rm -f "$c"/*_cache_v2*
+else
+  c="$d/c"
+fi
 ${cd}${findDeno(o.deno)}
-DENO_DIR="$c" setsid "$D" run -q --no-prompt --no-config --no-lock --no-code-cache --import-map="$d/m.json" ${
+DENO_DIR="$c" setsid "$D" run -q --no-prompt --no-config --no-lock --import-map="$d/m.json" ${
     flags.join(" ")
   } ${shellQuote(o.bootstrap)} "$d/i" "$d/o" "$PWD" "$k" >&2 5<&- &
 p=$!

@@ -551,6 +551,7 @@ export class Connection {
     const bundle = new URL("../agent/_agent.bundle.js", import.meta.url).href;
     const fix = (s: string) =>
       s.replaceAll(this.#base + "v/agent.js", bundle)
+        .replace(/data:application\/javascript;base64,[A-Za-z0-9+/=]+/g, bundle)
         .replaceAll(this.#base + "f", "file://");
     e.message = fix(e.message);
     e.stack = fix(String(e.stack ?? ""));
