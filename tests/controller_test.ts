@@ -165,7 +165,7 @@ Deno.test("Deno's cache on the target is kept per user, without what each agent 
       });
       assert.equal(await tun.call(add, 2, 3), 5);
     }
-    const dir = `${home}/chopsticks/deno-dir`;
+    const dir = `${home}/chopsticks/modules/deno`;
     assert.ok(
       (await Deno.stat(`${dir}/v8_code_cache_v2`)).isFile,
       "the code cache is kept",

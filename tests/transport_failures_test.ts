@@ -15,7 +15,7 @@ import {
   Tunnel,
 } from "../mod.ts";
 import type { SshOptions } from "../transports/ssh.ts";
-import { pid, startSleeper } from "./fixtures/funcs.ts";
+import { moduleUrl, pid, startSleeper } from "./fixtures/funcs.ts";
 import { hosts, type HostsEnv, hostTest, sh } from "./_hosts.ts";
 
 const TIMEOUT = 10_000;
@@ -235,7 +235,16 @@ async function traces(tun: BaseTunnel): Promise<Traces> {
   const fifo = cmdline.split("\0").find((a) => /\/chopsticks\.\w+\/i$/.test(a));
   const cache = await tun.call(Deno.env.get, "DENO_DIR");
   assert.ok(fifo && cache, `${cmdline} ${cache}`);
-  return { pids: [agent, script, child], dirs: [fifo.slice(0, -2), cache] };
+  // Deno's cache is kept per user; what this agent added to it is not.
+  const port = new URL(await tun.call(moduleUrl)).port;
+  return {
+    pids: [agent, script, child],
+    dirs: [
+      fifo.slice(0, -2),
+      `${cache}/remote/http/127.0.0.1_PORT${port}`,
+      `${cache}/gen/http/127.0.0.1_PORT${port}`,
+    ],
+  };
 }
 
 /** Waits up to 3 s until `run(script)` prints nothing; returns what it printed. */

@@ -3,8 +3,8 @@
  * transport runs it with `sh -c`; only the way to reach `sh` differs.
  *
  * It makes a private temporary directory, makes sure the per-user caches
- * exist (`~/.cache/chopsticks/modules` for modules, `deno-dir` beside it
- * for Deno's own caches: its V8 code cache makes agents start faster; what
+ * exist (`~/.cache/chopsticks/modules` for modules, and `deno` in it for
+ * Deno's own caches: its V8 code cache makes agents start faster; what
  * one agent adds there under its loopback port is removed when it ends, and
  * Deno's cache databases are reset when one grows past 64 MiB), reads two lines from stdin (shell
  * `export`s for the environment, then the import map), and starts Deno in
@@ -94,7 +94,7 @@ exec 5<&0 </dev/null
 mkfifo "$d/i" "$d/o" || exit 125
 k="\${XDG_CACHE_HOME:-\${HOME:-/nonexistent}/.cache}/chopsticks/modules"
 mkdir -p "$k" 2>/dev/null || k="$d/k"
-c="\${k%/modules}/deno-dir"
+c="$k/deno"
 if mkdir -p "$c" 2>/dev/null; then
   [ -n "$(find "$c" -maxdepth 1 -name '*_cache_v2*' -size +64M 2>/dev/null)" ] && rm -f "$c"/*_cache_v2*
 else
