@@ -24,13 +24,3 @@ export async function medianMs(
   }
   return median(samples);
 }
-
-/** Formats a row of the results table. */
-export function row(
-  name: string,
-  value: string,
-  baseline: string,
-  ratio: string,
-): string {
-  return `| ${name} | ${value} | ${baseline} | ${ratio} |`;
-}

@@ -190,3 +190,35 @@ export function startContainer(
   addEventListener("unload", () => run(["rm", "-f", name]));
   return name;
 }
+
+/**
+ * Starts a Docker container `name` of the test image for one test (the test
+ * removes it; unlike {@linkcode startContainer}, which lives as long as the
+ * module): it sleeps for ten minutes; with `deno`, the targets' deno is
+ * mounted on its PATH. Throws when the engine refuses.
+ */
+export async function sleepingContainer(
+  env: HostsEnv,
+  name: string,
+  options: { deno?: boolean } = {},
+): Promise<void> {
+  const mount = options.deno
+    ? ["-v", `${env.deno}:/usr/local/bin/deno:ro`]
+    : [];
+  const started = await sh("docker", [
+    ...env.docker.globalFlags,
+    "run",
+    "-d",
+    "--rm",
+    "--name",
+    name,
+    ...env.docker.networkFlags,
+    ...mount,
+    env.docker.image,
+    "sleep",
+    "600",
+  ]);
+  if (started.code !== 0) {
+    throw new Error(`Cannot start container ${name}: ${started.stderr}`);
+  }
+}

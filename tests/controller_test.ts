@@ -1,18 +1,10 @@
 import assert from "node:assert/strict";
 import { ConnectError, Local, type SpawnSpec } from "../mod.ts";
 import { capture } from "./_conformance.ts";
+import { alive, gone } from "./_processes.ts";
 import { add } from "./fixtures/funcs.ts";
 
 const here = new URL(".", import.meta.url).pathname;
-
-function alive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return !/\) Z /.test(stat);
-  } catch {
-    return false;
-  }
-}
 
 Deno.test("a function exported by the main script runs remotely, called from top-level code", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -43,10 +35,7 @@ Deno.test("when the controller is SIGKILLed, the agent and its children are gone
   assert.ok(alive(agent) && alive(sleeper), "both run before the kill");
   child.kill("SIGKILL");
   await child.status;
-  const deadline = Date.now() + 2000;
-  while ((alive(agent) || alive(sleeper)) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await gone([agent, sleeper]);
   assert.equal(alive(agent), false, "the agent outlived its controller");
   assert.equal(
     alive(sleeper),
@@ -75,11 +64,7 @@ Deno.test("connectTimeout bounds a transport that never answers, and kills it", 
   assert.match(error.message, /"silent".*300 ms/);
   assert.ok(took < 1000, `took ${took} ms`);
   assert.ok(pid > 0);
-  const deadline = Date.now() + 2000;
-  while (alive(pid) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.equal(alive(pid), false, "the transport process was left running");
+  assert.ok(await gone([pid]), "the transport process was left running");
 });
 
 Deno.test("a deno path that does not exist fails with a clear ConnectError", async () => {

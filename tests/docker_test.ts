@@ -9,7 +9,14 @@ import {
 import { add, pid } from "./fixtures/funcs.ts";
 import { conformance } from "./_conformance.ts";
 import { filesConformance } from "./_files_conformance.ts";
-import { hosts, hostTest, sh, skipReason, startContainer } from "./_hosts.ts";
+import {
+  hosts,
+  hostTest,
+  sh,
+  skipReason,
+  sleepingContainer,
+  startContainer,
+} from "./_hosts.ts";
 
 let count = 0;
 
@@ -72,21 +79,7 @@ hostTest(
   async (env) => {
     const name = `chop-test-exec-${Deno.pid}`;
     const flags = env.docker.globalFlags;
-    const started = await sh("docker", [
-      ...flags,
-      "run",
-      "-d",
-      "--rm",
-      "--name",
-      name,
-      ...env.docker.networkFlags,
-      "-v",
-      `${env.deno}:/usr/local/bin/deno:ro`,
-      env.docker.image,
-      "sleep",
-      "600",
-    ]);
-    assert.equal(started.code, 0, started.stderr);
+    await sleepingContainer(env, name, { deno: true });
     try {
       await using box = new Docker(name, { exec: true, engineFlags: flags });
       assert.equal(await box.call(add, 2, 2), 4);
@@ -130,19 +123,7 @@ hostTest(
   async (env) => {
     const name = `chop-test-upload-${Deno.pid}`;
     const flags = env.docker.globalFlags;
-    const started = await sh("docker", [
-      ...flags,
-      "run",
-      "-d",
-      "--rm",
-      "--name",
-      name,
-      ...env.docker.networkFlags,
-      env.docker.image,
-      "sleep",
-      "600",
-    ]);
-    assert.equal(started.code, 0, started.stderr);
+    await sleepingContainer(env, name);
     try {
       const quiet = { exec: true, engineFlags: flags, output: () => {} };
       const missing = await new Docker(name, quiet).connect().catch((e) => e);

@@ -16,7 +16,13 @@ import {
 } from "../mod.ts";
 import type { SshOptions } from "../transports/ssh.ts";
 import { moduleUrl, pid, startSleeper } from "./fixtures/funcs.ts";
-import { hosts, type HostsEnv, hostTest, sh } from "./_hosts.ts";
+import {
+  hosts,
+  type HostsEnv,
+  hostTest,
+  sh,
+  sleepingContainer,
+} from "./_hosts.ts";
 
 const TIMEOUT = 10_000;
 const quiet = { output: () => {}, connectTimeout: TIMEOUT };
@@ -296,21 +302,7 @@ hostTest(
     assert.equal(await containers(env, box.host), "");
 
     const name = `chop-stay-${Deno.pid}`;
-    const started = await sh("docker", [
-      ...flags,
-      "run",
-      "-d",
-      "--rm",
-      "--name",
-      name,
-      ...env.docker.networkFlags,
-      "-v",
-      `${env.deno}:/usr/local/bin/deno:ro`,
-      env.docker.image,
-      "sleep",
-      "600",
-    ]);
-    assert.equal(started.code, 0, started.stderr);
+    await sleepingContainer(env, name, { deno: true });
     try {
       const tun = new Docker(name, {
         ...quiet,

@@ -6,24 +6,9 @@
 import assert from "node:assert/strict";
 import { ConnectionLostError, Local, TimeoutError } from "../mod.ts";
 import { add, pid, sleep, waitForCancel } from "./fixtures/funcs.ts";
+import { alive, gone } from "./_processes.ts";
 
 const here = new URL(".", import.meta.url).pathname;
-
-function alive(pid: number): boolean {
-  try {
-    return !/\) Z /.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
-  } catch {
-    return false;
-  }
-}
-
-async function gone(pids: number[], ms = 2000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (pids.some(alive) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return !pids.some(alive);
-}
 
 Deno.test("a cancelled call aborts the remote function's signal and kills the command it started", async () => {
   const dir = await Deno.makeTempDir();
