@@ -278,7 +278,8 @@ async function asPasswordUser(
         `HOME=/home/${user}`,
         `DENO_DIR=${dir}/deno`,
         "PATH=/usr/local/bin:/usr/bin:/bin",
-        Deno.execPath(),
+        // The deno every user can run (this one may sit in root's home).
+        env.deno,
         "run",
         "-A",
         new URL("./fixtures/sudo_password_controller.ts", import.meta.url)
