@@ -2151,6 +2151,43 @@ var WINDOW = 8 * 1024 * 1024;
 var MAX_FRAME = 64 * 1024 * 1024;
 var MAX_NOISE = 1024 * 1024;
 
+// agent/_call_storage.ts
+function callStorage() {
+  const internal = Deno[Deno.internal];
+  const core = internal?.core;
+  if (typeof core?.AsyncVariable === "function" && typeof core.setAsyncContext === "function") {
+    return coreStorage(core);
+  }
+  return nodeStorage();
+}
+function coreStorage(core) {
+  const variable = new core.AsyncVariable();
+  return {
+    run(signal, fn) {
+      const previous = variable.enter(signal);
+      try {
+        return fn();
+      } finally {
+        core.setAsyncContext(previous);
+      }
+    },
+    get: () => variable.get()
+  };
+}
+function nodeStorage() {
+  let als;
+  const ready = import("node:async_hooks").then(({ AsyncLocalStorage }) => {
+    als = new AsyncLocalStorage();
+  });
+  return {
+    run(signal, fn) {
+      if (als) return als.run(signal, fn);
+      return ready.then(() => als.run(signal, fn));
+    },
+    get: () => als?.getStore()
+  };
+}
+
 // agent/_files.ts
 var incoming = /* @__PURE__ */ new Map();
 var outgoing = /* @__PURE__ */ new Map();
@@ -2480,14 +2517,11 @@ function setAgentContext(context) {
 var encoder = new Encoder({
   maxDepth: MAX_DEPTH + 8
 });
-var storage;
-var storageReady = import("node:async_hooks").then(({ AsyncLocalStorage }) => {
-  storage = new AsyncLocalStorage();
-  Object.defineProperty(globalThis, Symbol.for("chopsticks.callSignal"), {
-    value: () => storage.getStore()
-  });
-  killChildrenOnCancel(() => storage.getStore());
+var storage = callStorage();
+Object.defineProperty(globalThis, Symbol.for("chopsticks.callSignal"), {
+  value: () => storage.get()
 });
+killChildrenOnCancel(() => storage.get());
 var decoder = new Decoder();
 var running = /* @__PURE__ */ new Map();
 var resolved = /* @__PURE__ */ new Map();
@@ -2556,7 +2590,6 @@ async function run(id, target, wireArgs) {
   try {
     const fn = await resolve(target);
     const args = fromWire(wireArgs);
-    if (!storage) await storageReady;
     const value = await storage.run(abort.signal, () => fn(...args));
     reply = [
       Msg.Ok,

@@ -9,6 +9,7 @@
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { fromWire, MAX_DEPTH, toWire } from "../wire/_codec.ts";
 import { Kind, Msg } from "../wire/_protocol.ts";
+import { callStorage } from "./_call_storage.ts";
 import * as files from "./_files.ts";
 import * as tree from "./_tree.ts";
 import {
@@ -39,24 +40,14 @@ type Callable = (...args: unknown[]) => unknown;
 
 const encoder = new Encoder({ maxDepth: MAX_DEPTH + 8 });
 
-// Each call runs with its AbortSignal in an AsyncLocalStorage, so that
+// Each call runs with its AbortSignal as async context, so that
 // callSignal() finds it and Deno.Commands started during the call are
-// killed when it is cancelled. node:async_hooks loads in the background:
-// it is not needed until the first call.
-type Storage = {
-  run<R>(s: AbortSignal, f: () => R): R;
-  getStore(): AbortSignal | undefined;
-};
-let storage: Storage | undefined;
-const storageReady = import("node:async_hooks").then(
-  ({ AsyncLocalStorage }) => {
-    storage = new AsyncLocalStorage<AbortSignal>();
-    Object.defineProperty(globalThis, Symbol.for("chopsticks.callSignal"), {
-      value: () => storage!.getStore(),
-    });
-    killChildrenOnCancel(() => storage!.getStore());
-  },
-);
+// killed when it is cancelled.
+const storage = callStorage();
+Object.defineProperty(globalThis, Symbol.for("chopsticks.callSignal"), {
+  value: () => storage.get(),
+});
+killChildrenOnCancel(() => storage.get());
 const decoder = new Decoder();
 const running = new Map<number, AbortController>();
 const resolved = new Map<string, Callable>();
@@ -134,8 +125,7 @@ async function run(id: number, target: Target, wireArgs: unknown) {
   try {
     const fn = await resolve(target);
     const args = fromWire(wireArgs) as unknown[];
-    if (!storage) await storageReady;
-    const value = await storage!.run(abort.signal, () => fn(...args));
+    const value = await storage.run(abort.signal, () => fn(...args));
     reply = [Msg.Ok, id, toWire(value, "result")];
   } catch (error) {
     reply = [Msg.Err, id, errorTree(error)];

@@ -5,7 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { ConnectionLostError, Local, TimeoutError } from "../mod.ts";
-import { add, pid, sleep, waitForCancel } from "./fixtures/funcs.ts";
+import {
+  abortedAfter,
+  add,
+  pid,
+  sleep,
+  waitForCancel,
+} from "./fixtures/funcs.ts";
 import { alive, gone } from "./_processes.ts";
 
 const here = new URL(".", import.meta.url).pathname;
@@ -15,6 +21,8 @@ Deno.test("a cancelled call aborts the remote function's signal and kills the co
   const file = `${dir}/state.json`;
   try {
     await using tun = new Local("cancel");
+    // Another call in flight keeps a signal of its own.
+    const other = tun.call(abortedAfter, 1500);
     await assert.rejects(
       () => tun.callWith({ timeout: 500 }, waitForCancel, file),
       TimeoutError,
@@ -27,6 +35,7 @@ Deno.test("a cancelled call aborts the remote function's signal and kills the co
     }
     assert.equal(state.aborted, true, "the remote function saw the abort");
     assert.ok(await gone([state.pid]), "the command it started was killed");
+    assert.equal(await other, false, "the other call's signal did not abort");
     assert.equal(await tun.call(add, 1, 1), 2, "the tunnel stays usable");
   } finally {
     await Deno.remove(dir, { recursive: true });
