@@ -20,7 +20,7 @@ const TYPES = [
   "application/octet-stream",
 ];
 
-/** @typedef {{ port: number, secret: string, nonce: string, agent: string, context: object, version: string }} Hello */
+/** @typedef {{ port: number, secret: string, nonce: string, agent: string, agentHash: string, context: object, version: string }} Hello */
 /** @typedef {(kind: number, body: Uint8Array) => void} Handler */
 
 const input = await Deno.open(Deno.args[0], { read: true });
@@ -73,10 +73,55 @@ async function exit(code) {
   if (!exiting) {
     exiting = true;
     await Promise.allSettled(closeHooks.map((hook) => hook()));
+    markBigDenoCache();
+    removeOwnFiles();
     Deno.exit(code);
   }
 }
 Deno.addSignalListener("SIGTERM", () => exit(143));
+
+// Deno's cache databases on the target (in the cache's deno/): one that
+// grew past 64 MiB is marked, and the agent script of the next agent
+// removes them all before Deno starts (a check here costs nothing at
+// start-up; the shell would need a process for it).
+function markBigDenoCache() {
+  const dir = `${Deno.args[3] ?? ""}/deno`;
+  try {
+    for (const entry of Deno.readDirSync(dir)) {
+      const path = `${dir}/${entry.name}`;
+      if (
+        entry.name.includes("_cache_v2") &&
+        Deno.statSync(path).size > 64 * 1024 * 1024
+      ) {
+        return Deno.writeTextFileSync(`${dir}/reset`, "");
+      }
+    }
+  } catch {
+    // No cache, or not ours to mark.
+  }
+}
+
+// What this agent made on the target: its private directory (FIFOs,
+// import map) and what Deno cached under its loopback port. Removed here
+// so that the agent script, which removes what is left when the agent is
+// killed, has nothing to start a process for.
+let ownPort = 0;
+function removeOwnFiles() {
+  const port = ownPort;
+  const paths = [Deno.args[0].replace(/\/i$/, "")];
+  if (port) {
+    for (const sub of ["remote", "gen"]) {
+      paths.push(`${Deno.args[3]}/deno/${sub}/http/127.0.0.1_PORT${port}`);
+    }
+  }
+  for (const path of paths) {
+    try {
+      Deno.removeSync(path, { recursive: true });
+    } catch {
+      // Not there, or left to the agent script.
+    }
+  }
+}
 
 // Incoming frames: read loop with a growable buffer.
 /** @type {Handler | undefined} */
@@ -155,6 +200,7 @@ function dispatch(kind, body) {
 })();
 
 const boot = await gotHello;
+ownPort = boot.port;
 
 const npmHere = `http://127.0.0.1:${boot.port}/${boot.secret}/p/npm/`;
 let nextModule = 1;
@@ -356,19 +402,44 @@ await output.write(utf8.encode(`\u0000chopsticks-ready:${boot.nonce}\n`));
 
 const base = `http://127.0.0.1:${boot.port}/${boot.secret}/`;
 
-// The agent's code is imported as a data: URL, the same for every agent of
-// this version, so that Deno's code cache on the target serves it.
-const code = await answerFor(`/${boot.secret}/${boot.agent}`);
-if (code.status !== 200) {
-  await fail("agent", `cannot load the agent's code: ${code.status}`);
+const agent = await import(await agentUrl());
+
+/**
+ * Where the agent's code loads from: a file in the cache named by its
+ * sha256 (a file: URL, so Deno's code cache serves it, and no round trip
+ * when it is there already); fetched and written there when it is not.
+ * Without a writable cache, a data: URL.
+ * @returns {Promise<string>}
+ */
+async function agentUrl() {
+  const valid = /^[0-9a-f]{64}$/.test(boot.agentHash) && cacheDir;
+  const file = valid ? `${cacheDir}/agent-${boot.agentHash}.js` : "";
+  const url = "file://" + file.split("/").map(encodeURIComponent).join("/");
+  try {
+    if (file && Deno.statSync(file).isFile) return url;
+  } catch {
+    // Not there yet.
+  }
+  const code = await ask(`/${boot.secret}/${boot.agent}`, "");
+  if (code.status !== 200 || code.hash !== boot.agentHash) {
+    await fail("agent", `cannot load the agent's code: ${code.status}`);
+  }
+  const tmp = `${cacheDir}/.${crypto.randomUUID()}`;
+  try {
+    if (!file) throw new Error("no cache");
+    await Deno.mkdir(cacheDir, { recursive: true });
+    await Deno.writeFile(tmp, code.body);
+    await Deno.rename(tmp, file);
+    return url;
+  } catch {
+    await Deno.remove(tmp).catch(() => {});
+    let binary = "";
+    for (let i = 0; i < code.body.length; i += 8192) {
+      binary += String.fromCharCode(...code.body.subarray(i, i + 8192));
+    }
+    return "data:application/javascript;base64," + btoa(binary);
+  }
 }
-let binary = "";
-for (let i = 0; i < code.body.length; i += 8192) {
-  binary += String.fromCharCode(...code.body.subarray(i, i + 8192));
-}
-const agent = await import(
-  "data:application/javascript;base64," + btoa(binary)
-);
 
 agent.start({
   send,

@@ -140,16 +140,31 @@ Deno.test("garbage instead of a handshake fails at the handshake stage", async (
   assert.match(error.message, /before the handshake/);
 });
 
-Deno.test("Deno's cache on the target is kept per user, without what each agent added", async () => {
+Deno.test("the agent's code and Deno's cache are kept per user on the target, without what each agent added", async () => {
   const home = await Deno.makeTempDir();
   try {
+    const sent: number[] = [];
     for (let i = 0; i < 2; i++) {
       await using tun = new Local("cache", {
         ...capture().options,
         env: { XDG_CACHE_HOME: home },
       });
       assert.equal(await tun.call(add, 2, 3), 5);
+      sent.push(tun.stats.moduleBytes);
     }
+    const names = await Array.fromAsync(
+      Deno.readDir(`${home}/chopsticks/modules`),
+      (e) => e.name,
+    );
+    const agentFiles = names.filter((n) => /^agent-[0-9a-f]{64}\.js$/.test(n));
+    assert.equal(agentFiles.length, 1, `the agent's code is kept: ${names}`);
+    const { size } = await Deno.stat(
+      `${home}/chopsticks/modules/${agentFiles[0]}`,
+    );
+    assert.ok(
+      sent[0] > size && sent[1] < 1000,
+      `the first agent got the agent's code (${size} B), the second did not: ${sent}`,
+    );
     const dir = `${home}/chopsticks/modules/deno`;
     assert.ok(
       (await Deno.stat(`${dir}/v8_code_cache_v2`)).isFile,
@@ -164,6 +179,47 @@ Deno.test("Deno's cache on the target is kept per user, without what each agent 
         `${sub} keeps modules of closed agents`,
       );
     }
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("Deno's cache databases on the target are reset once one passes 64 MiB", async () => {
+  const home = await Deno.makeTempDir();
+  const dir = `${home}/chopsticks/modules/deno`;
+  // Named like Deno's cache databases, which Deno itself would replace
+  // were it not a database.
+  const big = `${dir}/test_cache_v2`;
+  const options = { ...capture().options, env: { XDG_CACHE_HOME: home } };
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    // Sparse: 65 MiB long, nothing on disk.
+    {
+      await using file = await Deno.open(big, { write: true, create: true });
+      await file.truncate(65 * 1024 * 1024);
+    }
+    {
+      await using tun = new Local("big", options);
+      assert.equal(await tun.call(add, 1, 1), 2);
+    }
+    assert.ok(
+      (await Deno.stat(`${dir}/reset`)).isFile,
+      "the agent marked the cache for a reset",
+    );
+    {
+      await using tun = new Local("next", options);
+      assert.equal(await tun.call(add, 1, 2), 3);
+    }
+    await assert.rejects(
+      () => Deno.stat(big),
+      Deno.errors.NotFound,
+      "the next agent started with the databases removed",
+    );
+    assert.ok(
+      (await Deno.stat(`${dir}/v8_code_cache_v2`)).isFile,
+      "and made them afresh",
+    );
+    await assert.rejects(() => Deno.stat(`${dir}/reset`), Deno.errors.NotFound);
   } finally {
     await Deno.remove(home, { recursive: true });
   }

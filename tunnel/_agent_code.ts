@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import type { ModuleAnswer } from "../modules/_module_server.ts";
 
 /** The agent's own code: its bootstrap (a data URL) and its bundle. */
@@ -11,6 +12,8 @@ export interface AgentCode {
   bootstrap: string;
   /** The bundle, as a module server answer. */
   bundle: ModuleAnswer;
+  /** Hex sha256 of the bundle: agents keep it in their cache by this name. */
+  bundleHash: string;
 }
 
 let agentCode: Promise<AgentCode> | undefined;
@@ -39,6 +42,7 @@ export function loadAgentCode(): Promise<AgentCode> {
     return {
       bootstrap: "data:application/javascript;base64," + btoa(binary),
       bundle: { status: 200, type: 2, body: bundle },
+      bundleHash: createHash("sha256").update(bundle).digest("hex"),
     };
   })();
 }

@@ -6,7 +6,8 @@
  * exist (`~/.cache/chopsticks/modules` for modules, and `deno` in it for
  * Deno's own caches: its V8 code cache makes agents start faster; what
  * one agent adds there under its loopback port is removed when it ends, and
- * Deno's cache databases are reset when one grows past 64 MiB), reads two lines from stdin (shell
+ * Deno's cache databases are reset when an agent found one past 64 MiB and
+ * left `reset` there), reads two lines from stdin (shell
  * `export`s for the environment, then the import map), and starts Deno in
  * its own process group with stdout sent to stderr, so nothing the remote
  * code prints can reach the channel. The channel runs through two FIFOs that
@@ -71,7 +72,7 @@ export function agentScript(o: AgentScriptOptions): string {
   const loopback = `127.0.0.1:${o.port}`;
   const flags = permissionFlags(o.permissions, {
     read: [`"$d/i"`, `"$k"`],
-    write: [`"$d/o"`, `"$d/t"`, `"$k"`],
+    write: [`"$d"`, `"$k"`],
     net: [loopback],
     import: [loopback],
   });
@@ -84,7 +85,7 @@ export function agentScript(o: AgentScriptOptions): string {
 d=$(mktemp -d "\${TMPDIR:-/tmp}/chopsticks.XXXXXXXX") || exit 125
 c="$d/c"
 p= r= o=
-trap '[ -f "$d/t" ] && while IFS= read -r f; do rm -f -- "$f"; done <"$d/t"; rm -rf "$d" "$c/remote/http/127.0.0.1_PORT${o.port}" "$c/gen/http/127.0.0.1_PORT${o.port}"' EXIT
+trap '[ -f "$d/t" ] && while IFS= read -r f; do rm -f -- "$f"; done <"$d/t"; for f in "$d" "$c/remote/http/127.0.0.1_PORT${o.port}" "$c/gen/http/127.0.0.1_PORT${o.port}"; do [ -e "$f" ] && rm -rf "$f"; done' EXIT
 trap 'for j in "-$p" "$r" "$o"; do [ "$j" != - ] && [ -n "$j" ] && kill -KILL -- "$j" 2>/dev/null; done; exit 129' HUP INT TERM
 IFS= read -r e || exit 125
 eval "$e"
@@ -93,11 +94,11 @@ printf '%s\\n' "$m" >"$d/m.json"
 exec 5<&0 </dev/null
 mkfifo "$d/i" "$d/o" || exit 125
 k="\${XDG_CACHE_HOME:-\${HOME:-/nonexistent}/.cache}/chopsticks/modules"
-mkdir -p "$k" 2>/dev/null || k="$d/k"
 c="$k/deno"
-if mkdir -p "$c" 2>/dev/null; then
-  [ -n "$(find "$c" -maxdepth 1 -name '*_cache_v2*' -size +64M 2>/dev/null)" ] && rm -f "$c"/*_cache_v2*
+if [ -d "$c" ] || mkdir -p "$c" 2>/dev/null; then
+  [ -f "$c/reset" ] && rm -f "$c"/*_cache_v2* "$c/reset"
 else
+  mkdir -p "$k" 2>/dev/null || k="$d/k"
   c="$d/c"
 fi
 ${cd}${findDeno(o.deno)}
@@ -121,8 +122,7 @@ wait $p 2>/dev/null
 rc=$?
 kill -KILL -$p 2>/dev/null
 kill $r 2>/dev/null
-exec 3<>"$d/i" 4<>"$d/o"
-exec 3>&- 4>&-
+[ -p "$d/i" ] && [ -p "$d/o" ] && exec 3<>"$d/i" 4<>"$d/o" && exec 3>&- 4>&-
 wait $o
 exit $rc
 `;

@@ -243,6 +243,7 @@ export class Connection {
         secret,
         nonce,
         agent: "v/agent.js",
+        agentHash: code.bundleHash,
         version: Deno.version.deno,
         context: {
           depth,
@@ -552,6 +553,7 @@ export class Connection {
     const fix = (s: string) =>
       s.replaceAll(this.#base + "v/agent.js", bundle)
         .replace(/data:application\/javascript;base64,[A-Za-z0-9+/=]+/g, bundle)
+        .replace(/file:\/\/[^\s)]*\/agent-[0-9a-f]{64}\.js/g, bundle)
         .replaceAll(this.#base + "f", "file://");
     e.message = fix(e.message);
     e.stack = fix(String(e.stack ?? ""));
