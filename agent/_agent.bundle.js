@@ -2645,8 +2645,7 @@ async function find(target) {
 function killChildrenOnCancel(current) {
   const desc = Object.getOwnPropertyDescriptor(Deno, "Command");
   if (!desc?.configurable) return;
-  const Command = Deno.Command;
-  class CallCommand extends Command {
+  const wrap = (Command) => class CallCommand extends Command {
     constructor(command, options = {}) {
       const signal = options.signal ?? current();
       super(command, signal ? {
@@ -2654,10 +2653,11 @@ function killChildrenOnCancel(current) {
         signal
       } : options);
     }
-  }
+  };
+  let wrapped;
   Object.defineProperty(Deno, "Command", {
-    value: CallCommand,
-    writable: true,
+    get: () => wrapped ??= wrap(desc.get ? desc.get.call(Deno) : desc.value),
+    set: (value) => wrapped = value,
     configurable: true,
     enumerable: desc.enumerable
   });

@@ -186,16 +186,19 @@ async function find(target: Target): Promise<Callable> {
 function killChildrenOnCancel(current: () => AbortSignal | undefined): void {
   const desc = Object.getOwnPropertyDescriptor(Deno, "Command");
   if (!desc?.configurable) return;
-  const Command = Deno.Command;
-  class CallCommand extends Command {
-    constructor(command: string | URL, options: Deno.CommandOptions = {}) {
-      const signal = options.signal ?? current();
-      super(command, signal ? { ...options, signal } : options);
-    }
-  }
+  const wrap = (Command: typeof Deno.Command) =>
+    class CallCommand extends Command {
+      constructor(command: string | URL, options: Deno.CommandOptions = {}) {
+        const signal = options.signal ?? current();
+        super(command, signal ? { ...options, signal } : options);
+      }
+    };
+  // Deno loads its process API on first use of `Deno.Command` (about 4 ms):
+  // the wrapper is made then, not at start-up.
+  let wrapped: typeof Deno.Command | undefined;
   Object.defineProperty(Deno, "Command", {
-    value: CallCommand,
-    writable: true,
+    get: () => wrapped ??= wrap(desc.get ? desc.get.call(Deno) : desc.value),
+    set: (value: typeof Deno.Command) => wrapped = value,
     configurable: true,
     enumerable: desc.enumerable,
   });
