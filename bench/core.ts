@@ -3,7 +3,8 @@
  * in this one run and reported as medians and ratios against a baseline:
  *
  * - connect plus first call, against a bare `deno run` of an empty module;
- * - one sequential call after that;
+ * - one sequential call after that, against the round trip of a Deno echo
+ *   child behind the same plumbing as an agent (`bench/_echo.ts`);
  * - calls per second with 1,000 in flight on one tunnel.
  *
  *     deno task bench
@@ -13,6 +14,7 @@
 import { Local } from "../mod.ts";
 import { add } from "./_target.ts";
 import { median, medianMs } from "./_measure.ts";
+import { echoRoundTripUs } from "./_echo.ts";
 
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 15);
 const empty = "data:application/javascript;base64," + btoa("0");
@@ -38,6 +40,7 @@ for (let r = 0; r < 9; r++) {
   seq.push((performance.now() - start) * 1000 / n);
 }
 const callUs = median(seq);
+const echoUs = await echoRoundTripUs(5000);
 
 const rates: number[] = [];
 for (let r = 0; r < 9; r++) {
@@ -57,7 +60,9 @@ console.log(`| measure (median) | chopsticks | baseline | ratio | target |
 } ms | ${(connect / bare).toFixed(2)}x | <= 1.5x |
 | one call, sequential | ${
   callUs.toFixed(0)
-} us | Python chopsticks 258-590 us | - | <= 100 us |
+} us | echo round trip, same plumbing ${echoUs.toFixed(0)} us | ${
+  (callUs / echoUs).toFixed(2)
+}x | <= 100 us |
 | calls/s, 1,000 in flight | ${
   Math.round(rate).toLocaleString("en")
 } | - | - | >= 100,000 |`);

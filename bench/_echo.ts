@@ -1,0 +1,56 @@
+/**
+ * A baseline for one call: a Deno child that echoes what it reads, behind
+ * the same plumbing as an agent (two FIFOs relayed by `cat`, reads and
+ * writes on Deno files), with the controller on Web Streams pipes. A call
+ * cannot be faster than this round trip; what it costs on top is the RPC.
+ *
+ * @module
+ */
+
+const ECHO = `const buf = new Uint8Array(65536);
+const input = await Deno.open(Deno.args[0]);
+const output = await Deno.open(Deno.args[1], { write: true });
+while (true) {
+  const n = await input.read(buf);
+  if (n === null) break;
+  output.writeSync(buf.subarray(0, n));
+}`;
+
+/** Median round trip of a 32-byte message, in microseconds. */
+export async function echoRoundTripUs(rounds: number): Promise<number> {
+  const url = "data:application/javascript;base64," + btoa(ECHO);
+  const script = `d=$(mktemp -d) && mkfifo "$d/i" "$d/o" || exit 1
+exec 5<&0 </dev/null
+{ cat <&5; } >"$d/i" &
+cat "$d/o" &
+"${Deno.execPath()}" run -q --allow-read="$d/i" --allow-write="$d/o" '${url}' "$d/i" "$d/o"
+rm -rf "$d"`;
+  const child = new Deno.Command("sh", {
+    args: ["-c", script],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const reader = child.stdout.getReader();
+  const message = new Uint8Array(32);
+  const samples: number[] = [];
+  try {
+    for (let i = 0; i < rounds; i++) {
+      const start = performance.now();
+      await writer.write(message);
+      for (let got = 0; got < message.length;) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error("the echo child ended");
+        got += value.length;
+      }
+      samples.push(performance.now() - start);
+    }
+  } finally {
+    await writer.close();
+    reader.releaseLock();
+    await child.stdout.cancel();
+    await child.status;
+  }
+  samples.sort((a, b) => a - b);
+  return samples[samples.length >> 1] * 1000;
+}
