@@ -107,18 +107,27 @@ function markBigDenoCache() {
 // killed, has nothing to start a process for.
 let ownPort = 0;
 function removeOwnFiles() {
-  const port = ownPort;
-  const paths = [Deno.args[0].replace(/\/i$/, "")];
-  if (port) {
-    for (const sub of ["remote", "gen"]) {
-      paths.push(`${Deno.args[3]}/deno/${sub}/http/127.0.0.1_PORT${port}`);
-    }
-  }
-  for (const path of paths) {
+  const dir = Deno.args[0].replace(/\/i$/, "");
+  const remove = (/** @type {string} */ path, recursive = false) => {
     try {
-      Deno.removeSync(path, { recursive: true });
+      Deno.removeSync(path, { recursive });
     } catch {
       // Not there, or left to the agent script.
+    }
+  };
+  try {
+    // Temporary files of puts, by their names only: code on a scoped
+    // agent can write this list.
+    for (const path of Deno.readTextFileSync(`${dir}/t`).split("\n")) {
+      if (/^\/.*\/\.[^/]*\.chopsticks-[^/]{8}\.tmp$/.test(path)) remove(path);
+    }
+  } catch {
+    // No put made one.
+  }
+  remove(dir, true);
+  if (ownPort) {
+    for (const sub of ["remote", "gen"]) {
+      remove(`${Deno.args[3]}/deno/${sub}/http/127.0.0.1_PORT${ownPort}`, true);
     }
   }
 }

@@ -8,6 +8,7 @@ import { ConnectionLostError, Local, TimeoutError } from "../mod.ts";
 import {
   abortedAfter,
   add,
+  listAsTemporary,
   pid,
   sleep,
   waitForCancel,
@@ -83,4 +84,24 @@ Deno.test("an agent that stops answering is detected; pending calls reject and t
   assert.ok(took < 3000, `detected after ${took.toFixed(0)} ms`);
   assert.ok(await gone([agent], 3000), "the frozen agent was killed");
   assert.notEqual(await tun.call(pid), agent, "the next call reconnects");
+});
+
+Deno.test("a scoped agent cannot make its agent script remove files outside its scope", async () => {
+  const dir = await Deno.makeTempDir();
+  const victim = `${dir}/keep.txt`;
+  try {
+    await Deno.writeTextFile(victim, "precious");
+    for (const exit of ["close", "kill"]) {
+      const tun = new Local("scoped", { permissions: { read: true } });
+      await tun.call(listAsTemporary, victim);
+      await tun.call(listAsTemporary, dir);
+      const agent = await tun.call(pid);
+      if (exit === "kill") Deno.kill(agent, "SIGKILL");
+      await tun.close();
+      assert.equal(await Deno.readTextFile(victim), "precious", exit);
+      assert.ok((await Deno.stat(dir)).isDirectory, exit);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -16,7 +16,8 @@
  * writing and exits), and a second later its whole process group is killed
  * (a hung agent too); when Deno ends, the relays are stopped; the directories
  * are removed either way, and so are the temporary files the agent listed in
- * `$d/t` (half-received files of a `put`, should the agent be killed).
+ * `$d/t` (half-received files of a `put`, should the agent be killed; only
+ * names made like those, since code on a scoped agent can write that list).
  *
  * @module
  */
@@ -85,7 +86,7 @@ export function agentScript(o: AgentScriptOptions): string {
 d=$(mktemp -d "\${TMPDIR:-/tmp}/chopsticks.XXXXXXXX") || exit 125
 c="$d/c"
 p= r= o=
-trap '[ -f "$d/t" ] && while IFS= read -r f; do rm -f -- "$f"; done <"$d/t"; for f in "$d" "$c/remote/http/127.0.0.1_PORT${o.port}" "$c/gen/http/127.0.0.1_PORT${o.port}"; do [ -e "$f" ] && rm -rf "$f"; done' EXIT
+trap '[ -f "$d/t" ] && while IFS= read -r f; do case $f in /*/.*.chopsticks-????????.tmp) rm -f -- "$f" ;; esac; done <"$d/t"; for f in "$d" "$c/remote/http/127.0.0.1_PORT${o.port}" "$c/gen/http/127.0.0.1_PORT${o.port}"; do [ -e "$f" ] && rm -rf "$f"; done' EXIT
 trap 'for j in "-$p" "$r" "$o"; do [ "$j" != - ] && [ -n "$j" ] && kill -KILL -- "$j" 2>/dev/null; done; exit 129' HUP INT TERM
 IFS= read -r e || exit 125
 eval "$e"
