@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { ConnectError, Local, type SpawnSpec } from "../mod.ts";
+import { ConnectError, Local, RemoteError, type SpawnSpec } from "../mod.ts";
 import { capture } from "./_conformance.ts";
 import { alive, gone } from "./_processes.ts";
-import { add } from "./fixtures/funcs.ts";
+import { add, writeBytes } from "./fixtures/funcs.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 
@@ -220,6 +220,37 @@ Deno.test("Deno's cache databases on the target are reset once one passes 64 MiB
       "and made them afresh",
     );
     await assert.rejects(() => Deno.stat(`${dir}/reset`), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("a scoped agent cannot write the per-user caches that later agents load code from", async () => {
+  const home = await Deno.makeTempDir();
+  const env = { XDG_CACHE_HOME: home };
+  const cache = `${home}/chopsticks/modules`;
+  try {
+    {
+      await using tun = new Local("full", { ...capture().options, env });
+      assert.equal(await tun.call(add, 1, 1), 2);
+    }
+    const [agentFile] = (await Array.fromAsync(Deno.readDir(cache)))
+      .map((e) => e.name).filter((n) => n.startsWith("agent-"));
+    assert.ok(agentFile, "a full agent keeps the agent's code");
+    await using tun = new Local("scoped", {
+      ...capture().options,
+      env,
+      permissions: { read: true },
+    });
+    assert.equal(await tun.call(add, 2, 2), 4, "it runs, from the cache");
+    for (const path of [`${cache}/${agentFile}`, `${cache}/deno/x`]) {
+      const error = await tun.call(writeBytes, path, new Uint8Array([1]))
+        .catch((e) => e);
+      assert.ok(error instanceof RemoteError, `${path}: ${error}`);
+      assert.equal(error.remoteName, "NotCapable", path);
+    }
+    const code = await Deno.readTextFile(`${cache}/${agentFile}`);
+    assert.ok(code.length > 1000, "the agent's code is untouched");
   } finally {
     await Deno.remove(home, { recursive: true });
   }

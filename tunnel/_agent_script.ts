@@ -71,12 +71,28 @@ done
 /** Builds the script. */
 export function agentScript(o: AgentScriptOptions): string {
   const loopback = `127.0.0.1:${o.port}`;
-  const flags = permissionFlags(o.permissions, {
+  // The per-user caches steer later agents of the user (the agent's code,
+  // modules, Deno's code cache): only an agent that could write them anyway
+  // shares them. A scoped one reads the module cache and keeps Deno's
+  // caches in its private directory.
+  const p = o.permissions;
+  const shared = p === undefined || p.write === true || p.run === true ||
+    p.ffi === true;
+  const flags = permissionFlags(p, {
     read: [`"$d/i"`, `"$k"`],
-    write: [`"$d"`, `"$k"`],
+    write: shared ? [`"$d"`, `"$k"`] : [`"$d"`],
     net: [loopback],
     import: [loopback],
   });
+  const sharedCaches = `c="$k/deno"
+if [ -d "$c" ] || mkdir -p "$c" 2>/dev/null; then
+  [ -f "$c/reset" ] && rm -f "$c"/*_cache_v2* "$c/reset"
+else
+  mkdir -p "$k" 2>/dev/null || k="$d/k"
+  c="$d/c"
+fi`;
+  const privateCaches = `[ -d "$k" ] || k="$d/k"
+c="$d/c"`;
   const cd = o.cwd === undefined
     ? ""
     : `cd ${shellQuote(o.cwd)} || { echo "chopsticks: cannot enter ${
@@ -95,13 +111,7 @@ printf '%s\\n' "$m" >"$d/m.json"
 exec 5<&0 </dev/null
 mkfifo "$d/i" "$d/o" || exit 125
 k="\${XDG_CACHE_HOME:-\${HOME:-/nonexistent}/.cache}/chopsticks/modules"
-c="$k/deno"
-if [ -d "$c" ] || mkdir -p "$c" 2>/dev/null; then
-  [ -f "$c/reset" ] && rm -f "$c"/*_cache_v2* "$c/reset"
-else
-  mkdir -p "$k" 2>/dev/null || k="$d/k"
-  c="$d/c"
-fi
+${shared ? sharedCaches : privateCaches}
 ${cd}${findDeno(o.deno)}
 DENO_DIR="$c" setsid "$D" run -q --no-prompt --no-config --no-lock --import-map="$d/m.json" ${
     flags.join(" ")
