@@ -45,6 +45,20 @@ function send(kind, body) {
     queueMicrotask(flush);
   }
 }
+/**
+ * Writes `buf` to the channel. Up to a pipe's worth, synchronously: the
+ * relay drains the FIFO at once, and an asynchronous write would cost a
+ * trip through Deno's thread pool on every reply.
+ * @param {Uint8Array} buf
+ */
+async function writeAll(buf) {
+  let done = 0;
+  if (buf.length <= SYNC_WRITE) {
+    while (done < buf.length) done += output.writeSync(buf.subarray(done));
+  }
+  while (done < buf.length) done += await output.write(buf.subarray(done));
+}
+const SYNC_WRITE = 64 * 1024;
 async function flush() {
   try {
     while (queue.length > 0) {
@@ -58,9 +72,7 @@ async function flush() {
         buf.set(p, at);
         at += p.length;
       }
-      for (let done = 0; done < buf.length;) {
-        done += await output.write(buf.subarray(done));
-      }
+      await writeAll(buf);
     }
   } catch {
     Deno.exit(70); // the controller is gone
