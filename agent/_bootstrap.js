@@ -27,16 +27,22 @@ const input = await Deno.open(Deno.args[0], { read: true });
 const output = await Deno.open(Deno.args[1], { write: true });
 const utf8 = new TextEncoder();
 
-// Outgoing frames are queued and written together, one write per turn.
-/** @type {Uint8Array[]} */
+// Outgoing frames are queued and written together, one write per turn:
+// the channel is a FIFO, and one big write keeps it full without a turn of
+// this thread per chunk. `done` is called once a body was copied for its
+// write and its buffer may be reused.
+/** @type {(Uint8Array | (() => void))[]} */
 let queue = [];
 let flushing = false;
-/** @param {number} kind @param {Uint8Array} body */
-function send(kind, body) {
+/**
+ * @param {number} kind @param {Uint8Array} body @param {() => void} [done]
+ */
+function send(kind, body, done) {
   const head = new Uint8Array(5);
   new DataView(head.buffer).setUint32(0, body.length + 1);
   head[4] = kind;
   queue.push(head, body);
+  if (done) queue.push(done);
   if (!flushing) {
     flushing = true;
     queueMicrotask(flush);
@@ -48,12 +54,15 @@ async function flush() {
       const parts = queue;
       queue = [];
       let size = 0;
-      for (const p of parts) size += p.length;
+      for (const p of parts) if (typeof p !== "function") size += p.length;
       const buf = new Uint8Array(size);
       let at = 0;
       for (const p of parts) {
-        buf.set(p, at);
-        at += p.length;
+        if (typeof p === "function") p();
+        else {
+          buf.set(p, at);
+          at += p.length;
+        }
       }
       for (let done = 0; done < buf.length;) {
         done += await output.write(buf.subarray(done));
