@@ -2189,6 +2189,7 @@ function nodeStorage() {
 }
 
 // agent/_files.ts
+var DEPTH = 4 * 1024 * 1024;
 var incoming = /* @__PURE__ */ new Map();
 var outgoing = /* @__PURE__ */ new Map();
 async function sha256() {
@@ -2352,19 +2353,26 @@ async function fetchBegin(files, id, target) {
 }
 async function pump(files, id, file, o) {
   const hash = await sha256();
+  const spare = [];
+  let queued = 0;
   let sent = 0;
   try {
     while (!o.aborted) {
-      while (sent - o.acked >= WINDOW && !o.aborted) {
+      while ((queued >= DEPTH || sent - o.acked >= WINDOW) && !o.aborted) {
         await new Promise((resolve2) => o.wake = resolve2);
       }
-      if (o.aborted) return;
-      const buf = new Uint8Array(4 + CHUNK);
-      const n = await file.read(buf.subarray(4));
+      if (o.aborted) break;
+      const chunk = spare.pop() ?? new Uint8Array(4 + CHUNK);
+      const n = file.readSync(chunk.subarray(4));
       if (n === null) break;
-      new DataView(buf.buffer).setUint32(0, id);
-      hash.update(buf.subarray(4, 4 + n));
-      files.frame(Kind.Data, buf.subarray(0, 4 + n));
+      new DataView(chunk.buffer).setUint32(0, id);
+      hash.update(chunk.subarray(4, 4 + n));
+      queued += n;
+      files.frame(Kind.Data, chunk.subarray(0, 4 + n), () => {
+        queued -= n;
+        spare.push(chunk);
+        o.wake?.();
+      });
       sent += n;
     }
     if (!o.aborted) files.message([
@@ -2543,7 +2551,7 @@ function start(ch) {
   });
   fileChannel = {
     message: send,
-    frame: (kind, body) => channel.send(kind, body),
+    frame: (kind, body, done) => channel.send(kind, body, done),
     cwd: ch.cwd,
     tempList: ch.tempList
   };

@@ -30,16 +30,22 @@ const [input, output] = await Promise.all([
 ]);
 const utf8 = new TextEncoder();
 
-// Outgoing frames are queued and written together, one write per turn.
-/** @type {Uint8Array[]} */
+// Outgoing frames are queued and written together, one write per turn:
+// the channel is a FIFO, and one big write keeps it full without a turn of
+// this thread per chunk. `done` is called once a body was copied for its
+// write and its buffer may be reused.
+/** @type {(Uint8Array | (() => void))[]} */
 let queue = [];
 let flushing = false;
-/** @param {number} kind @param {Uint8Array} body */
-function send(kind, body) {
+/**
+ * @param {number} kind @param {Uint8Array} body @param {() => void} [done]
+ */
+function send(kind, body, done) {
   const head = new Uint8Array(5);
   new DataView(head.buffer).setUint32(0, body.length + 1);
   head[4] = kind;
   queue.push(head, body);
+  if (done) queue.push(done);
   if (!flushing) {
     flushing = true;
     queueMicrotask(flush);
@@ -65,12 +71,15 @@ async function flush() {
       const parts = queue;
       queue = [];
       let size = 0;
-      for (const p of parts) size += p.length;
+      for (const p of parts) if (typeof p !== "function") size += p.length;
       const buf = new Uint8Array(size);
       let at = 0;
       for (const p of parts) {
-        buf.set(p, at);
-        at += p.length;
+        if (typeof p === "function") p();
+        else {
+          buf.set(p, at);
+          at += p.length;
+        }
       }
       await writeAll(buf);
     }
@@ -176,31 +185,149 @@ function dispatch(kind, body) {
     const id = view.getUint32(0);
     const status = view.getUint16(4);
     const type = TYPES[body[6]] ?? "text/plain";
-    const hash = new TextDecoder().decode(body.subarray(8, 8 + body[7]));
+    // Copied before decoding: the body may be in shared memory (see READER).
+    const hash = new TextDecoder().decode(body.slice(8, 8 + body[7]));
     const done = modules.get(id);
     modules.delete(id);
     done?.({ status, type, hash, body: body.slice(8 + body[7]) });
   } else if (kind === HELLO) {
-    hello(JSON.parse(new TextDecoder().decode(body)));
+    hello(JSON.parse(new TextDecoder().decode(body.slice())));
   }
 }
 
+// A worker thread that reads the channel in a tight loop and hands over
+// whole frames. Frames up to `SLOT` bytes go in slots of a shared pool,
+// given back once handled; a bigger one is transferred, one at a time. It
+// starts with the bytes of a partial frame already read here.
+const SLOT = 512 * 1024;
+const SLOTS = 16;
+const READER = `const MAX_FRAME = ${MAX_FRAME}, SLOT = ${SLOT};
+self.onmessage = ({ data: [path, leftover, pool, shared] }) => {
+  self.onmessage = null;
+  const input = Deno.openSync(path, { read: true });
+  // [free slots, big frames out, state of each slot (1: in use)]
+  const state = new Int32Array(shared);
+  const slots = state.length - 2;
+  let next = 0;
+  let stage = new Uint8Array(Math.max(256 * 1024, leftover.length));
+  stage.set(leftover);
+  let have = leftover.length;
+  const fill = (buf, from, min) => {
+    while (from < min) {
+      const n = input.readSync(buf.subarray(from));
+      if (n === null) return -1;
+      from += n;
+    }
+    return from;
+  };
+  const wait = (i, busy) => {
+    for (let now; (now = Atomics.load(state, i)) === busy;) {
+      Atomics.wait(state, i, now);
+    }
+  };
+  try {
+    while (true) {
+      if (have < 4 && (have = fill(stage, have, 4)) < 0) break;
+      const len = new DataView(stage.buffer).getUint32(0);
+      if (len === 0 || len > MAX_FRAME) return self.postMessage("bad");
+      let slot = -1;
+      let frame;
+      if (len <= SLOT) {
+        wait(0, 0);
+        while (state[2 + next] !== 0) next = (next + 1) % slots;
+        slot = next;
+        next = (next + 1) % slots;
+        Atomics.store(state, 2 + slot, 1);
+        Atomics.sub(state, 0, 1);
+        frame = new Uint8Array(pool, slot * SLOT, len);
+      } else {
+        wait(1, 1);
+        Atomics.store(state, 1, 1);
+        frame = new Uint8Array(len);
+      }
+      const got = Math.min(len, have - 4);
+      frame.set(stage.subarray(4, 4 + got));
+      stage.copyWithin(0, 4 + got, have);
+      have -= 4 + got;
+      if (got < len && fill(frame, got, len) < 0) break;
+      if (slot >= 0) self.postMessage([slot, len]);
+      else self.postMessage(frame, [frame.buffer]);
+    }
+    self.postMessage(null);
+  } catch (e) {
+    self.postMessage(String(e));
+  }
+};
+self.postMessage("ready");`;
+
+/**
+ * Starts the reader thread; resolves once it can take over.
+ * @returns {Promise<(leftover: Uint8Array) => void>}
+ */
+function readerThread() {
+  const url = URL.createObjectURL(
+    new Blob([READER], { type: "application/javascript" }),
+  );
+  const worker = new Worker(url, { type: "module" });
+  const pool = new SharedArrayBuffer(SLOTS * SLOT);
+  const state = new Int32Array(new SharedArrayBuffer(4 * (2 + SLOTS)));
+  state[0] = SLOTS;
+  return new Promise((resolve) => {
+    worker.onmessage = ({ data }) => {
+      if (Array.isArray(data)) {
+        const [slot, len] = data;
+        const frame = new Uint8Array(pool, slot * SLOT, len);
+        dispatch(frame[0], frame.subarray(1));
+        Atomics.store(state, 2 + slot, 0);
+        Atomics.add(state, 0, 1);
+        Atomics.notify(state, 0);
+      } else if (data instanceof Uint8Array) {
+        dispatch(data[0], data.subarray(1));
+        Atomics.store(state, 1, 0);
+        Atomics.notify(state, 1);
+      } else if (data === "ready") {
+        URL.revokeObjectURL(url);
+        resolve((leftover) => {
+          worker.postMessage([Deno.args[0], leftover, pool, state.buffer]);
+        });
+      } else if (data === null) exit(0); // the controller closed the channel
+      else Deno.exit(data === "bad" ? 71 : 70);
+    };
+    worker.onerror = (e) => {
+      e.preventDefault();
+      Deno.exit(70);
+    };
+  });
+}
+
+/** Once this many bytes came in, a big transfer is on: reading moves to a thread. */
+const THREAD_AFTER = 16 * 1024 * 1024;
+
 // Reads are double-buffered: the next read is already running while the
-// frames of the last one are handled (file chunks are written to disk
-// synchronously), so the pipe keeps flowing.
+// frames of the last one are handled (file chunks are hashed and written
+// to disk synchronously), so the pipe keeps flowing. Once much came in,
+// a worker thread takes the reading over, so that the pipe keeps flowing
+// even while this thread is busy.
 (async () => {
   const READ = 256 * 1024;
   let scratch = new Uint8Array(READ);
   let spare = new Uint8Array(READ);
   let buf = new Uint8Array(2 * 1024 * 1024);
   let end = 0;
+  let total = 0;
+  /** @type {((leftover: Uint8Array) => void) | undefined} */
+  let handOver;
   let reading = input.read(scratch);
   while (true) {
     const n = await reading;
     if (n === null) return await exit(0); // the controller closed the channel
     const got = scratch;
     [scratch, spare] = [spare, scratch];
-    reading = input.read(scratch);
+    total += n;
+    if (total >= THREAD_AFTER && total - n < THREAD_AFTER) {
+      readerThread().then((start) => handOver = start, () => {});
+    }
+    if (!handOver) reading = input.read(scratch);
     if (end + n > buf.length) {
       const bigger = new Uint8Array(Math.max(buf.length * 2, end + n));
       bigger.set(buf.subarray(0, end));
@@ -216,6 +343,7 @@ function dispatch(kind, body) {
       dispatch(buf[at + 4], buf.subarray(at + 5, at + 4 + len));
       at += 4 + len;
     }
+    if (handOver) return handOver(buf.slice(at, end));
     if (at > 0) {
       buf.copyWithin(0, at, end);
       end -= at;

@@ -19,8 +19,8 @@ import {
 
 /** The channel the bootstrap gives the agent. */
 export interface AgentChannel {
-  /** Sends one frame. */
-  send(kind: number, body: Uint8Array): void;
+  /** Sends one frame; `done` is called once `body` may be reused. */
+  send(kind: number, body: Uint8Array, done?: () => void): void;
   /** Registers the handler of incoming `Msg` and `Data` frames. */
   receive(handler: (kind: number, body: Uint8Array) => void): void;
   /** Registers a hook run before the agent exits. */
@@ -80,7 +80,7 @@ export function start(ch: AgentChannel): void {
   setAgentContext({ ...ch.context, base: ch.base });
   fileChannel = {
     message: send,
-    frame: (kind, body) => channel.send(kind, body),
+    frame: (kind, body, done) => channel.send(kind, body, done),
     cwd: ch.cwd,
     tempList: ch.tempList,
   };

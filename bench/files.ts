@@ -1,13 +1,16 @@
 /**
  * File transfer benchmark: put and fetch of 256 MiB over a Local tunnel,
- * against `cat file | cat > dest` in the same run. Medians of several runs.
+ * against `cat file | cat > dest` in the same run; and, when the test hosts
+ * are up (`sudo bash tests/hosts/up.sh`), over SSH to the loopback sshd,
+ * against `scp` of the same file in the same run. Medians of several runs.
  *
  *     deno run -A bench/files.ts [rounds]
  *
  * @module
  */
-import { Local } from "../mod.ts";
+import { Local, Tunnel } from "../mod.ts";
 import { medianMs } from "./_measure.ts";
+import { hosts, skipReason } from "../tests/_hosts.ts";
 
 const SIZE = 256 * 1024 * 1024;
 const ROUNDS = Number(Deno.args[0] ?? 5);
@@ -23,30 +26,104 @@ const source = `${dir}/source.bin`;
   file.close();
 }
 
+async function run(command: string, args: string[]): Promise<void> {
+  const out = await new Deno.Command(command, {
+    args,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(
+      `${command} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
+}
+
 const mbps = (ms: number) => SIZE / 1e6 / (ms / 1000);
+const row = (name: string, ms: number, baseMs: number, python?: number) =>
+  `| ${name} | ${mbps(ms).toFixed(0)} | ${(baseMs / ms).toFixed(2)}x |${
+    python === undefined
+      ? ""
+      : ` ${(mbps(ms) / python).toFixed(2)}x (${python} MB/s) |`
+  }`;
 try {
   const cat = await medianMs(ROUNDS, () =>
     new Deno.Command("sh", {
       args: ["-c", `cat "${source}" | cat > "${dir}/cat.bin"`],
     }).output());
-  await using tun = new Local("bench");
-  await tun.connect();
-  const put = await medianMs(ROUNDS, () => tun.put(source, `${dir}/put.bin`));
-  const fetch = await medianMs(
-    ROUNDS,
-    () => tun.fetch(`${dir}/put.bin`, `${dir}/fetched.bin`),
-  );
-  console.log(
-    `| 256 MiB over Local (median of ${ROUNDS}) | MB/s | vs cat \\| cat | vs Python chopsticks |
+  {
+    await using tun = new Local("bench");
+    await tun.connect();
+    const put = await medianMs(ROUNDS, () => tun.put(source, `${dir}/put.bin`));
+    const fetch = await medianMs(
+      ROUNDS,
+      () => tun.fetch(`${dir}/put.bin`, `${dir}/fetched.bin`),
+    );
+    console.log(
+      `| 256 MiB over Local (median of ${ROUNDS}) | MB/s | vs cat \\| cat | vs Python chopsticks |
 |---|---|---|---|
 | cat file \\| cat > dest | ${mbps(cat).toFixed(0)} | 1.00x | - |
-| put | ${mbps(put).toFixed(0)} | ${(mbps(put) / mbps(cat)).toFixed(2)}x | ${
-      (mbps(put) / 259).toFixed(2)
-    }x (259 MB/s) |
-| fetch | ${mbps(fetch).toFixed(0)} | ${
-      (mbps(fetch) / mbps(cat)).toFixed(2)
-    }x | ${(mbps(fetch) / 142).toFixed(2)}x (142 MB/s) |`,
-  );
+${row("put", put, cat, 259)}
+${row("fetch", fetch, cat, 142)}`,
+    );
+  }
+  const skip = skipReason();
+  if (skip) {
+    console.log(`\nSSH: skipped: ${skip}`);
+  } else {
+    // The same over SSH, to the loopback sshd; the remote side writes to
+    // its /tmp.
+    const env = hosts();
+    const host = "local-ssh";
+    const sshArgs = ["-F", env.ssh.config];
+    const remote = `/tmp/chopsticks-bench-${crypto.randomUUID().slice(0, 8)}`;
+    await using tun = new Tunnel(host, { sshArgs, output: () => {} });
+    await tun.connect();
+    try {
+      const scpPut = await medianMs(
+        ROUNDS,
+        () => run("scp", ["-q", ...sshArgs, source, `${host}:${remote}.scp`]),
+      );
+      const scpFetch = await medianMs(
+        ROUNDS,
+        () =>
+          run("scp", [
+            "-q",
+            ...sshArgs,
+            `${host}:${remote}.scp`,
+            `${dir}/scp.bin`,
+          ]),
+      );
+      const put = await medianMs(
+        ROUNDS,
+        () => tun.put(source, `${remote}.put`),
+      );
+      const fetch = await medianMs(
+        ROUNDS,
+        () => tun.fetch(`${remote}.put`, `${dir}/fetched-ssh.bin`),
+      );
+      console.log(
+        `
+| 256 MiB over SSH (median of ${ROUNDS}) | MB/s | vs scp |
+|---|---|---|
+| scp (to the host) | ${mbps(scpPut).toFixed(0)} | 1.00x |
+${row("put", put, scpPut)}
+| scp (from the host) | ${mbps(scpFetch).toFixed(0)} | 1.00x |
+${row("fetch", fetch, scpFetch)}`,
+      );
+    } finally {
+      await run("ssh", [
+        ...sshArgs,
+        host,
+        "rm",
+        "-f",
+        `${remote}.scp`,
+        `${remote}.put`,
+      ])
+        .catch(() => {});
+    }
+  }
 } finally {
   await Deno.remove(dir, { recursive: true });
 }

@@ -394,6 +394,11 @@ export class Connection {
     this.#channel.writeFrame(Kind.Data, head, chunk);
   }
 
+  /** Resolves once at most `limit` bytes wait to be written to the agent. */
+  drained(limit: number): Promise<void> {
+    return this.#channel.drained(limit);
+  }
+
   /** Acknowledges `bytes` consumed of stream `id`. */
   ack(id: number, bytes: number): void {
     const flow = this.#flow.get(id);

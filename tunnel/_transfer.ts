@@ -12,6 +12,9 @@ import { CHUNK, WINDOW } from "../wire/_protocol.ts";
 import type { Connection } from "./_connection.ts";
 import { ProtocolError } from "../errors.ts";
 
+/** Chunks of a put queued for the channel at most. */
+const DEPTH = 4;
+
 /** What `put` resolves to. */
 export interface PutResult {
   /** The absolute path the file now has on the target. */
@@ -110,10 +113,14 @@ export async function putFile(
       while (sent - acked >= WINDOW && !failed) {
         await new Promise<void>((resolve) => wake = resolve);
       }
+      // A few chunks wait to be written while the next is read and hashed.
+      await conn.drained(DEPTH * CHUNK);
       if (failed) throw failed;
       const slot = k % (WINDOW / CHUNK + 1);
       const chunk = buffers[slot] ??= new Uint8Array(CHUNK);
-      const n = await file.read(chunk);
+      // A synchronous read: a chunk of a local file takes well under a
+      // millisecond, a third of what the same read costs through a thread.
+      const n = file.readSync(chunk);
       if (n === null) break;
       hash.update(chunk.subarray(0, n));
       conn.sendData(id, chunk.subarray(0, n));
@@ -180,13 +187,15 @@ export async function fetchFile(
           `fetch stream ${id} sent more than the ${announced} bytes it announced`,
         );
       }
+      // Hashed as it arrives, written in turn: the hashing of a chunk runs
+      // beside the write of the one before.
+      hash.update(chunk);
       chain = chain.then(async () => {
         if (writeError) return;
         try {
           for (let done = 0; done < chunk.length;) {
             done += await file.write(chunk.subarray(done));
           }
-          hash.update(chunk);
           written += chunk.length;
           conn.ack(id, written);
         } catch (error) {
