@@ -393,15 +393,28 @@ function indexName(key) {
   }
   return h1.toString(16).padStart(8, "0") + h2.toString(16).padStart(8, "0");
 }
-/** @param {string} key @returns {Promise<Answer | undefined>} */
-async function cached(key) {
+/**
+ * What the cache holds for `key`: its sha256 and type (the body is read
+ * only once the controller says it is still the same). Read synchronously:
+ * small files, and no trip through Deno's thread pool.
+ * @param {string} key @returns {{ hash: string, type: string } | undefined}
+ */
+function cached(key) {
   if (!cacheDir) return undefined;
   try {
-    const line = await Deno.readTextFile(`${cacheDir}/i/${indexName(key)}`);
+    const line = Deno.readTextFileSync(`${cacheDir}/i/${indexName(key)}`);
     const [hash, type] = line.split(" ", 2);
     if (line.slice(hash.length + type.length + 2) !== key) return undefined;
-    const body = await Deno.readFile(`${cacheDir}/b/${hash}`);
-    return { status: 200, type, hash, body };
+    return { hash, type };
+  } catch {
+    return undefined;
+  }
+}
+/** @param {{ hash: string, type: string }} hit @returns {Answer | undefined} */
+function cachedBody(hit) {
+  try {
+    const body = Deno.readFileSync(`${cacheDir}/b/${hit.hash}`);
+    return { status: 200, type: hit.type, hash: hit.hash, body };
   } catch {
     return undefined;
   }
@@ -433,11 +446,14 @@ async function remember(key, answer) {
  */
 async function answerFor(path) {
   const key = path.slice(path.indexOf("/", 1) + 1);
-  const hit = await cached(key);
+  const hit = cached(key);
   let answer = await ask(path, hit?.hash ?? "");
-  if (answer.status === 304 && hit) answer = hit;
-  else if (answer.status === 304) answer = await ask(path, "");
-  else if (answer.status === 200) void remember(key, answer);
+  const kept = answer.status === 304 && hit ? cachedBody(hit) : undefined;
+  if (kept) answer = kept;
+  else {
+    if (answer.status === 304) answer = await ask(path, "");
+    if (answer.status === 200) void remember(key, answer);
+  }
   if (key.startsWith("p/npm/") && answer.type === "application/json") {
     // npm metadata names tarballs at a placeholder: point them here.
     const body = utf8.encode(
