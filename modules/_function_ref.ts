@@ -40,6 +40,11 @@ export async function locateFunction(fn: AnyFunction): Promise<FunctionTarget> {
   return target;
 }
 
+/** The target of `fn` when it was located before, without waiting. */
+export function locatedBefore(fn: AnyFunction): FunctionTarget | undefined {
+  return typeof fn === "function" ? cache.get(fn) : undefined;
+}
+
 function describe(fn: AnyFunction): string {
   return fn.name ? `function "${fn.name}"` : "an anonymous function";
 }

@@ -93,6 +93,18 @@ const encoder = new Encoder({ maxDepth: MAX_DEPTH + 8 });
 
 class PortInUse extends Error {}
 
+/** Targets as the agent is sent them, kept per target (calls repeat). */
+const wireTargets = new WeakMap<CallTarget, unknown[]>();
+function toWireTarget(target: CallTarget): unknown[] {
+  const wire = target.kind === "module"
+    ? ["m", "f" + toUrlPath(target.file), target.name]
+    : target.kind === "global"
+    ? ["g", target.path]
+    : ["b", target.name];
+  wireTargets.set(target, wire);
+  return wire;
+}
+
 /** A connected agent. */
 export class Connection {
   readonly host: string;
@@ -318,11 +330,7 @@ export class Connection {
   ): Promise<unknown> {
     if (this.#ended) return Promise.reject(this.#ended);
     const wireArgs = toWire(args, "args");
-    const wireTarget = target.kind === "module"
-      ? ["m", "f" + toUrlPath(target.file), target.name]
-      : target.kind === "global"
-      ? ["g", target.path]
-      : ["b", target.name];
+    const wireTarget = wireTargets.get(target) ?? toWireTarget(target);
     const id = this.#nextId++;
     const { signal, timeout } = options;
     signal?.throwIfAborted();

@@ -107,10 +107,24 @@ export class ProcessChannel {
   writeFrame(kind: number, ...parts: Uint8Array[]): void {
     let size = 1;
     for (const p of parts) size += p.length;
-    const head = new Uint8Array(5);
-    new DataView(head.buffer).setUint32(0, size);
-    head[4] = kind;
-    this.write(head);
+    // A small frame is copied whole into one buffer; a big one's parts are
+    // queued as they are.
+    const small = size + 4 < BIG_WRITE;
+    const frame = new Uint8Array(small ? size + 4 : 5);
+    frame[0] = size >>> 24;
+    frame[1] = size >>> 16;
+    frame[2] = size >>> 8;
+    frame[3] = size;
+    frame[4] = kind;
+    if (small) {
+      let at = 5;
+      for (const p of parts) {
+        frame.set(p, at);
+        at += p.length;
+      }
+      return this.write(frame);
+    }
+    this.write(frame);
     for (const p of parts) this.write(p);
   }
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { locateFunction } from "../modules/_function_ref.ts";
+import { locatedBefore, locateFunction } from "../modules/_function_ref.ts";
 import {
   type CallOptions,
   Connection,
@@ -348,10 +348,24 @@ export abstract class BaseTunnel implements AsyncDisposable {
    * await tun.callWith({ timeout: 5_000 }, Deno.hostname);
    * ```
    */
-  async callWith<F extends AnyFunction>(
+  callWith<F extends AnyFunction>(
     options: CallOptions,
     fn: F,
     ...args: Parameters<F>
+  ): Promise<Awaited<ReturnType<F>>> {
+    try {
+      return this.#callNow(options, fn, args) ??
+        this.#callLater(options, fn, args);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** A call that may have to locate `fn` or connect first. */
+  async #callLater<F extends AnyFunction>(
+    options: CallOptions,
+    fn: F,
+    args: unknown[],
   ): Promise<Awaited<ReturnType<F>>> {
     const located = locateFunction(fn);
     const connection = this.#connect();
@@ -361,6 +375,24 @@ export abstract class BaseTunnel implements AsyncDisposable {
       signal: options.signal,
       timeout,
     }) as Awaited<ReturnType<F>>;
+  }
+
+  /**
+   * A call to a function located before on an open connection: sent at
+   * once, without the turns `callWith` waits for. Undefined otherwise.
+   */
+  #callNow<F extends AnyFunction>(
+    options: CallOptions,
+    fn: F,
+    args: unknown[],
+  ): Promise<Awaited<ReturnType<F>>> | undefined {
+    const target = locatedBefore(fn);
+    const connection = this.#connection;
+    if (!target || !connection?.open) return undefined;
+    return connection.call(target, args, {
+      signal: options.signal,
+      timeout: options.timeout ?? this.#options.callTimeout,
+    }) as Promise<Awaited<ReturnType<F>>>;
   }
 
   /**
