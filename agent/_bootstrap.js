@@ -41,9 +41,14 @@ let flushing = false;
  * @param {number} kind @param {Uint8Array} body @param {() => void} [done]
  */
 function send(kind, body, done) {
-  const head = new Uint8Array(5);
-  new DataView(head.buffer).setUint32(0, body.length + 1);
-  head[4] = kind;
+  const size = body.length + 1;
+  const head = new Uint8Array([
+    size >>> 24,
+    size >>> 16,
+    size >>> 8,
+    size,
+    kind,
+  ]);
   queue.push(head, body);
   if (done) queue.push(done);
   if (!flushing) {
