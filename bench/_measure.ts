@@ -1,5 +1,6 @@
 /**
- * Small helpers for the benchmarks: medians of repeated timings.
+ * Small helpers for the benchmarks: medians of repeated timings, and
+ * running a baseline command.
  *
  * @module
  */
@@ -23,4 +24,19 @@ export async function medianMs(
     samples.push(performance.now() - start);
   }
   return median(samples);
+}
+
+/** Runs `command` quietly; throws with its stderr when it fails. */
+export async function run(command: string, args: string[]): Promise<void> {
+  const out = await new Deno.Command(command, {
+    args,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(
+      `${command} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
 }

@@ -9,7 +9,7 @@
  * @module
  */
 import { Local, Tunnel } from "../mod.ts";
-import { medianMs } from "./_measure.ts";
+import { medianMs, run } from "./_measure.ts";
 import { hosts, skipReason } from "../tests/_hosts.ts";
 
 const SIZE = 256 * 1024 * 1024;
@@ -24,20 +24,6 @@ const source = `${dir}/source.bin`;
     await file.write(block);
   }
   file.close();
-}
-
-async function run(command: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command(command, {
-    args,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error(
-      `${command} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`,
-    );
-  }
 }
 
 const mbps = (ms: number) => SIZE / 1e6 / (ms / 1000);

@@ -18,7 +18,7 @@
 import { Docker, Podman, Tunnel } from "../mod.ts";
 import { add } from "./_target.ts";
 import { hosts } from "../tests/_hosts.ts";
-import { median, medianMs } from "./_measure.ts";
+import { median, medianMs, run } from "./_measure.ts";
 
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 15);
 const CALLS = 2000;
@@ -34,20 +34,6 @@ const env = (() => {
 const host = "local-ssh";
 const sshArgs = ["-F", env.ssh.config];
 const quiet = { output: () => {} };
-
-async function run(command: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command(command, {
-    args,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error(
-      `${command} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`,
-    );
-  }
-}
 
 const rows: string[] = [];
 function report(name: string, ms: number, base: string, baseMs: number) {
