@@ -152,11 +152,14 @@ export function agentImportMap(project: Project, base: string): string {
     scopes[local(scope)] = mapAll(m);
   }
   // Remote modules come through the module server too; its own URLs stay.
+  // An absolute-path import in a served module ("/src/x.ts") resolves
+  // against the server's origin: it names a file of the controller.
   const imports = mapAll(project.imports);
   const origin = new URL(base).origin + "/";
   imports["https://"] ??= base + "u/https/";
   imports["http://"] ??= base + "u/http/";
-  imports[origin] = origin;
+  imports[origin] = base + "f/";
+  imports[base] = base;
   if (library && msgpack) {
     scopes[base + "f" + toUrlPath(library) + "/"] = {
       "@msgpack/msgpack": base + "f" + toUrlPath(msgpack) +

@@ -255,3 +255,22 @@ Deno.test("a scoped agent cannot write the per-user caches that later agents loa
     await Deno.remove(home, { recursive: true });
   }
 });
+
+Deno.test("a module that imports by absolute path works on the agent", async () => {
+  const dir = new URL("./fixtures/tmp/", import.meta.url);
+  await Deno.mkdir(dir, { recursive: true });
+  const file = new URL(`absolute_${crypto.randomUUID()}.ts`, dir);
+  const greeting = new URL("./fixtures/lib/greeting.ts", import.meta.url);
+  await Deno.writeTextFile(
+    file,
+    `import { greeting } from ${JSON.stringify(greeting.pathname)};
+export function hello(name: string): string { return greeting(name); }\n`,
+  );
+  try {
+    const mod = await import(file.href);
+    await using tun = new Local("absolute", capture().options);
+    assert.equal(await tun.call(mod.hello, "web1"), mod.hello("web1"));
+  } finally {
+    await Deno.remove(file);
+  }
+});
