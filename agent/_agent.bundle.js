@@ -2163,6 +2163,7 @@ function callStorage() {
 function coreStorage(core) {
   const variable = new core.AsyncVariable();
   return {
+    kind: "core",
     run(signal, fn) {
       const previous = variable.enter(signal);
       try {
@@ -2180,6 +2181,7 @@ function nodeStorage() {
     als = new AsyncLocalStorage();
   });
   return {
+    kind: "node",
     run(signal, fn) {
       if (als) return als.run(signal, fn);
       return ready.then(() => als.run(signal, fn));
@@ -2209,7 +2211,19 @@ function split(path) {
     path.slice(cut + 1)
   ];
 }
-async function putBegin(files, id, target) {
+var ending = false;
+var beginning = /* @__PURE__ */ new Set();
+function putBegin(files, id, target) {
+  if (ending) {
+    return Promise.reject(new Error("Cannot put: the agent is ending"));
+  }
+  const begun = begin(files, id, target);
+  beginning.add(begun);
+  begun.finally(() => beginning.delete(begun)).catch(() => {
+  });
+  return begun;
+}
+async function begin(files, id, target) {
   const path = target === null ? await Deno.makeTempFile({
     prefix: "chopsticks-put-"
   }) : absolute(target, files.cwd);
@@ -2222,17 +2236,17 @@ async function putBegin(files, id, target) {
   }
   const [dir, name] = split(path);
   const tmp = `${dir}/.${name}.chopsticks-${crypto.randomUUID().slice(0, 8)}.tmp`;
-  const file = await Deno.open(tmp, {
-    write: true,
-    createNew: true,
-    mode: 384
-  });
   if (files.tempList && !tmp.includes("\n")) {
     await Deno.writeTextFile(files.tempList, tmp + "\n", {
       append: true
     }).catch(() => {
     });
   }
+  const file = await Deno.open(tmp, {
+    write: true,
+    createNew: true,
+    mode: 384
+  });
   incoming.set(id, {
     file,
     tmp,
@@ -2317,6 +2331,8 @@ async function drop(id) {
   }
 }
 async function dropAll() {
+  ending = true;
+  await Promise.allSettled(beginning);
   await Promise.all([
     ...incoming.keys(),
     ...outgoing.keys()

@@ -20,7 +20,7 @@ const TYPES = [
   "application/octet-stream",
 ];
 
-/** @typedef {{ port: number, secret: string, nonce: string, agent: string, agentHash: string, context: object, version: string }} Hello */
+/** @typedef {{ port: number, secret: string, nonce: string, agent: string, agentHash: string, agentSize: number, context: object, version: string }} Hello */
 /** @typedef {(kind: number, body: Uint8Array) => void} Handler */
 
 // Both at once: each open waits for the relay on the other end.
@@ -575,43 +575,68 @@ await output.write(utf8.encode(`\u0000chopsticks-ready:${boot.nonce}\n`));
 
 const base = `http://127.0.0.1:${boot.port}/${boot.secret}/`;
 
-const agent = await import(await agentUrl());
+const agent = await loadAgent();
 
 /**
- * Where the agent's code loads from: a file in the cache named by its
- * sha256 (a file: URL, so Deno's code cache serves it, and no round trip
- * when it is there already); fetched and written there when it is not.
- * Without a writable cache, a data: URL.
- * @returns {Promise<string>}
+ * Imports the agent's code: from a file in the cache named by its sha256
+ * (a file: URL, so Deno's code cache serves it, and no round trip), or
+ * else asked for and written there first. A file of the wrong size or
+ * that fails to load (a crash mid-write, an edit) is written again, and
+ * this agent loads the code as a data: URL, as it does without a cache.
+ * @returns {Promise<{ start: (channel: object) => void }>}
  */
-async function agentUrl() {
+async function loadAgent() {
   const valid = /^[0-9a-f]{64}$/.test(boot.agentHash) && cacheDir;
   const file = valid ? `${cacheDir}/agent-${boot.agentHash}.js` : "";
   const url = "file://" + file.split("/").map(encodeURIComponent).join("/");
-  try {
-    if (file && Deno.statSync(file).isFile) return url;
-  } catch {
-    // Not there yet.
+  let damaged = false;
+  if (file && sizeOf(file) === boot.agentSize) {
+    try {
+      return usable(await import(url));
+    } catch {
+      damaged = true;
+    }
   }
   const code = await ask(`/${boot.secret}/${boot.agent}`, "");
   if (code.status !== 200 || code.hash !== boot.agentHash) {
     await fail("agent", `cannot load the agent's code: ${code.status}`);
   }
+  if (file && await keep(file, code.body) && !damaged) {
+    return usable(await import(url));
+  }
+  let binary = "";
+  for (let i = 0; i < code.body.length; i += 8192) {
+    binary += String.fromCharCode(...code.body.subarray(i, i + 8192));
+  }
+  return usable(
+    await import("data:application/javascript;base64," + btoa(binary)),
+  );
+}
+/** @param {string} file */
+function sizeOf(file) {
+  try {
+    return Deno.statSync(file).size;
+  } catch {
+    return -1;
+  }
+}
+/** @param {string} file @param {Uint8Array} body */
+async function keep(file, body) {
   const tmp = `${cacheDir}/.${crypto.randomUUID()}`;
   try {
-    if (!file) throw new Error("no cache");
     await Deno.mkdir(cacheDir, { recursive: true });
-    await Deno.writeFile(tmp, code.body);
+    await Deno.writeFile(tmp, body);
     await Deno.rename(tmp, file);
-    return url;
+    return true;
   } catch {
     await Deno.remove(tmp).catch(() => {});
-    let binary = "";
-    for (let i = 0; i < code.body.length; i += 8192) {
-      binary += String.fromCharCode(...code.body.subarray(i, i + 8192));
-    }
-    return "data:application/javascript;base64," + btoa(binary);
+    return false;
   }
+}
+/** @param {Record<string, unknown>} mod */
+function usable(mod) {
+  if (typeof mod.start !== "function") throw new Error("no start()");
+  return /** @type {{ start: (channel: object) => void }} */ (mod);
 }
 
 agent.start({

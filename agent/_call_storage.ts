@@ -13,6 +13,8 @@
 
 /** A value that follows async work started inside `run`. */
 export interface CallStorage {
+  /** Which mechanism carries it. */
+  readonly kind: "core" | "node";
   /** Runs `fn` with `signal` as the current value. */
   run<R>(signal: AbortSignal, fn: () => R): R | Promise<R>;
   /** The current value, or undefined outside `run`. */
@@ -46,6 +48,7 @@ export function callStorage(): CallStorage {
 export function coreStorage(core: DenoCore): CallStorage {
   const variable = new core.AsyncVariable();
   return {
+    kind: "core",
     run(signal, fn) {
       const previous = variable.enter(signal);
       try {
@@ -69,6 +72,7 @@ export function nodeStorage(): CallStorage {
     als = new AsyncLocalStorage<AbortSignal>();
   });
   return {
+    kind: "node",
     run(signal, fn) {
       if (als) return als.run(signal, fn);
       return ready.then(() => als!.run(signal, fn));

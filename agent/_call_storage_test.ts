@@ -34,15 +34,13 @@ Deno.test("callStorage() keeps each call's signal through timers, callbacks and 
   await followsAsyncWork(callStorage());
 });
 
-Deno.test("callStorage() uses Deno core's async variable here", () => {
-  const internal = (Deno as unknown as Record<symbol, { core: unknown }>)[
-    (Deno as unknown as { internal: symbol }).internal
-  ];
+Deno.test("callStorage() uses Deno core's async variable here, not node:async_hooks", () => {
   assert.equal(
-    typeof (internal.core as { AsyncVariable?: unknown }).AsyncVariable,
-    "function",
+    callStorage().kind,
+    "core",
     "this Deno lacks core.AsyncVariable: agents fall back to node:async_hooks",
   );
+  assert.equal(nodeStorage().kind, "node");
 });
 
 Deno.test("nodeStorage() (the fallback) keeps each call's signal too", async () => {

@@ -61,8 +61,27 @@ function split(path: string): [string, string] {
   return [path.slice(0, cut) || "/", path.slice(cut + 1)];
 }
 
+/** Set once the agent is ending: no put may begin after that. */
+let ending = false;
+/** Puts making their temporary file: the end waits for them. */
+const beginning = new Set<Promise<unknown>>();
+
 /** Starts receiving stream `id` into a temporary file beside the target. */
-export async function putBegin(
+export function putBegin(
+  files: FileChannel,
+  id: number,
+  target: string | null,
+): Promise<{ path: string }> {
+  if (ending) {
+    return Promise.reject(new Error("Cannot put: the agent is ending"));
+  }
+  const begun = begin(files, id, target);
+  beginning.add(begun);
+  begun.finally(() => beginning.delete(begun)).catch(() => {});
+  return begun;
+}
+
+async function begin(
   files: FileChannel,
   id: number,
   target: string | null,
@@ -83,16 +102,17 @@ export async function putBegin(
   const tmp = `${dir}/.${name}.chopsticks-${
     crypto.randomUUID().slice(0, 8)
   }.tmp`;
+  // Listed before it exists: should this agent be killed at any point, the
+  // agent script removes the file.
+  if (files.tempList && !tmp.includes("\n")) {
+    await Deno.writeTextFile(files.tempList, tmp + "\n", { append: true })
+      .catch(() => {});
+  }
   const file = await Deno.open(tmp, {
     write: true,
     createNew: true,
     mode: 0o600,
   });
-  // Should this agent be killed, the agent script removes the file.
-  if (files.tempList && !tmp.includes("\n")) {
-    await Deno.writeTextFile(files.tempList, tmp + "\n", { append: true })
-      .catch(() => {});
-  }
   incoming.set(id, {
     file,
     tmp,
@@ -190,6 +210,8 @@ export async function drop(id: number): Promise<void> {
 
 /** Removes every half-received file: the agent is ending. */
 export async function dropAll(): Promise<void> {
+  ending = true;
+  await Promise.allSettled(beginning);
   await Promise.all([...incoming.keys(), ...outgoing.keys()].map(drop));
 }
 

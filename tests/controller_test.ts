@@ -274,3 +274,30 @@ export function hello(name: string): string { return greeting(name); }\n`,
     await Deno.remove(file);
   }
 });
+
+Deno.test("a damaged copy of the agent's code on the target is replaced, and the agent starts", async () => {
+  const home = await Deno.makeTempDir();
+  const env = { XDG_CACHE_HOME: home };
+  const cache = `${home}/chopsticks/modules`;
+  try {
+    {
+      await using tun = new Local("first", { ...capture().options, env });
+      assert.equal(await tun.call(add, 1, 1), 2);
+    }
+    const [name] = (await Array.fromAsync(Deno.readDir(cache)))
+      .map((e) => e.name).filter((n) => n.startsWith("agent-"));
+    const good = await Deno.readFile(`${cache}/${name}`);
+    for (const damage of [good.subarray(0, 100), good.map(() => 0x3b)]) {
+      await Deno.writeFile(`${cache}/${name}`, damage);
+      await using tun = new Local("again", { ...capture().options, env });
+      assert.equal(await tun.call(add, 2, 2), 4, `damaged: ${damage.length} B`);
+      assert.deepEqual(
+        await Deno.readFile(`${cache}/${name}`),
+        good,
+        "the copy was written again",
+      );
+    }
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});

@@ -79,7 +79,7 @@ export function agentScript(o: AgentScriptOptions): string {
   const shared = p === undefined || p.write === true || p.run === true ||
     p.ffi === true;
   const flags = permissionFlags(p, {
-    read: [`"$d/i"`, `"$k"`],
+    read: [`"$d"`, `"$k"`],
     write: shared ? [`"$d"`, `"$k"`] : [`"$d"`],
     net: [loopback],
     import: [loopback],
@@ -102,7 +102,7 @@ c="$d/c"`;
 d=$(mktemp -d "\${TMPDIR:-/tmp}/chopsticks.XXXXXXXX") || exit 125
 c="$d/c"
 p= r= o=
-trap '[ -f "$d/t" ] && while IFS= read -r f; do case $f in /*/.*.chopsticks-????????.tmp) rm -f -- "$f" ;; esac; done <"$d/t"; for f in "$d" "$c/remote/http/127.0.0.1_PORT${o.port}" "$c/gen/http/127.0.0.1_PORT${o.port}"; do [ -e "$f" ] && rm -rf "$f"; done' EXIT
+trap '[ -f "$d/t" ] && while IFS= read -r f; do case $f in /*) case \${f##*/} in .?*.chopsticks-????????.tmp) rm -f -- "$f" ;; esac ;; esac; done <"$d/t"; for f in "$d" "$c/remote/http/127.0.0.1_PORT${o.port}" "$c/gen/http/127.0.0.1_PORT${o.port}"; do [ -e "$f" ] && rm -rf "$f"; done' EXIT
 trap 'for j in "-$p" "$r" "$o"; do [ "$j" != - ] && [ -n "$j" ] && kill -KILL -- "$j" 2>/dev/null; done; exit 129' HUP INT TERM
 IFS= read -r e || exit 125
 eval "$e"
@@ -133,7 +133,7 @@ wait $p 2>/dev/null
 rc=$?
 kill -KILL -$p 2>/dev/null
 kill $r 2>/dev/null
-[ -p "$d/i" ] && [ -p "$d/o" ] && exec 3<>"$d/i" 4<>"$d/o" && exec 3>&- 4>&-
+[ -p "$d/i" ] && [ -p "$d/o" ] && { (exec 3<>"$d/i" 4<>"$d/o") 2>/dev/null || :; }
 wait $o
 exit $rc
 `;

@@ -256,6 +256,7 @@ export class Connection {
         nonce,
         agent: "v/agent.js",
         agentHash: code.bundleHash,
+        agentSize: code.bundle.body.length,
         version: Deno.version.deno,
         context: {
           depth,
