@@ -23,11 +23,11 @@ const TYPES = [
 /** @typedef {{ port: number, secret: string, nonce: string, agent: string, agentHash: string, agentSize: number, context: object, version: string }} Hello */
 /** @typedef {(kind: number, body: Uint8Array) => void} Handler */
 
-// Both at once: each open waits for the relay on the other end.
-const [input, output] = await Promise.all([
-  Deno.open(Deno.args[0], { read: true }),
-  Deno.open(Deno.args[1], { write: true }),
-]);
+// Each open waits for the relay on the other end, which the agent script
+// started with this process; synchronous opens spare the start of Deno's
+// thread pool.
+const input = Deno.openSync(Deno.args[0], { read: true });
+const output = Deno.openSync(Deno.args[1], { write: true });
 const utf8 = new TextEncoder();
 
 // Outgoing frames are queued and written together, one write per turn:
