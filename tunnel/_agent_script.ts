@@ -14,10 +14,11 @@
  * `cat` relays to the real stdin and stdout. When stdin ends (the controller
  * closed the tunnel or died) the agent gets SIGTERM (it removes what it was
  * writing and exits), and a second later its whole process group is killed
- * (a hung agent too); when Deno ends, the relays are stopped; the directories
- * are removed either way, and so are the temporary files the agent listed in
- * `$d/t` (half-received files of a `put`, should the agent be killed; only
- * names made like those, since code on a scoped agent can write that list).
+ * (a hung agent too); when Deno ends, the relays are stopped. The agent
+ * removes its directories as it ends; when it was killed the script does,
+ * and the temporary files the agent listed in `$d/t` (half-received files
+ * of a `put`; only names made like those, since code on a scoped agent can
+ * write that list).
  *
  * @module
  */
