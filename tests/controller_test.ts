@@ -301,3 +301,29 @@ Deno.test("a damaged copy of the agent's code on the target is replaced, and the
     await Deno.remove(home, { recursive: true });
   }
 });
+
+Deno.test("close() leaves no process of the agent script behind, not even its timer", async () => {
+  const mark = `chopsticks-mark-${crypto.randomUUID()}`;
+  for (let i = 0; i < 3; i++) {
+    const tun = new Local("gone", {
+      ...capture().options,
+      env: { CHOPSTICKS_TEST_MARK: mark },
+    });
+    assert.equal(await tun.call(add, 1, 2), 3);
+    await tun.close();
+    // Every process the script starts inherits the mark.
+    const left: string[] = [];
+    for (const entry of Deno.readDirSync("/proc")) {
+      if (!/^\d+$/.test(entry.name)) continue;
+      try {
+        const environ = Deno.readTextFileSync(`/proc/${entry.name}/environ`);
+        if (!environ.includes(mark)) continue;
+        const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
+        left.push(`${entry.name}: ${cmdline.replaceAll("\0", " ")}`);
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    assert.deepEqual(left, [], "processes left after close()");
+  }
+});

@@ -122,8 +122,10 @@ p=$!
   cat <&5 5<&-
   exec >/dev/null 2>&1
   kill -TERM $p
+  s=
+  trap 'kill $s 2>/dev/null; exit 0' TERM
   n=0
-  while kill -0 $p && [ $n -lt 10 ]; do sleep 0.1; n=$((n + 1)); done
+  while kill -0 $p && [ $n -lt 10 ]; do sleep 0.1 & s=$!; wait $s; n=$((n + 1)); done
   kill -KILL -$p
 } >"$d/i" &
 r=$!
