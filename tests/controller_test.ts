@@ -327,3 +327,25 @@ Deno.test("close() leaves no process of the agent script behind, not even its ti
     assert.deepEqual(left, [], "processes left after close()");
   }
 });
+
+Deno.test("environment variables cannot change what the agent script does", async () => {
+  const victim = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${victim}/keep.txt`, "precious");
+    // Names the script once used for its own variables: its directory
+    // (which it removes at exit), its cache, the deno it runs.
+    const env = { d: victim, k: victim, c: victim, p: "1", D: "/bin/false" };
+    {
+      await using tun = new Local("env", { ...capture().options, env });
+      assert.equal(await tun.call(add, 2, 3), 5);
+      assert.equal(await tun.call(Deno.env.get, "d"), victim);
+    }
+    assert.equal(await Deno.readTextFile(`${victim}/keep.txt`), "precious");
+    assert.deepEqual(
+      (await Array.fromAsync(Deno.readDir(victim))).map((e) => e.name),
+      ["keep.txt"],
+    );
+  } finally {
+    await Deno.remove(victim, { recursive: true });
+  }
+});

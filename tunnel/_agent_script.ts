@@ -16,7 +16,7 @@
  * writing and exits), and a second later its whole process group is killed
  * (a hung agent too); when Deno ends, the relays are stopped. The agent
  * removes its directories as it ends; when it was killed the script does,
- * and the temporary files the agent listed in `$d/t` (half-received files
+ * and the temporary files the agent listed in `$_d/t` (half-received files
  * of a `put`; only names made like those, since code on a scoped agent can
  * write that list).
  *
@@ -43,7 +43,7 @@ export interface AgentScriptOptions {
 }
 
 /**
- * Shell lines that set `D` to the deno binary, or exit with 127 and say so.
+ * Shell lines that set `_D` to the deno binary, or exit with 127 and say so.
  * `deno` (the default) is looked up on PATH, then in the usual install
  * places, then among binaries uploaded before (`deno: "upload"`; this
  * controller's version first); any other value is used as given.
@@ -53,16 +53,16 @@ function findDeno(deno: string): string {
   const say = (what: string) =>
     `{ echo "chopsticks: deno not found: ${what}" >&2; exit 127; }`;
   if (deno !== "deno") {
-    return `D=${quoted}
-command -v "$D" >/dev/null 2>&1 || ${say(deno.replaceAll('"', ""))}`;
+    return `_D=${quoted}
+command -v "$_D" >/dev/null 2>&1 || ${say(deno.replaceAll('"', ""))}`;
   }
   const cache =
     `"\${XDG_CACHE_HOME:-\${HOME:-/nonexistent}/.cache}"/chopsticks`;
-  return `D=$(command -v deno 2>/dev/null) || for D in "\${HOME:-/nonexistent}/.deno/bin/deno" /usr/local/bin/deno /usr/bin/deno ${cache}/deno-${Deno.version.deno}-* ${cache}/deno-*; do
-  [ -x "$D" ] && break
-  D=
+  return `_D=$(command -v deno 2>/dev/null) || for _D in "\${HOME:-/nonexistent}/.deno/bin/deno" /usr/local/bin/deno /usr/bin/deno ${cache}/deno-${Deno.version.deno}-* ${cache}/deno-*; do
+  [ -x "$_D" ] && break
+  _D=
 done
-[ -n "$D" ] || ${
+[ -n "$_D" ] || ${
     say(
       "not on PATH, nor in ~/.deno/bin, /usr/local/bin, /usr/bin or the upload cache",
     )
@@ -80,75 +80,84 @@ export function agentScript(o: AgentScriptOptions): string {
   const shared = p === undefined || p.write === true || p.run === true ||
     p.ffi === true;
   const flags = permissionFlags(p, {
-    read: [`"$d"`, `"$k"`],
-    write: shared ? [`"$d"`, `"$k"`] : [`"$d"`],
+    read: [`"$_d"`, `"$_k"`],
+    write: shared ? [`"$_d"`, `"$_k"`] : [`"$_d"`],
     net: [loopback],
     import: [loopback],
   });
-  const sharedCaches = `c="$k/deno"
-if [ -d "$c" ] || mkdir -p "$c" 2>/dev/null; then
-  [ -f "$c/reset" ] && rm -f "$c"/*_cache_v2* "$c/reset"
+  const sharedCaches = `_c="$_k/deno"
+if [ -d "$_c" ] || mkdir -p "$_c" 2>/dev/null; then
+  [ -f "$_c/reset" ] && rm -f "$_c"/*_cache_v2* "$_c/reset"
 else
-  mkdir -p "$k" 2>/dev/null || k="$d/k"
-  c="$d/c"
+  mkdir -p "$_k" 2>/dev/null || _k="$_d/k"
+  _c="$_d/c"
 fi`;
-  const privateCaches = `[ -d "$k" ] || k="$d/k"
-c="$d/c"`;
+  const privateCaches = `[ -d "$_k" ] || _k="$_d/k"
+_c="$_d/c"`;
   const cd = o.cwd === undefined
     ? ""
     : `cd ${shellQuote(o.cwd)} || { echo "chopsticks: cannot enter ${
       o.cwd.replaceAll('"', "")
     }" >&2; exit 125; }\n`;
   return `umask 077
-d=$(mktemp -d "\${TMPDIR:-/tmp}/chopsticks.XXXXXXXX") || exit 125
-c="$d/c"
-p= r= o=
-trap '[ -f "$d/t" ] && while IFS= read -r f; do case $f in /*) case \${f##*/} in .?*.chopsticks-????????.tmp) rm -f -- "$f" ;; esac ;; esac; done <"$d/t"; for f in "$d" "$c/remote/http/127.0.0.1_PORT${o.port}" "$c/gen/http/127.0.0.1_PORT${o.port}"; do [ -e "$f" ] && rm -rf "$f"; done' EXIT
-trap 'for j in "-$p" "$r" "$o"; do [ "$j" != - ] && [ -n "$j" ] && kill -KILL -- "$j" 2>/dev/null; done; exit 129' HUP INT TERM
-IFS= read -r e || exit 125
-eval "$e"
-IFS= read -r m || exit 125
-printf '%s\\n' "$m" >"$d/m.json"
+_d=$(mktemp -d "\${TMPDIR:-/tmp}/chopsticks.XXXXXXXX") || exit 125
+_c="$_d/c"
+_p= _r= _o=
+trap '[ -f "$_d/t" ] && while IFS= read -r _f; do case $_f in /*) case \${_f##*/} in .?*.chopsticks-????????.tmp) rm -f -- "$_f" ;; esac ;; esac; done <"$_d/t"; for _f in "$_d" "$_c/remote/http/127.0.0.1_PORT${o.port}" "$_c/gen/http/127.0.0.1_PORT${o.port}"; do [ -e "$_f" ] && rm -rf "$_f"; done' EXIT
+trap 'for _j in "-$_p" "$_r" "$_o"; do [ "$_j" != - ] && [ -n "$_j" ] && kill -KILL -- "$_j" 2>/dev/null; done; exit 129' HUP INT TERM
+IFS= read -r _e || exit 125
+eval "$_e"
+IFS= read -r _m || exit 125
+printf '%s\\n' "$_m" >"$_d/m.json"
 exec 5<&0 </dev/null
-mkfifo "$d/i" "$d/o" || exit 125
-k="\${XDG_CACHE_HOME:-\${HOME:-/nonexistent}/.cache}/chopsticks/modules"
+mkfifo "$_d/i" "$_d/o" || exit 125
+_k="\${XDG_CACHE_HOME:-\${HOME:-/nonexistent}/.cache}/chopsticks/modules"
 ${shared ? sharedCaches : privateCaches}
 ${cd}${findDeno(o.deno)}
-DENO_DIR="$c" setsid "$D" run -q --no-prompt --no-config --no-lock --import-map="$d/m.json" ${
+DENO_DIR="$_c" setsid "$_D" run -q --no-prompt --no-config --no-lock --import-map="$_d/m.json" ${
     flags.join(" ")
-  } ${shellQuote(o.bootstrap)} "$d/i" "$d/o" "$PWD" "$k" >&2 5<&- &
-p=$!
+  } ${shellQuote(o.bootstrap)} "$_d/i" "$_d/o" "$PWD" "$_k" >&2 5<&- &
+_p=$!
 {
   cat <&5 5<&-
   exec >/dev/null 2>&1
-  kill -TERM $p
-  s=
-  trap 'kill $s 2>/dev/null; exit 0' TERM
-  n=0
-  while kill -0 $p && [ $n -lt 10 ]; do sleep 0.1 & s=$!; wait $s; n=$((n + 1)); done
-  kill -KILL -$p
-} >"$d/i" &
-r=$!
-cat "$d/o" 5<&- &
-o=$!
+  kill -TERM $_p
+  _s=
+  trap 'kill $_s 2>/dev/null; exit 0' TERM
+  _n=0
+  while kill -0 $_p && [ $_n -lt 10 ]; do sleep 0.1 & _s=$!; wait $_s; _n=$((_n + 1)); done
+  kill -KILL -$_p
+} >"$_d/i" &
+_r=$!
+cat "$_d/o" 5<&- &
+_o=$!
 exec 5<&-
-wait $p 2>/dev/null
-rc=$?
-kill -KILL -$p 2>/dev/null
-kill $r 2>/dev/null
-[ -p "$d/i" ] && [ -p "$d/o" ] && { (exec 3<>"$d/i" 4<>"$d/o") 2>/dev/null || :; }
-wait $o
-exit $rc
+wait $_p 2>/dev/null
+_rc=$?
+kill -KILL -$_p 2>/dev/null
+kill $_r 2>/dev/null
+[ -p "$_d/i" ] && [ -p "$_d/o" ] && { (exec 3<>"$_d/i" 4<>"$_d/o") 2>/dev/null || :; }
+wait $_o
+exit $_rc
 `;
 }
 
-/** The shell line that exports `env` for the agent script. */
+/**
+ * The shell line that exports `env` for the agent script. The script's own
+ * variables are named `_` and one or two letters, so that no variable of
+ * `env` can change what it does; those names (and `IFS`) are refused.
+ */
 export function envLine(env: Record<string, string> | undefined): string {
   const words: string[] = [];
   for (const [key, value] of Object.entries(env ?? {})) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
       throw new TypeError(
         `Cannot set environment variable "${key}": names are letters, digits and _`,
+      );
+    }
+    if (/^_[A-Za-z]{1,2}$/.test(key) || key === "IFS") {
+      throw new TypeError(
+        `Cannot set environment variable "${key}": the agent script uses that name (its own are _ and one or two letters); choose another`,
       );
     }
     if (/[\n\0]/.test(value)) {

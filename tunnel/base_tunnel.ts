@@ -104,7 +104,11 @@ export interface TunnelOptions {
   retryDelay?: number;
   /** Default time limit of each call, in milliseconds. Default: none. */
   callTimeout?: number;
-  /** Environment variables set for the agent. */
+  /**
+   * Environment variables set for the agent, sent through the channel.
+   * Names of `_` and one or two letters, and `IFS`, are the agent script's
+   * own and refused with a TypeError.
+   */
   env?: Record<string, string>;
   /** Working directory of the agent. Default: the transport's. */
   cwd?: string;
