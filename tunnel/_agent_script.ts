@@ -136,6 +136,7 @@ wait $_p 2>/dev/null
 _rc=$?
 kill -KILL -$_p 2>/dev/null
 kill $_r 2>/dev/null
+wait $_r 2>/dev/null
 [ -p "$_d/i" ] && [ -p "$_d/o" ] && { (exec 3<>"$_d/i" 4<>"$_d/o") 2>/dev/null || :; }
 wait $_o
 exit $_rc
