@@ -225,18 +225,37 @@ Deno.test("Deno's cache databases on the target are reset once one passes 64 MiB
   }
 });
 
-Deno.test("a scoped agent cannot write the per-user caches that later agents load code from", async () => {
+/**
+ * Runs `fn` with a fresh per-user cache on the target (`env` points an
+ * agent at it) that one agent has filled, and the name of the agent's code
+ * kept there.
+ */
+async function withFilledCache(
+  fn: (
+    env: Record<string, string>,
+    cache: string,
+    agentFile: string,
+  ) => Promise<void>,
+): Promise<void> {
   const home = await Deno.makeTempDir();
   const env = { XDG_CACHE_HOME: home };
   const cache = `${home}/chopsticks/modules`;
   try {
     {
-      await using tun = new Local("full", { ...capture().options, env });
+      await using tun = new Local("first", { ...capture().options, env });
       assert.equal(await tun.call(add, 1, 1), 2);
     }
     const [agentFile] = (await Array.fromAsync(Deno.readDir(cache)))
       .map((e) => e.name).filter((n) => n.startsWith("agent-"));
-    assert.ok(agentFile, "a full agent keeps the agent's code");
+    assert.ok(agentFile, "an agent keeps the agent's code");
+    await fn(env, cache, agentFile);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+Deno.test("a scoped agent cannot write the per-user caches that later agents load code from", async () => {
+  await withFilledCache(async (env, cache, agentFile) => {
     await using tun = new Local("scoped", {
       ...capture().options,
       env,
@@ -251,9 +270,7 @@ Deno.test("a scoped agent cannot write the per-user caches that later agents loa
     }
     const code = await Deno.readTextFile(`${cache}/${agentFile}`);
     assert.ok(code.length > 1000, "the agent's code is untouched");
-  } finally {
-    await Deno.remove(home, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a module that imports by absolute path works on the agent", async () => {
@@ -276,16 +293,7 @@ export function hello(name: string): string { return greeting(name); }\n`,
 });
 
 Deno.test("a damaged copy of the agent's code on the target is replaced, and the agent starts", async () => {
-  const home = await Deno.makeTempDir();
-  const env = { XDG_CACHE_HOME: home };
-  const cache = `${home}/chopsticks/modules`;
-  try {
-    {
-      await using tun = new Local("first", { ...capture().options, env });
-      assert.equal(await tun.call(add, 1, 1), 2);
-    }
-    const [name] = (await Array.fromAsync(Deno.readDir(cache)))
-      .map((e) => e.name).filter((n) => n.startsWith("agent-"));
+  await withFilledCache(async (env, cache, name) => {
     const good = await Deno.readFile(`${cache}/${name}`);
     for (const damage of [good.subarray(0, 100), good.map(() => 0x3b)]) {
       await Deno.writeFile(`${cache}/${name}`, damage);
@@ -297,9 +305,7 @@ Deno.test("a damaged copy of the agent's code on the target is replaced, and the
         "the copy was written again",
       );
     }
-  } finally {
-    await Deno.remove(home, { recursive: true });
-  }
+  });
 });
 
 Deno.test("close() leaves no process of the agent script behind, not even its timer", async () => {
