@@ -386,7 +386,6 @@ function ask(path, known) {
 // i/<hash of key> holds "sha256 type key"; b/<sha256> holds the bytes. The
 // controller computes every sha256.
 const cacheDir = Deno.args[3] ?? "";
-let cacheReady = false;
 /** FNV-1a of `key`, as a file name (the key itself is checked on read). */
 /** @param {string} key */
 function indexName(key) {
@@ -424,26 +423,29 @@ function cachedBody(hit) {
     return undefined;
   }
 }
+/** Cache writes under way: the agent's end waits for them. */
+/** @type {Set<Promise<unknown>>} */
+const remembering = new Set();
+closeHooks.push(async () => {
+  await Promise.allSettled(remembering);
+});
 /** @param {string} key @param {Answer} answer */
-async function remember(key, answer) {
+function remember(key, answer) {
+  const writing = write(key, answer);
+  remembering.add(writing);
+  writing.finally(() => remembering.delete(writing));
+}
+/** @param {string} key @param {Answer} answer */
+async function write(key, answer) {
   if (!cacheDir || !/^[0-9a-f]{64}$/.test(answer.hash)) return;
-  try {
-    if (!cacheReady) {
-      await Deno.mkdir(`${cacheDir}/i`, { recursive: true });
-      await Deno.mkdir(`${cacheDir}/b`, { recursive: true });
-      cacheReady = true;
-    }
-    const tmp = `${cacheDir}/.${crypto.randomUUID()}`;
-    await Deno.writeFile(tmp, answer.body);
-    await Deno.rename(tmp, `${cacheDir}/b/${answer.hash}`);
-    await Deno.writeTextFile(tmp, `${answer.hash} ${answer.type} ${key}`);
-    await Deno.rename(tmp, `${cacheDir}/i/${indexName(key)}`);
-  } catch {
-    // A cache that cannot be written only costs bytes.
-  }
+  // A cache that cannot be written only costs bytes.
+  await keep(`${cacheDir}/b/${answer.hash}`, answer.body) &&
+    await keep(
+      `${cacheDir}/i/${indexName(key)}`,
+      utf8.encode(`${answer.hash} ${answer.type} ${key}`),
+    );
 }
 
-/** @param {Request} req */
 /**
  * Answers one request target (`/<secret>/...`): from the controller, or
  * from the cache when the controller says it is unchanged.
@@ -457,7 +459,7 @@ async function answerFor(path) {
   if (kept) answer = kept;
   else {
     if (answer.status === 304) answer = await ask(path, "");
-    if (answer.status === 200) void remember(key, answer);
+    if (answer.status === 200) remember(key, answer);
   }
   if (key.startsWith("p/npm/") && answer.type === "application/json") {
     // npm metadata names tarballs at a placeholder: point them here.
@@ -620,11 +622,15 @@ function sizeOf(file) {
     return -1;
   }
 }
-/** @param {string} file @param {Uint8Array} body */
+/**
+ * Writes `file` in the cache whole or not at all (a temporary file, then a
+ * rename); false when it could not.
+ * @param {string} file @param {Uint8Array} body
+ */
 async function keep(file, body) {
   const tmp = `${cacheDir}/.${crypto.randomUUID()}`;
   try {
-    await Deno.mkdir(cacheDir, { recursive: true });
+    await Deno.mkdir(file.slice(0, file.lastIndexOf("/")), { recursive: true });
     await Deno.writeFile(tmp, body);
     await Deno.rename(tmp, file);
     return true;

@@ -4,7 +4,11 @@
  *
  * @module
  */
-import { locatedBefore, locateFunction } from "../modules/_function_ref.ts";
+import {
+  type FunctionTarget,
+  locatedBefore,
+  locateFunction,
+} from "../modules/_function_ref.ts";
 import {
   type CallOptions,
   Connection,
@@ -374,11 +378,7 @@ export abstract class BaseTunnel implements AsyncDisposable {
     const located = locateFunction(fn);
     const connection = this.#connect();
     const target = await located;
-    const timeout = options.timeout ?? this.#options.callTimeout;
-    return await (await connection).call(target, args, {
-      signal: options.signal,
-      timeout,
-    }) as Awaited<ReturnType<F>>;
+    return await this.#callOn(await connection, target, options, args);
   }
 
   /**
@@ -393,10 +393,19 @@ export abstract class BaseTunnel implements AsyncDisposable {
     const target = locatedBefore(fn);
     const connection = this.#connection;
     if (!target || !connection?.open) return undefined;
+    return this.#callOn(connection, target, options, args);
+  }
+
+  #callOn<R>(
+    connection: Connection,
+    target: FunctionTarget,
+    options: CallOptions,
+    args: unknown[],
+  ): Promise<R> {
     return connection.call(target, args, {
       signal: options.signal,
       timeout: options.timeout ?? this.#options.callTimeout,
-    }) as Promise<Awaited<ReturnType<F>>>;
+    }) as Promise<R>;
   }
 
   /**
