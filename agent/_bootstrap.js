@@ -2,7 +2,8 @@
 // module, so it cannot import anything: it sets up the channel and the
 // loopback module server by itself, then imports the rest of the agent
 // through that server.
-// Deno.args: [input fifo, output fifo, working dir, cache dir or ""].
+// Deno.args: [input fifo, output (a fifo, or /dev/fd/6: the script's
+// stdout), working dir, cache dir or ""].
 //
 // @ts-check
 // Frames: [u32 big-endian length][u8 kind][body]; see wire/PROTOCOL.md.

@@ -1,7 +1,9 @@
 /**
  * A baseline for one call: a Deno child that echoes what it reads, behind
- * the same plumbing as an agent (two FIFOs relayed by `cat`, reads and
- * writes on Deno files), with the controller on Web Streams pipes. A call
+ * the same plumbing as an agent with every permission (input through a FIFO
+ * relayed by `cat`, output straight to the script's stdout as `/dev/fd/6`,
+ * reads and writes on Deno files), with the controller on Web Streams
+ * pipes. A call
  * cannot be faster than this round trip; what it costs on top is the RPC.
  *
  * @module
@@ -19,11 +21,10 @@ while (true) {
 /** Median round trip of a 32-byte message, in microseconds. */
 export async function echoRoundTripUs(rounds: number): Promise<number> {
   const url = "data:application/javascript;base64," + btoa(ECHO);
-  const script = `d=$(mktemp -d) && mkfifo "$d/i" "$d/o" || exit 1
+  const script = `d=$(mktemp -d) && mkfifo "$d/i" || exit 1
 exec 5<&0 </dev/null
 { cat <&5; } >"$d/i" &
-cat "$d/o" &
-"${Deno.execPath()}" run -q --allow-read="$d/i" --allow-write="$d/o" '${url}' "$d/i" "$d/o"
+"${Deno.execPath()}" run -q -A '${url}' "$d/i" /dev/fd/6 6>&1 >&2 5<&-
 rm -rf "$d"`;
   const child = new Deno.Command("sh", {
     args: ["-c", script],

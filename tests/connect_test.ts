@@ -441,10 +441,11 @@ hostTest(
   "Stage handshake: garbage on the channel instead of the handshake",
   async () => {
     await withDir(async (dir) => {
-      // A "deno" that floods the agent's output FIFO.
+      // A "deno" that floods the agent's output (the script's stdout, or a
+      // FIFO).
       const deno = await script(
         `${dir}/deno`,
-        `for a; do case $a in */chopsticks.*/o) o=$a ;; esac; done
+        `for a; do case $a in /dev/fd/6|*/chopsticks.*/o) o=$a ;; esac; done
 head -c 1100000 /dev/zero | tr '\\0' x >"$o"`,
       );
       const error = await failure(ssh("local-ssh", { deno }).tun);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ConnectError, Local, RemoteError, type SpawnSpec } from "../mod.ts";
 import { capture } from "./_conformance.ts";
 import { alive, gone } from "./_processes.ts";
-import { add, writeBytes } from "./fixtures/funcs.ts";
+import { add, noisy as printEverything, writeBytes } from "./fixtures/funcs.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 
@@ -308,6 +308,52 @@ Deno.test("a damaged copy of the agent's code on the target is replaced, and the
   });
 });
 
+/** Command lines of the processes whose environment holds `mark`. */
+function marked(mark: string): string[] {
+  const found: string[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const environ = Deno.readTextFileSync(`/proc/${entry.name}/environ`);
+      if (!environ.includes(mark)) continue;
+      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
+      found.push(`${entry.name}: ${cmdline.replaceAll("\0", " ").trim()}`);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
+Deno.test("an agent with every permission writes the channel itself; a scoped one through a relayed FIFO; printed output stays off it in both", async () => {
+  const scoped = {
+    read: true,
+    write: true,
+    net: true,
+    env: true,
+    run: true,
+    sys: true,
+    ffi: true,
+    import: false,
+  };
+  for (const permissions of [undefined, scoped]) {
+    const mark = `chopsticks-mark-${crypto.randomUUID()}`;
+    const { lines, options } = capture();
+    await using tun = new Local("out", {
+      ...options,
+      permissions,
+      env: { CHOPSTICKS_TEST_MARK: mark },
+    });
+    assert.equal(await tun.call(printEverything), "done");
+    assert.equal(await tun.call(add, 1, 2), 3, "the channel survived");
+    const relays = marked(mark).filter((p) => / cat \/.*\/o$/.test(p));
+    assert.equal(relays.length, permissions ? 1 : 0, relays.join("\n"));
+    await tun.close();
+    assert.ok(lines.includes("child stdout"), lines.join("\n"));
+    assert.ok(lines.includes("stdout write"), lines.join("\n"));
+  }
+});
+
 Deno.test("close() leaves no process of the agent script behind, not even its timer", async () => {
   const mark = `chopsticks-mark-${crypto.randomUUID()}`;
   for (let i = 0; i < 3; i++) {
@@ -318,19 +364,7 @@ Deno.test("close() leaves no process of the agent script behind, not even its ti
     assert.equal(await tun.call(add, 1, 2), 3);
     await tun.close();
     // Every process the script starts inherits the mark.
-    const left: string[] = [];
-    for (const entry of Deno.readDirSync("/proc")) {
-      if (!/^\d+$/.test(entry.name)) continue;
-      try {
-        const environ = Deno.readTextFileSync(`/proc/${entry.name}/environ`);
-        if (!environ.includes(mark)) continue;
-        const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
-        left.push(`${entry.name}: ${cmdline.replaceAll("\0", " ")}`);
-      } catch {
-        // Gone meanwhile.
-      }
-    }
-    assert.deepEqual(left, [], "processes left after close()");
+    assert.deepEqual(marked(mark), [], "processes left after close()");
   }
 });
 

@@ -10,8 +10,13 @@
  * left `reset` there), reads two lines from stdin (shell
  * `export`s for the environment, then the import map), and starts Deno in
  * its own process group with stdout sent to stderr, so nothing the remote
- * code prints can reach the channel. The channel runs through two FIFOs that
- * `cat` relays to the real stdin and stdout. When stdin ends (the controller
+ * code prints can reach the channel. The channel's input runs through a FIFO
+ * that `cat` relays from the real stdin (so the script sees stdin end even
+ * when the agent is hung); its output goes to the real stdout, which an
+ * agent with every permission opens as `/dev/fd/6` when it is a pipe that
+ * its user may open (not under sudo, where it is root's), and
+ * any other agent reaches through a second FIFO and `cat` (Deno lets only
+ * the former open a file descriptor path). When stdin ends (the controller
  * closed the tunnel or died) the agent gets SIGTERM (it removes what it was
  * writing and exits), and a second later its whole process group is killed
  * (a hung agent too); when Deno ends, the relays are stopped. The agent
@@ -23,6 +28,7 @@
  * @module
  */
 import {
+  ALL_PERMISSIONS,
   permissionFlags,
   type Permissions,
   shellQuote,
@@ -79,6 +85,14 @@ export function agentScript(o: AgentScriptOptions): string {
   const p = o.permissions;
   const shared = p === undefined || p.write === true || p.run === true ||
     p.ffi === true;
+  // Deno lets only an agent with every permission open the script's
+  // stdout again (as /dev/fd/6): that one writes the channel itself, where
+  // stdout is a pipe it may open (under sudo it is root's); the others write
+  // a FIFO that \`cat\` relays.
+  const direct = p === undefined ||
+    (Object.keys(ALL_PERMISSIONS) as (keyof Permissions)[]).every((name) =>
+      p[name] === true
+    );
   const flags = permissionFlags(p, {
     read: [`"$_d"`, `"$_k"`],
     write: shared ? [`"$_d"`, `"$_k"`] : [`"$_d"`],
@@ -110,13 +124,21 @@ eval "$_e"
 IFS= read -r _m || exit 125
 printf '%s\\n' "$_m" >"$_d/m.json"
 exec 5<&0 </dev/null
-mkfifo "$_d/i" "$_d/o" || exit 125
+_w="$_d/o"
+${
+    direct
+      ? "[ -p /dev/fd/1 ] && [ -w /dev/fd/1 ] && _w=/dev/fd/6\n"
+      : ""
+  }mkfifo "$_d/i" || exit 125
+[ "$_w" = /dev/fd/6 ] || mkfifo "$_w" || exit 125
 _k="\${XDG_CACHE_HOME:-\${HOME:-/nonexistent}/.cache}/chopsticks/modules"
 ${shared ? sharedCaches : privateCaches}
 ${cd}${findDeno(o.deno)}
 DENO_DIR="$_c" setsid "$_D" run -q --no-prompt --no-config --no-lock --import-map="$_d/m.json" ${
     flags.join(" ")
-  } ${shellQuote(o.bootstrap)} "$_d/i" "$_d/o" "$PWD" "$_k" >&2 5<&- &
+  } ${shellQuote(o.bootstrap)} "$_d/i" "$_w" "$PWD" "$_k" ${
+    direct ? "6>&1 " : ""
+  }>&2 5<&- &
 _p=$!
 {
   cat <&5 5<&-
@@ -129,16 +151,15 @@ _p=$!
   kill -KILL -$_p
 } >"$_d/i" &
 _r=$!
-cat "$_d/o" 5<&- &
-_o=$!
+[ "$_w" = /dev/fd/6 ] || { cat "$_w" 5<&- & _o=$!; }
 exec 5<&-
 wait $_p 2>/dev/null
 _rc=$?
 kill -KILL -$_p 2>/dev/null
 kill $_r 2>/dev/null
 wait $_r 2>/dev/null
-[ -p "$_d/i" ] && [ -p "$_d/o" ] && { (exec 3<>"$_d/i" 4<>"$_d/o") 2>/dev/null || :; }
-wait $_o
+[ -p "$_d/i" ] && { (exec 3<>"$_d/i"; [ -p "$_d/o" ] && exec 4<>"$_d/o") 2>/dev/null || :; }
+[ -n "$_o" ] && wait $_o
 exit $_rc
 `;
 }
