@@ -323,7 +323,10 @@ const THREAD_AFTER = 16 * 1024 * 1024;
   let total = 0;
   /** @type {((leftover: Uint8Array) => void) | undefined} */
   let handOver;
-  let reading = input.read(scratch);
+  // The first read (the handshake, sent as the agent starts) is
+  // synchronous: it spares the wait for Deno's thread pool to start.
+  /** @type {Promise<number | null>} */
+  let reading = Promise.resolve(input.readSync(scratch));
   while (true) {
     const n = await reading;
     if (n === null) return await exit(0); // the controller closed the channel

@@ -51,6 +51,8 @@ killChildrenOnCancel(() => storage.get());
 const decoder = new Decoder();
 const running = new Map<number, AbortController>();
 const resolved = new Map<string, Callable>();
+/** Modules loaded or loading, by path (a call's target or a load). */
+const loading = new Map<string, Promise<Record<string, unknown>>>();
 let channel: AgentChannel;
 let fileChannel: files.FileChannel;
 
@@ -98,6 +100,9 @@ export function start(ch: AgentChannel): void {
         return send([Msg.Pong]);
       case Msg.Call:
         return void run(id, message[2] as Target, message[3]);
+      case Msg.Load:
+        if (typeof message[1] !== "string") return;
+        return void load(message[1]).catch(() => {});
       case Msg.Cancel:
         return running.get(id)?.abort();
       case Msg.Ack:
@@ -153,7 +158,7 @@ async function find(target: Target): Promise<Callable> {
     return fn;
   }
   if (target[0] === "m") {
-    const ns = await import(channel.base + target[1]);
+    const ns = await load(target[1]);
     const fn = ns[target[2]];
     if (typeof fn !== "function") {
       throw new TypeError(
@@ -162,7 +167,7 @@ async function find(target: Target): Promise<Callable> {
         } has no such exported function`,
       );
     }
-    return fn;
+    return fn as Callable;
   }
   let owner: unknown = undefined;
   let value: unknown = globalThis;
@@ -177,6 +182,17 @@ async function find(target: Target): Promise<Callable> {
   }
   const bound = value as Callable;
   return (...args: unknown[]) => bound.apply(owner, args);
+}
+
+/** Imports the module at `path` once; a failed import is tried again. */
+function load(path: string): Promise<Record<string, unknown>> {
+  let module = loading.get(path);
+  if (!module) {
+    module = import(channel.base + path);
+    loading.set(path, module);
+    module.catch(() => loading.delete(path));
+  }
+  return module;
 }
 
 /**

@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { ConnectError, Local, RemoteError, type SpawnSpec } from "../mod.ts";
 import { capture } from "./_conformance.ts";
 import { alive, gone } from "./_processes.ts";
-import { add, noisy as printEverything, writeBytes } from "./fixtures/funcs.ts";
+import {
+  add,
+  noisy as printEverything,
+  readText,
+  writeBytes,
+} from "./fixtures/funcs.ts";
+import { same } from "./fixtures/load_marker.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 
@@ -306,6 +312,30 @@ Deno.test("a damaged copy of the agent's code on the target is replaced, and the
       );
     }
   });
+});
+
+Deno.test("the call that starts an agent has its module loading while the agent starts", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const mark = `${dir}/loaded`;
+    await using tun = new Local("load", {
+      ...capture().options,
+      env: { CHOPSTICKS_TEST_LOAD_MARK: mark },
+    });
+    // This call never reaches the agent (its signal has aborted), but it
+    // started the agent, which was told to load the module it names.
+    const refused = tun.callWith({ signal: AbortSignal.abort() }, same, 1);
+    await assert.rejects(refused, { name: "AbortError" });
+    let seen = "";
+    for (let i = 0; i < 100 && seen === ""; i++) {
+      seen = await tun.call(readText, mark).catch(() => "");
+      if (seen === "") await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(seen, "loaded");
+    assert.equal(await tun.call(same, 7), 7, "the module, loaded once, works");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 /** Command lines of the processes whose environment holds `mark`. */

@@ -34,7 +34,7 @@ export function loadAgentCode(): Promise<AgentCode> {
       return new Uint8Array(await response.arrayBuffer());
     };
     const [bootstrap, bundle] = await Promise.all([
-      read("_bootstrap.js"),
+      read("_bootstrap.bundle.js"),
       read("_agent.bundle.js"),
     ]);
     let binary = "";

@@ -11,8 +11,10 @@
  * `export`s for the environment, then the import map), and starts Deno in
  * its own process group with stdout sent to stderr, so nothing the remote
  * code prints can reach the channel. The channel's input runs through a FIFO
- * that `cat` relays from the real stdin (so the script sees stdin end even
- * when the agent is hung); its output goes to the real stdout, which an
+ * that `dd` relays from the real stdin (so the script sees stdin end even
+ * when the agent is hung; `dd` opens the FIFO itself, so it is started and
+ * ready when Deno opens the other end, where the shell would start `cat`
+ * only then); its output goes to the real stdout, which an
  * agent with every permission opens as `/dev/fd/6` when it is a pipe that
  * its user may open (not under sudo, where it is root's), and
  * any other agent reaches through a second FIFO and `cat` (Deno lets only
@@ -141,15 +143,14 @@ DENO_DIR="$_c" setsid "$_D" run -q --no-prompt --no-config --no-lock --import-ma
   }>&2 5<&- &
 _p=$!
 {
-  cat <&5 5<&-
-  exec >/dev/null 2>&1
+  dd bs=128k of="$_d/i" conv=notrunc <&5 5<&-
   kill -TERM $_p
   _s=
   trap 'kill $_s 2>/dev/null; exit 0' TERM
   _n=0
   while kill -0 $_p && [ $_n -lt 10 ]; do sleep 0.1 & _s=$!; wait $_s; _n=$((_n + 1)); done
   kill -KILL -$_p
-} >"$_d/i" &
+} >/dev/null 2>&1 &
 _r=$!
 [ "$_w" = /dev/fd/6 ] || { cat "$_w" 5<&- & _o=$!; }
 exec 5<&-

@@ -59,6 +59,11 @@ export interface ConnectionOptions {
   project?: string;
   /** How the agent is checked for life; false: never. */
   liveness?: Liveness | false;
+  /**
+   * The target of the call this connection is for, once located: the
+   * agent starts loading its module while it starts.
+   */
+  preload?: Promise<CallTarget>;
 }
 
 /** Per-call options. */
@@ -120,6 +125,8 @@ export class Connection {
   #flow = new Map<number, { received: number; acked: number }>();
   #ended: Error | undefined;
   #ready!: { resolve: () => void; reject: (e: Error) => void };
+  /** Set once the agent said it is ready. */
+  #readyNow = false;
   /** Resolves when the connection has ended, for any reason. */
   readonly ended: Promise<void>;
   #markEnded!: () => void;
@@ -269,6 +276,12 @@ export class Connection {
         },
       })),
     );
+    o.preload?.then((target) => {
+      const wire = wireTargets.get(target) ?? toWireTarget(target);
+      if (wire[0] === "m" && !conn.#readyNow && !conn.#ended) {
+        conn.#send([Msg.Load, wire[1]]);
+      }
+    }, () => {});
     const noise = new OutputLines(o.host, o.output);
     void channel.run(
       utf8.encode(handshakeMarker(nonce)),
@@ -517,7 +530,10 @@ export class Connection {
       throw new ProtocolError(this.host, "a message is not an array");
     }
     const [type, id] = message;
-    if (type === Msg.Ready) return this.#ready.resolve();
+    if (type === Msg.Ready) {
+      this.#readyNow = true;
+      return this.#ready.resolve();
+    }
     if (type === Msg.Pong) return;
     if (type === Msg.Ack || type === Msg.End || type === Msg.Abort) {
       return this.#onStreamMessage(type, id, message[2]);

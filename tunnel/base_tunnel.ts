@@ -242,9 +242,13 @@ export abstract class BaseTunnel implements AsyncDisposable {
     await this.#connect();
   }
 
-  #connect(): Promise<Connection> {
+  /** `preload`: the target of the call that connects, once located. */
+  #connect(preload?: Promise<FunctionTarget>): Promise<Connection> {
     if (this.#connection?.open) return Promise.resolve(this.#connection);
-    return this.#connecting ??= this.#attempts(this.#closing.signal).then(
+    return this.#connecting ??= this.#attempts(
+      this.#closing.signal,
+      preload,
+    ).then(
       (connection) => {
         this.#connection = connection;
         this.#connecting = undefined;
@@ -258,13 +262,16 @@ export abstract class BaseTunnel implements AsyncDisposable {
   }
 
   /** Connects, retrying as the options say, until `closed` aborts. */
-  async #attempts(closed: AbortSignal): Promise<Connection> {
+  async #attempts(
+    closed: AbortSignal,
+    preload?: Promise<FunctionTarget>,
+  ): Promise<Connection> {
     const retries = this.#options.retries ?? 0;
     const output = this.#options.output ?? prefixToStderr;
     for (let attempt = 0;; attempt++) {
       let error: unknown;
       try {
-        return await this.#open();
+        return await this.#open(preload);
       } catch (e) {
         await this.cleanup();
         error = e instanceof ConnectError ? this.explainConnectError(e) : e;
@@ -296,7 +303,7 @@ export abstract class BaseTunnel implements AsyncDisposable {
     }
   }
 
-  async #open(): Promise<Connection> {
+  async #open(preload?: Promise<FunctionTarget>): Promise<Connection> {
     const spawn = (script: string) => this.spawnSpec(script);
     const connectTimeout = this.#options.connectTimeout ?? 30_000;
     const output = this.#options.output ?? prefixToStderr;
@@ -321,6 +328,7 @@ export abstract class BaseTunnel implements AsyncDisposable {
       remoteModules: this.#options.remoteModules,
       project: this.#options.project,
       liveness: this.#options.liveness,
+      preload,
     });
   }
 
@@ -376,7 +384,7 @@ export abstract class BaseTunnel implements AsyncDisposable {
     args: unknown[],
   ): Promise<Awaited<ReturnType<F>>> {
     const located = locateFunction(fn);
-    const connection = this.#connect();
+    const connection = this.#connect(located);
     const target = await located;
     return await this.#callOn(await connection, target, options, args);
   }

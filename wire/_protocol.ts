@@ -49,6 +49,11 @@ export const Msg = {
   Ping: 8,
   /** `[Pong]`: the agent's answer to a ping. */
   Pong: 9,
+  /**
+   * `[Load, path]`: a call of a function of the module at `path` (as in a
+   * call's target) is coming: the agent starts loading it.
+   */
+  Load: 10,
 } as const;
 
 /** Bytes in one `Data` frame of a file transfer. */
