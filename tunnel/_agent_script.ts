@@ -66,7 +66,14 @@ command -v "$_D" >/dev/null 2>&1 || ${say(deno.replaceAll('"', ""))}`;
   }
   const cache =
     `"\${XDG_CACHE_HOME:-\${HOME:-/nonexistent}/.cache}"/chopsticks`;
-  return `_D=$(command -v deno 2>/dev/null) || for _D in "\${HOME:-/nonexistent}/.deno/bin/deno" /usr/local/bin/deno /usr/bin/deno ${cache}/deno-${Deno.version.deno}-* ${cache}/deno-*; do
+  // PATH is searched by hand: \`$(command -v deno)\` would fork a subshell.
+  return `_D= _i=$IFS
+set -f
+IFS=:
+for _f in $PATH; do [ -f "\${_f:-.}/deno" ] && [ -x "\${_f:-.}/deno" ] && { _D=\${_f:-.}/deno; break; }; done
+IFS=$_i
+set +f
+[ -n "$_D" ] || for _D in "\${HOME:-/nonexistent}/.deno/bin/deno" /usr/local/bin/deno /usr/bin/deno ${cache}/deno-${Deno.version.deno}-* ${cache}/deno-*; do
   [ -x "$_D" ] && break
   _D=
 done
