@@ -35,9 +35,17 @@ const utf8 = new TextEncoder();
 // the channel is a FIFO, and one big write keeps it full without a turn of
 // this thread per chunk. `done` is called once a body was copied for its
 // write and its buffer may be reused.
+// A turn that queues many small frames (replies to a batch of calls) writes
+// them every EARLY bytes, so the controller reads the first while this
+// thread makes the rest.
 /** @type {(Uint8Array | (() => void))[]} */
 let queue = [];
+let queued = 0;
 let flushing = false;
+/** An asynchronous write is under way: what is queued must wait for it. */
+let waiting = false;
+const EARLY = 2 * 1024;
+const SYNC_WRITE = 64 * 1024;
 /**
  * @param {number} kind @param {Uint8Array} body @param {() => void} [done]
  */
@@ -52,9 +60,39 @@ function send(kind, body, done) {
   ]);
   queue.push(head, body);
   if (done) queue.push(done);
-  if (!flushing) {
+  queued += size + 4;
+  if (queued >= EARLY && queued <= SYNC_WRITE && !waiting) {
+    try {
+      writeSyncAll(take());
+    } catch {
+      Deno.exit(70); // the controller is gone
+    }
+  }
+  if (!flushing && queue.length > 0) {
     flushing = true;
     queueMicrotask(flush);
+  }
+}
+/** Empties the queue into one buffer. */
+function take() {
+  const parts = queue;
+  queue = [];
+  const buf = new Uint8Array(queued);
+  queued = 0;
+  let at = 0;
+  for (const p of parts) {
+    if (typeof p === "function") p();
+    else {
+      buf.set(p, at);
+      at += p.length;
+    }
+  }
+  return buf;
+}
+/** @param {Uint8Array} buf */
+function writeSyncAll(buf) {
+  for (let done = 0; done < buf.length;) {
+    done += output.writeSync(buf.subarray(done));
   }
 }
 /**
@@ -64,31 +102,19 @@ function send(kind, body, done) {
  * @param {Uint8Array} buf
  */
 async function writeAll(buf) {
-  let done = 0;
-  if (buf.length <= SYNC_WRITE) {
-    while (done < buf.length) done += output.writeSync(buf.subarray(done));
+  if (buf.length <= SYNC_WRITE) return writeSyncAll(buf);
+  waiting = true;
+  try {
+    for (let done = 0; done < buf.length;) {
+      done += await output.write(buf.subarray(done));
+    }
+  } finally {
+    waiting = false;
   }
-  while (done < buf.length) done += await output.write(buf.subarray(done));
 }
-const SYNC_WRITE = 64 * 1024;
 async function flush() {
   try {
-    while (queue.length > 0) {
-      const parts = queue;
-      queue = [];
-      let size = 0;
-      for (const p of parts) if (typeof p !== "function") size += p.length;
-      const buf = new Uint8Array(size);
-      let at = 0;
-      for (const p of parts) {
-        if (typeof p === "function") p();
-        else {
-          buf.set(p, at);
-          at += p.length;
-        }
-      }
-      await writeAll(buf);
-    }
+    while (queue.length > 0) await writeAll(take());
   } catch {
     Deno.exit(70); // the controller is gone
   }

@@ -1,6 +1,7 @@
 /**
- * The async context that carries the running call's AbortSignal on an
- * agent: what `callSignal()` reads, through awaits, timers and callbacks.
+ * The async context that carries the running call on an agent (its
+ * cancellation, which `callSignal()` reads), through awaits, timers and
+ * callbacks.
  *
  * Deno's `AsyncLocalStorage` (node:async_hooks) is built on an async
  * variable of Deno's core. Loading any `node:` module first sets up Deno's
@@ -12,13 +13,13 @@
  */
 
 /** A value that follows async work started inside `run`. */
-export interface CallStorage {
+export interface CallStorage<T> {
   /** Which mechanism carries it. */
   readonly kind: "core" | "node";
-  /** Runs `fn` with `signal` as the current value. */
-  run<R>(signal: AbortSignal, fn: () => R): R | Promise<R>;
+  /** Runs `fn` with `value` as the current value. */
+  run<R>(value: T, fn: () => R): R | Promise<R>;
   /** The current value, or undefined outside `run`. */
-  get(): AbortSignal | undefined;
+  get(): T | undefined;
 }
 
 interface DenoCore {
@@ -30,7 +31,7 @@ interface DenoCore {
 }
 
 /** The best storage this Deno offers. */
-export function callStorage(): CallStorage {
+export function callStorage<T>(): CallStorage<T> {
   const internal = (Deno as unknown as Record<symbol, unknown>)[
     (Deno as unknown as { internal: symbol }).internal
   ] as { core?: Partial<DenoCore> } | undefined;
@@ -39,43 +40,43 @@ export function callStorage(): CallStorage {
     typeof core?.AsyncVariable === "function" &&
     typeof core.setAsyncContext === "function"
   ) {
-    return coreStorage(core as DenoCore);
+    return coreStorage<T>(core as DenoCore);
   }
-  return nodeStorage();
+  return nodeStorage<T>();
 }
 
 /** Storage on Deno core's async variable (what AsyncLocalStorage uses). */
-export function coreStorage(core: DenoCore): CallStorage {
+export function coreStorage<T>(core: DenoCore): CallStorage<T> {
   const variable = new core.AsyncVariable();
   return {
     kind: "core",
-    run(signal, fn) {
-      const previous = variable.enter(signal);
+    run(value, fn) {
+      const previous = variable.enter(value);
       try {
         return fn();
       } finally {
         core.setAsyncContext(previous);
       }
     },
-    get: () => variable.get() as AbortSignal | undefined,
+    get: () => variable.get() as T | undefined,
   };
 }
 
 /** Storage on node:async_hooks' AsyncLocalStorage, loaded on first use. */
-export function nodeStorage(): CallStorage {
+export function nodeStorage<T>(): CallStorage<T> {
   type Als = {
-    run<R>(s: AbortSignal, f: () => R): R;
-    getStore(): AbortSignal | undefined;
+    run<R>(value: T, f: () => R): R;
+    getStore(): T | undefined;
   };
   let als: Als | undefined;
   const ready = import("node:async_hooks").then(({ AsyncLocalStorage }) => {
-    als = new AsyncLocalStorage<AbortSignal>();
+    als = new AsyncLocalStorage<T>();
   });
   return {
     kind: "node",
-    run(signal, fn) {
-      if (als) return als.run(signal, fn);
-      return ready.then(() => als!.run(signal, fn));
+    run(value, fn) {
+      if (als) return als.run(value, fn);
+      return ready.then(() => als!.run(value, fn));
     },
     get: () => als?.getStore(),
   };

@@ -3,7 +3,9 @@ import { type CallStorage, callStorage, nodeStorage } from "./_call_storage.ts";
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function followsAsyncWork(storage: CallStorage): Promise<void> {
+async function followsAsyncWork(
+  storage: CallStorage<AbortSignal>,
+): Promise<void> {
   const a = new AbortController().signal;
   const b = new AbortController().signal;
   const seen: [string, AbortSignal | undefined][] = [];

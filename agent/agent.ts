@@ -40,16 +40,39 @@ type Callable = (...args: unknown[]) => unknown;
 
 const encoder = new Encoder({ maxDepth: MAX_DEPTH + 8 });
 
-// Each call runs with its AbortSignal as async context, so that
+/**
+ * A call's cancellation. Its AbortSignal is made only when code asks for
+ * it (most calls never do, and an AbortController costs more than a call).
+ */
+class Cancellation {
+  #controller: AbortController | undefined;
+  #aborted = false;
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort();
+    }
+    return this.#controller.signal;
+  }
+  abort(): void {
+    this.#aborted = true;
+    this.#controller?.abort();
+  }
+}
+
+// Each call runs with its cancellation as async context, so that
 // callSignal() finds it and Deno.Commands started during the call are
 // killed when it is cancelled.
-const storage = callStorage();
+const storage = callStorage<Cancellation>();
 Object.defineProperty(globalThis, Symbol.for("chopsticks.callSignal"), {
-  value: () => storage.get(),
+  value: () => storage.get()?.signal,
 });
-killChildrenOnCancel(() => storage.get());
+killChildrenOnCancel(() => storage.get()?.signal);
 const decoder = new Decoder();
-const running = new Map<number, AbortController>();
+const running = new Map<number, Cancellation>();
 const resolved = new Map<string, Callable>();
 /** Modules loaded or loading, by path (a call's target or a load). */
 const loading = new Map<string, Promise<Record<string, unknown>>>();
@@ -124,20 +147,20 @@ function send(message: unknown[]): void {
 }
 
 async function run(id: number, target: Target, wireArgs: unknown) {
-  const abort = new AbortController();
-  running.set(id, abort);
+  const cancellation = new Cancellation();
+  running.set(id, cancellation);
   let reply: unknown[];
   try {
     const fn = await resolve(target);
     const args = fromWire(wireArgs) as unknown[];
-    const value = await storage.run(abort.signal, () => fn(...args));
+    const value = await storage.run(cancellation, () => fn(...args));
     reply = [Msg.Ok, id, toWire(value, "result")];
   } catch (error) {
     reply = [Msg.Err, id, errorTree(error)];
   } finally {
     running.delete(id);
   }
-  if (!abort.signal.aborted) send(reply);
+  if (!cancellation.aborted) send(reply);
 }
 
 /** Finds the function a call names; cached, since calls repeat. */

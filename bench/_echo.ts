@@ -1,7 +1,7 @@
 /**
  * A baseline for one call: a Deno child that echoes what it reads, behind
  * the same plumbing as an agent with every permission (input through a FIFO
- * relayed by `cat`, output straight to the script's stdout as `/dev/fd/6`,
+ * relayed by `dd`, output straight to the script's stdout as `/dev/fd/6`,
  * reads and writes on Deno files), with the controller on Web Streams
  * pipes. A call
  * cannot be faster than this round trip; what it costs on top is the RPC.
@@ -23,7 +23,7 @@ export async function echoRoundTripUs(rounds: number): Promise<number> {
   const url = "data:application/javascript;base64," + btoa(ECHO);
   const script = `d=$(mktemp -d) && mkfifo "$d/i" || exit 1
 exec 5<&0 </dev/null
-{ cat <&5; } >"$d/i" &
+{ dd bs=128k of="$d/i" conv=notrunc <&5 2>/dev/null; } &
 "${Deno.execPath()}" run -q -A '${url}' "$d/i" /dev/fd/6 6>&1 >&2 5<&-
 rm -rf "$d"`;
   const child = new Deno.Command("sh", {

@@ -348,6 +348,13 @@ export class Connection {
     const id = this.#nextId++;
     const { signal, timeout } = options;
     signal?.throwIfAborted();
+    if (!signal && timeout === undefined) {
+      // Nothing to clean up when it settles: the promise's own functions.
+      return new Promise((resolve, reject) => {
+        this.#pending.set(id, { resolve, reject });
+        this.#send([Msg.Call, id, wireTarget, wireArgs]);
+      });
+    }
     return new Promise((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const onAbort = () => cancel(signal!.reason);
