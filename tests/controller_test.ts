@@ -173,8 +173,13 @@ Deno.test("the agent's code and Deno's cache are kept per user on the target, wi
     );
     const dir = `${home}/chopsticks/modules/deno`;
     assert.ok(
-      (await Deno.stat(`${dir}/v8_code_cache_v2`)).isFile,
-      "the code cache is kept",
+      (await Deno.stat(`${dir}/dep_analysis_cache_v2`)).isFile,
+      "Deno's cache databases are kept",
+    );
+    await assert.rejects(
+      () => Deno.stat(`${dir}/v8_code_cache_v2`),
+      Deno.errors.NotFound,
+      "agents run without Deno's code cache",
     );
     for (const sub of ["remote/http", "gen/http"]) {
       const left = await Array.fromAsync(Deno.readDir(`${dir}/${sub}`))
@@ -222,7 +227,7 @@ Deno.test("Deno's cache databases on the target are reset once one passes 64 MiB
       "the next agent started with the databases removed",
     );
     assert.ok(
-      (await Deno.stat(`${dir}/v8_code_cache_v2`)).isFile,
+      (await Deno.stat(`${dir}/dep_analysis_cache_v2`)).isFile,
       "and made them afresh",
     );
     await assert.rejects(() => Deno.stat(`${dir}/reset`), Deno.errors.NotFound);

@@ -4,7 +4,10 @@
  *
  * It makes a private temporary directory, makes sure the per-user caches
  * exist (`~/.cache/chopsticks/modules` for modules, and `deno` in it for
- * Deno's own caches: its V8 code cache makes agents start faster; what
+ * Deno's own caches, such as npm packages; Deno's V8 code cache is off: an
+ * agent's modules come from a URL with its own port, so their entries would
+ * be written by every agent and read by none, and the agent's own code
+ * compiles faster than it is looked up there; what
  * one agent adds there under its loopback port is removed when it ends, and
  * Deno's cache databases are reset when an agent found one past 64 MiB and
  * left `reset` there), reads two lines from stdin (shell
@@ -88,7 +91,7 @@ done
 export function agentScript(o: AgentScriptOptions): string {
   const loopback = `127.0.0.1:${o.port}`;
   // The per-user caches steer later agents of the user (the agent's code,
-  // modules, Deno's code cache): only an agent that could write them anyway
+  // modules, Deno's caches): only an agent that could write them anyway
   // shares them. A scoped one reads the module cache and keeps Deno's
   // caches in its private directory.
   const p = o.permissions;
@@ -143,7 +146,7 @@ ${
 _k="\${XDG_CACHE_HOME:-\${HOME:-/nonexistent}/.cache}/chopsticks/modules"
 ${shared ? sharedCaches : privateCaches}
 ${cd}${findDeno(o.deno)}
-DENO_DIR="$_c" setsid "$_D" run -q --no-prompt --no-config --no-lock --import-map="$_d/m.json" ${
+DENO_DIR="$_c" setsid "$_D" run -q --no-code-cache --no-prompt --no-config --no-lock --import-map="$_d/m.json" ${
     flags.join(" ")
   } ${shellQuote(o.bootstrap)} "$_d/i" "$_w" "$PWD" "$_k" ${
     direct ? "6>&1 " : ""
