@@ -2,8 +2,8 @@
 // module, so it cannot import anything: it sets up the channel and the
 // loopback module server by itself, then imports the rest of the agent
 // through that server.
-// Deno.args: [input fifo, output (a fifo, or /dev/fd/6: the script's
-// stdout), working dir, cache dir or ""].
+// Deno.args: [input fifo, output (a fifo, or /proc/<pid>/fd/1: the agent
+// script's stdout), working dir, cache dir or ""].
 //
 // @ts-check
 // Frames: [u32 big-endian length][u8 kind][body]; see wire/PROTOCOL.md.
@@ -27,8 +27,20 @@ const TYPES = [
 // Each open waits for the relay on the other end, which the agent script
 // started with this process; synchronous opens spare the start of Deno's
 // thread pool.
-const input = Deno.openSync(Deno.args[0], { read: true });
-const output = Deno.openSync(Deno.args[1], { write: true });
+/** @param {string} path @param {Deno.OpenOptions} how */
+function channelEnd(path, how) {
+  try {
+    return Deno.openSync(path, how);
+  } catch (e) {
+    // Said on one line: the controller shows the last line of stderr.
+    console.error(
+      `chopsticks: the agent cannot open its channel (${path}): ${e}`,
+    );
+    Deno.exit(125);
+  }
+}
+const input = channelEnd(Deno.args[0], { read: true });
+const output = channelEnd(Deno.args[1], { write: true });
 const utf8 = new TextEncoder();
 
 // Outgoing frames are queued and written together, one write per turn:

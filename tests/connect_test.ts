@@ -445,7 +445,7 @@ hostTest(
       // FIFO).
       const deno = await script(
         `${dir}/deno`,
-        `for a; do case $a in /dev/fd/6|*/chopsticks.*/o) o=$a ;; esac; done
+        `for a; do case $a in /proc/*/fd/1|*/chopsticks.*/o) o=$a ;; esac; done
 head -c 1100000 /dev/zero | tr '\\0' x >"$o"`,
       );
       const error = await failure(ssh("local-ssh", { deno }).tun);
@@ -463,11 +463,32 @@ hostTest(
         `${dir}/deno`,
         `sub=$1; shift\nexec ${env.deno} "$sub" --deny-net=127.0.0.1 "$@"`,
       );
-      const error = await failure(ssh("local-ssh", { deno }).tun);
+      // Scoped, so that the denied net is the first thing it lacks.
+      const permissions = { read: true, write: true, env: true };
+      const error = await failure(ssh("local-ssh", { deno, permissions }).tun);
       assert.equal(error.stage, "agent");
       assert.match(
         error.message,
         /the agent exited with code|NotCapable|listen/,
+      );
+    });
+  },
+);
+
+hostTest(
+  "Stage transport: an agent that cannot open its channel says so",
+  async (env) => {
+    await withDir(async (dir) => {
+      // Every permission, yet a denied one: Deno then refuses the agent the
+      // script's stdout.
+      const deno = await script(
+        `${dir}/deno`,
+        `sub=$1; shift\nexec ${env.deno} "$sub" --deny-env=NOTHING "$@"`,
+      );
+      const error = await failure(ssh("local-ssh", { deno }).tun);
+      assert.match(
+        error.message,
+        /the agent cannot open its channel \(\/proc\/\d+\/fd\/1\)/,
       );
     });
   },

@@ -4,8 +4,11 @@ import { capture } from "./_conformance.ts";
 import { alive, gone } from "./_processes.ts";
 import {
   add,
+  exitNow,
   noisy as printEverything,
   readText,
+  sleep,
+  startDaemon,
   writeBytes,
 } from "./fixtures/funcs.ts";
 import { same } from "./fixtures/load_marker.ts";
@@ -317,6 +320,23 @@ Deno.test("a damaged copy of the agent's code on the target is replaced, and the
       );
     }
   });
+});
+
+Deno.test("when the agent dies, pending calls reject at once, though a daemon it started lives on", async () => {
+  await using tun = new Local("daemon", capture().options);
+  const daemon = await tun.call(startDaemon);
+  try {
+    const pending = tun.call(sleep, 60_000, "late").catch((e) => e);
+    const start = performance.now();
+    tun.call(exitNow, 3).catch(() => {});
+    const error = await pending;
+    assert.match(String(error), /exited with code 3/);
+    // The daemon holds no descriptor of the channel: its end is the agent's.
+    assert.ok(performance.now() - start < 1500, "rejected without waiting");
+    assert.ok(alive(daemon), "the daemon still runs");
+  } finally {
+    Deno.kill(daemon, "SIGKILL");
+  }
 });
 
 Deno.test("the call that starts an agent has its module loading while the agent starts", async () => {

@@ -18,7 +18,8 @@
  * when the agent is hung; `dd` opens the FIFO itself, so it is started and
  * ready when Deno opens the other end, where the shell would start `cat`
  * only then); its output goes to the real stdout, which an
- * agent with every permission opens as `/dev/fd/6` when it is a pipe that
+ * agent with every permission opens as `/proc/<the script's pid>/fd/1` (so
+ * that no process it starts inherits it) when it is a pipe that
  * its user may open (not under sudo, where it is root's), and
  * any other agent reaches through a second FIFO and `cat` (Deno lets only
  * the former open a file descriptor path). When stdin ends (the controller
@@ -98,7 +99,9 @@ export function agentScript(o: AgentScriptOptions): string {
   const shared = p === undefined || p.write === true || p.run === true ||
     p.ffi === true;
   // Deno lets only an agent with every permission open the script's
-  // stdout again (as /dev/fd/6): that one writes the channel itself, where
+  // stdout again (as /proc/<the script's pid>/fd/1: not a descriptor of its
+  // own, which processes it starts would inherit, holding the channel open
+  // after it ended): that one writes the channel itself, where
   // stdout is a pipe it may open (under sudo it is root's); the others write
   // a FIFO that \`cat\` relays.
   const direct = p === undefined ||
@@ -139,18 +142,16 @@ exec 5<&0 </dev/null
 _w="$_d/o"
 ${
     direct
-      ? "[ -p /dev/fd/1 ] && [ -w /dev/fd/1 ] && _w=/dev/fd/6\n"
+      ? "[ -p /proc/$$/fd/1 ] && [ -w /proc/$$/fd/1 ] && _w=/proc/$$/fd/1\n"
       : ""
   }mkfifo "$_d/i" || exit 125
-[ "$_w" = /dev/fd/6 ] || mkfifo "$_w" || exit 125
+[ "$_w" != "$_d/o" ] || mkfifo "$_w" || exit 125
 _k="\${XDG_CACHE_HOME:-\${HOME:-/nonexistent}/.cache}/chopsticks/modules"
 ${shared ? sharedCaches : privateCaches}
 ${cd}${findDeno(o.deno)}
 DENO_DIR="$_c" setsid "$_D" run -q --no-code-cache --no-prompt --no-config --no-lock --import-map="$_d/m.json" ${
     flags.join(" ")
-  } ${shellQuote(o.bootstrap)} "$_d/i" "$_w" "$PWD" "$_k" ${
-    direct ? "6>&1 " : ""
-  }>&2 5<&- &
+  } ${shellQuote(o.bootstrap)} "$_d/i" "$_w" "$PWD" "$_k" >&2 5<&- &
 _p=$!
 {
   dd bs=128k of="$_d/i" conv=notrunc <&5 5<&-
@@ -162,7 +163,7 @@ _p=$!
   kill -KILL -$_p
 } >/dev/null 2>&1 &
 _r=$!
-[ "$_w" = /dev/fd/6 ] || { cat "$_w" 5<&- & _o=$!; }
+[ "$_w" != "$_d/o" ] || { cat "$_w" 5<&- & _o=$!; }
 exec 5<&-
 wait $_p 2>/dev/null
 _rc=$?
