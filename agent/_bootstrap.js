@@ -73,6 +73,7 @@ function send(kind, body, done) {
   queue.push(head, body);
   if (done) queue.push(done);
   queued += size + 4;
+  // (The `done` callbacks run in take(): they must not send.)
   if (queued >= EARLY && queued <= SYNC_WRITE && !waiting) {
     try {
       writeSyncAll(take());

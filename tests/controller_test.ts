@@ -322,6 +322,35 @@ Deno.test("a damaged copy of the agent's code on the target is replaced, and the
   });
 });
 
+Deno.test("a call refused for its signal or its arguments starts no agent", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const mark = `${dir}/loaded`;
+    await using tun = new Local("refused", {
+      ...capture().options,
+      env: { CHOPSTICKS_TEST_LOAD_MARK: mark },
+    });
+    await assert.rejects(
+      tun.callWith({ signal: AbortSignal.abort() }, same, 1),
+      { name: "AbortError" },
+    );
+    await assert.rejects(tun.call(same, () => 1), /args\[0\]/);
+    assert.equal(tun.connected, false);
+    await assert.rejects(Deno.stat(mark), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a call whose function cannot be located, on a tunnel that cannot connect, only rejects", async () => {
+  const tun = new Local("nowhere", { deno: "/nonexistent/deno" });
+  const error = await tun.call(() => 1).catch((e) => e);
+  assert.match(String(error), /export/);
+  // The failed connection must not surface as an unhandled rejection.
+  await new Promise((r) => setTimeout(r, 300));
+  await tun.close();
+});
+
 Deno.test("when the agent dies, pending calls reject at once, though a daemon it started lives on", async () => {
   await using tun = new Local("daemon", capture().options);
   const daemon = await tun.call(startDaemon);
@@ -347,10 +376,12 @@ Deno.test("the call that starts an agent has its module loading while the agent 
       ...capture().options,
       env: { CHOPSTICKS_TEST_LOAD_MARK: mark },
     });
-    // This call never reaches the agent (its signal has aborted), but it
-    // started the agent, which was told to load the module it names.
-    const refused = tun.callWith({ signal: AbortSignal.abort() }, same, 1);
-    await assert.rejects(refused, { name: "AbortError" });
+    // This call is cancelled while the agent starts, so it never reaches
+    // the agent; but the agent was told to load the module it names.
+    const cancel = new AbortController();
+    const cancelled = tun.callWith({ signal: cancel.signal }, same, 1);
+    cancel.abort();
+    await assert.rejects(cancelled, { name: "AbortError" });
     let seen = "";
     for (let i = 0; i < 100 && seen === ""; i++) {
       seen = await tun.call(readText, mark).catch(() => "");
@@ -406,6 +437,46 @@ Deno.test("an agent with every permission writes the channel itself; a scoped on
     await tun.close();
     assert.ok(lines.includes("child stdout"), lines.join("\n"));
     assert.ok(lines.includes("stdout write"), lines.join("\n"));
+  }
+});
+
+Deno.test("an agent that dies before it opens its channel leaves no relay behind, even a slow one", async () => {
+  const dir = await Deno.makeTempDir();
+  const mark = `chopsticks-mark-${crypto.randomUUID()}`;
+  try {
+    // A deno that fails at once, a dd that is slow to start (it reaches the
+    // input FIFO only after the agent is gone) and an rm slower still (the
+    // FIFO is still there when it does).
+    await Deno.writeTextFile(`${dir}/deno`, "#!/bin/sh\nexit 3\n");
+    for (const [name, delay] of [["dd", 0.3], ["rm", 0.6]] as const) {
+      const real = new TextDecoder().decode(
+        (await new Deno.Command("sh", { args: ["-c", `command -v ${name}`] })
+          .output()).stdout,
+      ).trim();
+      await Deno.writeTextFile(
+        `${dir}/${name}`,
+        `#!/bin/sh\nsleep ${delay}\nexec ${real} "$@"\n`,
+      );
+      await Deno.chmod(`${dir}/${name}`, 0o755);
+    }
+    await Deno.chmod(`${dir}/deno`, 0o755);
+    const tun = new Local("dies", {
+      ...capture().options,
+      deno: `${dir}/deno`,
+      env: {
+        CHOPSTICKS_TEST_MARK: mark,
+        PATH: `${dir}:${Deno.env.get("PATH")}`,
+      },
+    });
+    await assert.rejects(tun.call(add, 1, 2), ConnectError);
+    await tun.close();
+    const deadline = Date.now() + 3000;
+    while (marked(mark).length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(marked(mark), [], "processes left");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

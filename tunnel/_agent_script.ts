@@ -25,7 +25,9 @@
  * the former open a file descriptor path). When stdin ends (the controller
  * closed the tunnel or died) the agent gets SIGTERM (it removes what it was
  * writing and exits), and a second later its whole process group is killed
- * (a hung agent too); when Deno ends, the relays are stopped. The agent
+ * (a hung agent too); when Deno ends, the relays are stopped (the script
+ * holds the input FIFO open until it exits, so that a `dd` that had not
+ * opened it yet is not left waiting for a reader). The agent
  * removes its directories as it ends; when it was killed the script does,
  * and the temporary files the agent listed in `$_d/t` (half-received files
  * of a `put`; only names made like those, since code on a scoped agent can
@@ -102,7 +104,8 @@ export function agentScript(o: AgentScriptOptions): string {
   // stdout again (as /proc/<the script's pid>/fd/1: not a descriptor of its
   // own, which processes it starts would inherit, holding the channel open
   // after it ended): that one writes the channel itself, where
-  // stdout is a pipe it may open (under sudo it is root's); the others write
+  // stdout is a pipe it may open (under sudo it is root's; tried with an
+  // open, since busybox's `test -w` says yes to any root); the others write
   // a FIFO that \`cat\` relays.
   const direct = p === undefined ||
     (Object.keys(ALL_PERMISSIONS) as (keyof Permissions)[]).every((name) =>
@@ -129,11 +132,11 @@ _c="$_d/c"`;
       o.cwd.replaceAll('"', "")
     }" >&2; exit 125; }\n`;
   return `umask 077
+_d= _c= _p= _r= _o=
+trap '[ -z "$_d" ] || { [ -f "$_d/t" ] && while IFS= read -r _f; do case $_f in /*) case \${_f##*/} in .?*.chopsticks-????????.tmp) rm -f -- "$_f" ;; esac ;; esac; done <"$_d/t"; for _f in "$_d" "$_c/remote/http/127.0.0.1_PORT${o.port}" "$_c/gen/http/127.0.0.1_PORT${o.port}"; do [ -e "$_f" ] && rm -rf "$_f"; done; }' EXIT
+trap 'for _j in "-$_p" "$_r" "$_o"; do [ "$_j" != - ] && [ -n "$_j" ] && kill -KILL -- "$_j" 2>/dev/null; done; exit 129' HUP INT TERM
 _d=$(mktemp -d "\${TMPDIR:-/tmp}/chopsticks.XXXXXXXX") || exit 125
 _c="$_d/c"
-_p= _r= _o=
-trap '[ -f "$_d/t" ] && while IFS= read -r _f; do case $_f in /*) case \${_f##*/} in .?*.chopsticks-????????.tmp) rm -f -- "$_f" ;; esac ;; esac; done <"$_d/t"; for _f in "$_d" "$_c/remote/http/127.0.0.1_PORT${o.port}" "$_c/gen/http/127.0.0.1_PORT${o.port}"; do [ -e "$_f" ] && rm -rf "$_f"; done' EXIT
-trap 'for _j in "-$_p" "$_r" "$_o"; do [ "$_j" != - ] && [ -n "$_j" ] && kill -KILL -- "$_j" 2>/dev/null; done; exit 129' HUP INT TERM
 IFS= read -r _e || exit 125
 eval "$_e"
 IFS= read -r _m || exit 125
@@ -142,7 +145,7 @@ exec 5<&0 </dev/null
 _w="$_d/o"
 ${
     direct
-      ? "[ -p /proc/$$/fd/1 ] && [ -w /proc/$$/fd/1 ] && _w=/proc/$$/fd/1\n"
+      ? "[ -p /proc/$$/fd/1 ] && true 2>/dev/null >>/proc/$$/fd/1 && _w=/proc/$$/fd/1\n"
       : ""
   }mkfifo "$_d/i" || exit 125
 [ "$_w" != "$_d/o" ] || mkfifo "$_w" || exit 125
@@ -170,7 +173,8 @@ _rc=$?
 kill -KILL -$_p 2>/dev/null
 kill $_r 2>/dev/null
 wait $_r 2>/dev/null
-[ -p "$_d/i" ] && { (exec 3<>"$_d/i"; [ -p "$_d/o" ] && exec 4<>"$_d/o") 2>/dev/null || :; }
+[ -p "$_d/i" ] && exec 3<>"$_d/i"
+[ -p "$_d/o" ] && { (exec 4<>"$_d/o") 2>/dev/null || :; }
 [ -n "$_o" ] && wait $_o
 exit $_rc
 `;

@@ -343,7 +343,16 @@ export class Connection {
     options: CallOptions = {},
   ): Promise<unknown> {
     if (this.#ended) return Promise.reject(this.#ended);
-    const wireArgs = toWire(args, "args");
+    return this.callWire(target, toWire(args, "args"), options);
+  }
+
+  /** Runs `target` on the agent with arguments already in wire form. */
+  callWire(
+    target: CallTarget,
+    wireArgs: unknown,
+    options: CallOptions = {},
+  ): Promise<unknown> {
+    if (this.#ended) return Promise.reject(this.#ended);
     const wireTarget = wireTargets.get(target) ?? toWireTarget(target);
     const id = this.#nextId++;
     const { signal, timeout } = options;

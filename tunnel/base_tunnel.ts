@@ -27,6 +27,7 @@ import {
 import { fetchTree, putTree, type TreeResult } from "./_tree.ts";
 import type { Permissions, PermissionValue } from "./_permissions.ts";
 import { ConnectError } from "../errors.ts";
+import { toWire } from "../wire/_codec.ts";
 import { uploadDeno } from "../transports/_upload.ts";
 
 export type {
@@ -383,10 +384,18 @@ export abstract class BaseTunnel implements AsyncDisposable {
     fn: F,
     args: unknown[],
   ): Promise<Awaited<ReturnType<F>>> {
+    // Refused before an agent starts (or loads the function's module).
+    options.signal?.throwIfAborted();
+    const wireArgs = toWire(args, "args");
     const located = locateFunction(fn);
     const connection = this.#connect(located);
+    // Awaited below, unless locating fails: then its failure is not news.
+    connection.catch(() => {});
     const target = await located;
-    return await this.#callOn(await connection, target, options, args);
+    return await (await connection).callWire(target, wireArgs, {
+      signal: options.signal,
+      timeout: options.timeout ?? this.#options.callTimeout,
+    }) as Awaited<ReturnType<F>>;
   }
 
   /**
