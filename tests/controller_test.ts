@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { ConnectError, Local, RemoteError, type SpawnSpec } from "../mod.ts";
+import {
+  ConnectError,
+  Local,
+  type Permissions,
+  RemoteError,
+  type SpawnSpec,
+} from "../mod.ts";
 import { capture } from "./_conformance.ts";
 import { alive, gone } from "./_processes.ts";
 import {
@@ -432,7 +438,7 @@ Deno.test("an agent with every permission writes the channel itself; a scoped on
     });
     assert.equal(await tun.call(printEverything), "done");
     assert.equal(await tun.call(add, 1, 2), 3, "the channel survived");
-    const relays = marked(mark).filter((p) => / cat \/.*\/o$/.test(p));
+    const relays = marked(mark).filter((p) => /: (\/\S*\/)?cat$/.test(p));
     assert.equal(relays.length, permissions ? 1 : 0, relays.join("\n"));
     await tun.close();
     assert.ok(lines.includes("child stdout"), lines.join("\n"));
@@ -440,15 +446,21 @@ Deno.test("an agent with every permission writes the channel itself; a scoped on
   }
 });
 
-Deno.test("an agent that dies before it opens its channel leaves no relay behind, even a slow one", async () => {
+/**
+ * Starts an agent whose deno fails at once, with the named tools slowed
+ * down by a wrapper on PATH; returns the connect error and how long it took,
+ * once every process of the agent script is gone (or 3 s passed).
+ */
+async function dyingAgent(
+  slow: [tool: string, seconds: number][],
+  permissions?: Permissions,
+): Promise<{ error: unknown; ms: number; left: string[] }> {
   const dir = await Deno.makeTempDir();
   const mark = `chopsticks-mark-${crypto.randomUUID()}`;
   try {
-    // A deno that fails at once, a dd that is slow to start (it reaches the
-    // input FIFO only after the agent is gone) and an rm slower still (the
-    // FIFO is still there when it does).
     await Deno.writeTextFile(`${dir}/deno`, "#!/bin/sh\nexit 3\n");
-    for (const [name, delay] of [["dd", 0.3], ["rm", 0.6]] as const) {
+    await Deno.chmod(`${dir}/deno`, 0o755);
+    for (const [name, delay] of slow) {
       const real = new TextDecoder().decode(
         (await new Deno.Command("sh", { args: ["-c", `command -v ${name}`] })
           .output()).stdout,
@@ -459,25 +471,47 @@ Deno.test("an agent that dies before it opens its channel leaves no relay behind
       );
       await Deno.chmod(`${dir}/${name}`, 0o755);
     }
-    await Deno.chmod(`${dir}/deno`, 0o755);
     const tun = new Local("dies", {
       ...capture().options,
       deno: `${dir}/deno`,
+      permissions,
+      connectTimeout: 10_000,
       env: {
         CHOPSTICKS_TEST_MARK: mark,
         PATH: `${dir}:${Deno.env.get("PATH")}`,
       },
     });
-    await assert.rejects(tun.call(add, 1, 2), ConnectError);
+    const start = performance.now();
+    const error = await tun.call(add, 1, 2).catch((e) => e);
+    const ms = performance.now() - start;
     await tun.close();
     const deadline = Date.now() + 3000;
     while (marked(mark).length > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    assert.deepEqual(marked(mark), [], "processes left");
+    return { error, ms, left: marked(mark) };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+Deno.test("an agent that dies before it opens its channel leaves no input relay behind, even a slow one", async () => {
+  // dd reaches the input FIFO only after the agent is gone, and rm is
+  // slower still (the FIFO is still there when it does).
+  const { error, left } = await dyingAgent([["dd", 0.3], ["rm", 0.6]]);
+  assert.ok(error instanceof ConnectError, String(error));
+  assert.deepEqual(left, [], "processes left");
+});
+
+Deno.test("a scoped agent that dies before it opens its channel fails at once, and leaves no output relay behind", async () => {
+  // cat reaches the output FIFO only after the agent is gone.
+  const { error, ms, left } = await dyingAgent([["cat", 0.5]], {
+    read: true,
+  });
+  assert.ok(error instanceof ConnectError, String(error));
+  assert.match(String(error), /exited with code 3/);
+  assert.ok(ms < 5_000, `it waited ${ms} ms for a relay`);
+  assert.deepEqual(left, [], "processes left");
 });
 
 Deno.test("close() leaves no process of the agent script behind, not even its timer", async () => {

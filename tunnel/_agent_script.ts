@@ -27,7 +27,10 @@
  * writing and exits), and a second later its whole process group is killed
  * (a hung agent too); when Deno ends, the relays are stopped (the script
  * holds the input FIFO open until it exits, so that a `dd` that had not
- * opened it yet is not left waiting for a reader). The agent
+ * opened it yet is not left waiting for a reader; the output relay, once
+ * its FIFO is open, tells the script with SIGUSR1, and one that never got
+ * that far, because Deno ended first, is stopped rather than waited for).
+ * The agent
  * removes its directories as it ends; when it was killed the script does,
  * and the temporary files the agent listed in `$_d/t` (half-received files
  * of a `put`; only names made like those, since code on a scoped agent can
@@ -132,7 +135,7 @@ _c="$_d/c"`;
       o.cwd.replaceAll('"', "")
     }" >&2; exit 125; }\n`;
   return `umask 077
-_d= _c= _p= _r= _o=
+_d= _c= _p= _r= _o= _y=
 trap '[ -z "$_d" ] || { [ -f "$_d/t" ] && while IFS= read -r _f; do case $_f in /*) case \${_f##*/} in .?*.chopsticks-????????.tmp) rm -f -- "$_f" ;; esac ;; esac; done <"$_d/t"; for _f in "$_d" "$_c/remote/http/127.0.0.1_PORT${o.port}" "$_c/gen/http/127.0.0.1_PORT${o.port}"; do [ -e "$_f" ] && rm -rf "$_f"; done; }' EXIT
 trap 'for _j in "-$_p" "$_r" "$_o"; do [ "$_j" != - ] && [ -n "$_j" ] && kill -KILL -- "$_j" 2>/dev/null; done; exit 129' HUP INT TERM
 _d=$(mktemp -d "\${TMPDIR:-/tmp}/chopsticks.XXXXXXXX") || exit 125
@@ -166,16 +169,23 @@ _p=$!
   kill -KILL -$_p
 } >/dev/null 2>&1 &
 _r=$!
-[ "$_w" != "$_d/o" ] || { cat "$_w" 5<&- & _o=$!; }
+[ "$_w" != "$_d/o" ] || {
+  trap '_y=1' USR1
+  { exec 4<"$_w" && kill -USR1 $$ && exec cat <&4; } 5<&- &
+  _o=$!
+}
 exec 5<&-
-wait $_p 2>/dev/null
-_rc=$?
+while :; do
+  wait $_p 2>/dev/null
+  _rc=$?
+  [ $_rc -gt 128 ] && kill -0 $_p 2>/dev/null && continue
+  break
+done
 kill -KILL -$_p 2>/dev/null
 kill $_r 2>/dev/null
 wait $_r 2>/dev/null
 [ -p "$_d/i" ] && exec 3<>"$_d/i"
-[ -p "$_d/o" ] && { (exec 4<>"$_d/o") 2>/dev/null || :; }
-[ -n "$_o" ] && wait $_o
+[ -n "$_o" ] && { [ -n "$_y" ] || kill $_o 2>/dev/null; wait $_o; }
 exit $_rc
 `;
 }
