@@ -12,8 +12,10 @@ import {
   add,
   exitNow,
   noisy as printEverything,
+  pid,
   readText,
   sleep,
+  spin,
   startDaemon,
   writeBytes,
 } from "./fixtures/funcs.ts";
@@ -512,6 +514,20 @@ Deno.test("a scoped agent that dies before it opens its channel fails at once, a
   assert.match(String(error), /exited with code 3/);
   assert.ok(ms < 5_000, `it waited ${ms} ms for a relay`);
   assert.deepEqual(left, [], "processes left");
+});
+
+Deno.test("the agent script, when it is sent SIGTERM, kills a hung agent at once", async () => {
+  await using tun = new Local("term", capture().options);
+  const agent = await tun.call(pid);
+  const stat = await Deno.readTextFile(`/proc/${agent}/stat`);
+  const script = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  tun.call(spin, 5_000).catch(() => {});
+  await new Promise((r) => setTimeout(r, 100));
+  const start = performance.now();
+  Deno.kill(script, "SIGTERM");
+  // Not after the second the stdin relay gives a hung agent.
+  assert.ok(await gone([agent], 700), "the agent still runs");
+  assert.ok(performance.now() - start < 700);
 });
 
 Deno.test("close() leaves no process of the agent script behind, not even its timer", async () => {

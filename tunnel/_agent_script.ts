@@ -27,9 +27,11 @@
  * writing and exits), and a second later its whole process group is killed
  * (a hung agent too); when Deno ends, the relays are stopped (the script
  * holds the input FIFO open until it exits, so that a `dd` that had not
- * opened it yet is not left waiting for a reader; the output relay, once
- * its FIFO is open, tells the script with SIGUSR1, and one that never got
- * that far, because Deno ended first, is stopped rather than waited for).
+ * opened it yet is not left waiting for a reader; it opens the output FIFO
+ * itself, both ways, before Deno starts, so that neither Deno nor the
+ * `cat` relay, which reads the script's descriptor, waits in an open,
+ * and lets go of it once Deno ended: the relay then copies what is left
+ * and ends).
  * The agent
  * removes its directories as it ends; when it was killed the script does,
  * and the temporary files the agent listed in `$_d/t` (half-received files
@@ -135,9 +137,9 @@ _c="$_d/c"`;
       o.cwd.replaceAll('"', "")
     }" >&2; exit 125; }\n`;
   return `umask 077
-_d= _c= _p= _r= _o= _y=
+_d= _c= _p= _r= _o=
 trap '[ -z "$_d" ] || { [ -f "$_d/t" ] && while IFS= read -r _f; do case $_f in /*) case \${_f##*/} in .?*.chopsticks-????????.tmp) rm -f -- "$_f" ;; esac ;; esac; done <"$_d/t"; for _f in "$_d" "$_c/remote/http/127.0.0.1_PORT${o.port}" "$_c/gen/http/127.0.0.1_PORT${o.port}"; do [ -e "$_f" ] && rm -rf "$_f"; done; }' EXIT
-trap 'for _j in "-$_p" "$_r" "$_o"; do [ "$_j" != - ] && [ -n "$_j" ] && kill -KILL -- "$_j" 2>/dev/null; done; exit 129' HUP INT TERM
+trap 'for _j in "-$_p" "$_r" "$_o"; do [ "$_j" != - ] && [ -n "$_j" ] && kill -KILL "$_j" 2>/dev/null; done; exit 129' HUP INT TERM
 _d=$(mktemp -d "\${TMPDIR:-/tmp}/chopsticks.XXXXXXXX") || exit 125
 _c="$_d/c"
 IFS= read -r _e || exit 125
@@ -151,41 +153,36 @@ ${
       ? "[ -p /proc/$$/fd/1 ] && true 2>/dev/null >>/proc/$$/fd/1 && _w=/proc/$$/fd/1\n"
       : ""
   }mkfifo "$_d/i" || exit 125
-[ "$_w" != "$_d/o" ] || mkfifo "$_w" || exit 125
+[ "$_w" != "$_d/o" ] || { mkfifo "$_w" && exec 4<>"$_w" 7<"$_w"; } || exit 125
 _k="\${XDG_CACHE_HOME:-\${HOME:-/nonexistent}/.cache}/chopsticks/modules"
 ${shared ? sharedCaches : privateCaches}
 ${cd}${findDeno(o.deno)}
 DENO_DIR="$_c" setsid "$_D" run -q --no-code-cache --no-prompt --no-config --no-lock --import-map="$_d/m.json" ${
     flags.join(" ")
-  } ${shellQuote(o.bootstrap)} "$_d/i" "$_w" "$PWD" "$_k" >&2 5<&- &
+  } ${shellQuote(o.bootstrap)} "$_d/i" "$_w" "$PWD" "$_k" >&2 4<&- 5<&- 7<&- &
 _p=$!
 {
-  dd bs=128k of="$_d/i" conv=notrunc <&5 5<&-
-  kill -TERM $_p
   _s=
   trap 'kill $_s 2>/dev/null; exit 0' TERM
+  dd bs=128k of="$_d/i" conv=notrunc <&5 5<&- &
+  _s=$!
+  exec 5<&-
+  wait $_s
+  kill -TERM $_p
   _n=0
   while kill -0 $_p && [ $_n -lt 10 ]; do sleep 0.1 & _s=$!; wait $_s; _n=$((_n + 1)); done
   kill -KILL -$_p
-} >/dev/null 2>&1 &
+} >/dev/null 2>&1 4<&- 7<&- &
 _r=$!
-[ "$_w" != "$_d/o" ] || {
-  trap '_y=1' USR1
-  { exec 4<"$_w" && kill -USR1 $$ && exec cat <&4; } 5<&- &
-  _o=$!
-}
+[ "$_w" != "$_d/o" ] || { cat <&7 4<&- 5<&- 7<&- & _o=$!; exec 7<&-; }
 exec 5<&-
-while :; do
-  wait $_p 2>/dev/null
-  _rc=$?
-  [ $_rc -gt 128 ] && kill -0 $_p 2>/dev/null && continue
-  break
-done
+wait $_p 2>/dev/null
+_rc=$?
 kill -KILL -$_p 2>/dev/null
 kill $_r 2>/dev/null
 wait $_r 2>/dev/null
 [ -p "$_d/i" ] && exec 3<>"$_d/i"
-[ -n "$_o" ] && { [ -n "$_y" ] || kill $_o 2>/dev/null; wait $_o; }
+[ -n "$_o" ] && { exec 4<&-; wait $_o; }
 exit $_rc
 `;
 }
