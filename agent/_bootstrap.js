@@ -646,8 +646,9 @@ async function loadAgent() {
   if (code.status !== 200 || code.hash !== boot.agentHash) {
     await fail("agent", `cannot load the agent's code: ${code.status}`);
   }
-  if (file && await keep(file, code.body) && !damaged) {
-    return usable(await import(url));
+  if (file && await keep(file, code.body)) {
+    void pruneAgents(file);
+    if (!damaged) return usable(await import(url));
   }
   let binary = "";
   for (let i = 0; i < code.body.length; i += 8192) {
@@ -656,6 +657,30 @@ async function loadAgent() {
   return usable(
     await import("data:application/javascript;base64," + btoa(binary)),
   );
+}
+/**
+ * Removes copies of the agent's code of other versions written more than
+ * 30 days ago (one still in use is fetched again, once), so that the cache
+ * does not keep every version a controller ever had. Run when this agent
+ * wrote its own copy, that is when a new version arrived.
+ * @param {string} mine
+ */
+async function pruneAgents(mine) {
+  const old = Date.now() - 30 * 24 * 3600 * 1000;
+  try {
+    for await (const entry of Deno.readDir(cacheDir)) {
+      const path = `${cacheDir}/${entry.name}`;
+      if (!/^agent-[0-9a-f]{64}\.js$/.test(entry.name) || path === mine) {
+        continue;
+      }
+      const info = await Deno.lstat(path);
+      if (info.isFile && (info.mtime?.getTime() ?? Infinity) < old) {
+        await Deno.remove(path);
+      }
+    }
+  } catch {
+    // Not ours to tidy, or tidied by another agent meanwhile.
+  }
 }
 /** @param {string} file */
 function sizeOf(file) {

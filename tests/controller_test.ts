@@ -276,6 +276,45 @@ async function withFilledCache(
   }
 }
 
+Deno.test("an agent that brings a new version of its code removes copies of other versions older than 30 days", async () => {
+  const home = await Deno.makeTempDir();
+  const cache = `${home}/chopsticks/modules`;
+  const name = (c: string) => `agent-${c.repeat(64)}.js`;
+  try {
+    await Deno.mkdir(cache, { recursive: true });
+    for (const file of [name("a"), name("b"), "agent-notes.js"]) {
+      await Deno.writeTextFile(`${cache}/${file}`, "export {};");
+    }
+    const longAgo = new Date(Date.now() - 40 * 24 * 3600 * 1000);
+    for (const file of [name("a"), "agent-notes.js"]) {
+      await Deno.utime(`${cache}/${file}`, longAgo, longAgo);
+    }
+    {
+      await using tun = new Local("new", {
+        ...capture().options,
+        env: { XDG_CACHE_HOME: home },
+      });
+      assert.equal(await tun.call(add, 1, 1), 2);
+    }
+    let names: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      names = (await Array.fromAsync(Deno.readDir(cache))).map((e) => e.name);
+      if (!names.includes(name("a"))) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(!names.includes(name("a")), "the old version is gone");
+    assert.ok(names.includes(name("b")), "a recent other version is kept");
+    assert.ok(names.includes("agent-notes.js"), "other files are kept");
+    assert.equal(
+      names.filter((n) => /^agent-[0-9a-f]{64}\.js$/.test(n)).length,
+      2,
+      `the agent's own copy and the recent one: ${names}`,
+    );
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
 Deno.test("a scoped agent cannot write the per-user caches that later agents load code from", async () => {
   await withFilledCache(async (env, cache, agentFile) => {
     await using tun = new Local("scoped", {
