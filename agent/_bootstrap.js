@@ -477,6 +477,36 @@ function remember(key, answer) {
   const writing = write(key, answer);
   remembering.add(writing);
   writing.finally(() => remembering.delete(writing));
+  if (!pruning) pruning = writing.then(pruneCache);
+}
+/** @type {Promise<void> | undefined} */
+let pruning;
+const DAY = 24 * 3600 * 1000;
+/**
+ * Once a day, the first agent that adds to the cache removes its entries
+ * written more than 30 days ago, so that it does not grow for ever. One
+ * still in use is sent again, once; an index whose body is gone counts as
+ * a miss (see answerFor).
+ */
+async function pruneCache() {
+  const mark = `${cacheDir}/pruned`;
+  try {
+    const last = (await Deno.stat(mark).catch(() => undefined))?.mtime;
+    if (last && Date.now() - last.getTime() < DAY) return;
+    await Deno.writeFile(mark, new Uint8Array());
+    const old = Date.now() - 30 * DAY;
+    for (const sub of ["i", "b"]) {
+      for await (const entry of Deno.readDir(`${cacheDir}/${sub}`)) {
+        const path = `${cacheDir}/${sub}/${entry.name}`;
+        const info = await Deno.lstat(path);
+        if (info.isFile && (info.mtime?.getTime() ?? Infinity) < old) {
+          await Deno.remove(path);
+        }
+      }
+    }
+  } catch {
+    // Not ours to tidy, or tidied by another agent meanwhile.
+  }
 }
 /** @param {string} key @param {Answer} answer */
 async function write(key, answer) {

@@ -315,6 +315,53 @@ Deno.test("an agent that brings a new version of its code removes copies of othe
   }
 });
 
+Deno.test("the module cache on the target drops entries written more than 30 days ago, once a day", async () => {
+  const home = await Deno.makeTempDir();
+  const cache = `${home}/chopsticks/modules`;
+  const env = { XDG_CACHE_HOME: home };
+  const longAgo = new Date(Date.now() - 40 * 24 * 3600 * 1000);
+  const plant = async (path: string, old: boolean) => {
+    await Deno.mkdir(`${cache}/${path.split("/")[0]}`, { recursive: true });
+    await Deno.writeTextFile(`${cache}/${path}`, "x");
+    if (old) await Deno.utime(`${cache}/${path}`, longAgo, longAgo);
+  };
+  const exists = (path: string) =>
+    Deno.stat(`${cache}/${path}`).then(() => true, () => false);
+  // Waits for an agent's pruning, which runs beside its work.
+  const settle = async (path: string, want: boolean) => {
+    for (let i = 0; i < 50 && await exists(path) !== want; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  try {
+    for (const [path, old] of [["i/old", true], ["b/old", true]] as const) {
+      await plant(path, old);
+    }
+    await plant("i/new", false);
+    await plant("b/new", false);
+    {
+      // A fresh cache: this agent adds to it, and so prunes it.
+      await using tun = new Local("prune", { ...capture().options, env });
+      assert.equal(await tun.call(add, 1, 1), 2);
+    }
+    await settle("b/old", false);
+    assert.equal(await exists("i/old"), false, "an old index entry is gone");
+    assert.equal(await exists("b/old"), false, "an old body is gone");
+    assert.ok(await exists("i/new") && await exists("b/new"), "new ones stay");
+    assert.ok(await exists("pruned"), "the day's pruning is marked");
+    // The same day, an agent that adds to the cache does not prune again.
+    await plant("b/old2", true);
+    {
+      await using tun = new Local("again", { ...capture().options, env });
+      assert.equal(await tun.call(same, 5), 5, "a module not cached yet");
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(await exists("b/old2"), "pruned at most once a day");
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
 Deno.test("a scoped agent cannot write the per-user caches that later agents load code from", async () => {
   await withFilledCache(async (env, cache, agentFile) => {
     await using tun = new Local("scoped", {
