@@ -489,19 +489,32 @@ const DAY = 24 * 3600 * 1000;
  * a miss (see answerFor).
  */
 async function pruneCache() {
+  if (!cacheDir) return;
   const mark = `${cacheDir}/pruned`;
   try {
     const last = (await Deno.stat(mark).catch(() => undefined))?.mtime;
     if (last && Date.now() - last.getTime() < DAY) return;
     await Deno.writeFile(mark, new Uint8Array());
-    const old = Date.now() - 30 * DAY;
-    for (const sub of ["i", "b"]) {
-      for await (const entry of Deno.readDir(`${cacheDir}/${sub}`)) {
-        const path = `${cacheDir}/${sub}/${entry.name}`;
-        const info = await Deno.lstat(path);
-        if (info.isFile && (info.mtime?.getTime() ?? Infinity) < old) {
-          await Deno.remove(path);
-        }
+  } catch {
+    return; // Not ours to tidy.
+  }
+  await removeOld(`${cacheDir}/i`);
+  await removeOld(`${cacheDir}/b`);
+}
+/**
+ * Removes the regular files in `dir` written more than 30 days ago whose
+ * names `drop` accepts (all by default).
+ * @param {string} dir @param {(name: string) => boolean} [drop]
+ */
+async function removeOld(dir, drop = () => true) {
+  const old = Date.now() - 30 * DAY;
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (!drop(entry.name)) continue;
+      const path = `${dir}/${entry.name}`;
+      const info = await Deno.lstat(path);
+      if (info.isFile && (info.mtime?.getTime() ?? Infinity) < old) {
+        await Deno.remove(path);
       }
     }
   } catch {
@@ -695,22 +708,12 @@ async function loadAgent() {
  * wrote its own copy, that is when a new version arrived.
  * @param {string} mine
  */
-async function pruneAgents(mine) {
-  const old = Date.now() - 30 * 24 * 3600 * 1000;
-  try {
-    for await (const entry of Deno.readDir(cacheDir)) {
-      const path = `${cacheDir}/${entry.name}`;
-      if (!/^agent-[0-9a-f]{64}\.js$/.test(entry.name) || path === mine) {
-        continue;
-      }
-      const info = await Deno.lstat(path);
-      if (info.isFile && (info.mtime?.getTime() ?? Infinity) < old) {
-        await Deno.remove(path);
-      }
-    }
-  } catch {
-    // Not ours to tidy, or tidied by another agent meanwhile.
-  }
+function pruneAgents(mine) {
+  return removeOld(
+    cacheDir,
+    (name) =>
+      /^agent-[0-9a-f]{64}\.js$/.test(name) && `${cacheDir}/${name}` !== mine,
+  );
 }
 /** @param {string} file */
 function sizeOf(file) {

@@ -1,10 +1,10 @@
 /**
  * A baseline for one call: a Deno child that echoes what it reads, behind
  * the same plumbing as an agent with every permission (input through a FIFO
- * relayed by `dd`, output straight to the script's stdout as `/dev/fd/6`,
- * reads and writes on Deno files), with the controller on Web Streams
- * pipes. A call
- * cannot be faster than this round trip; what it costs on top is the RPC.
+ * relayed by `dd`, output straight to the script's stdout, opened as
+ * `/proc/<the script's pid>/fd/1`, reads and writes on Deno files), with
+ * the controller on Web Streams pipes. A call cannot be faster than this
+ * round trip; what it costs on top is the RPC.
  *
  * @module
  */
@@ -24,7 +24,8 @@ export async function echoRoundTripUs(rounds: number): Promise<number> {
   const script = `d=$(mktemp -d) && mkfifo "$d/i" || exit 1
 exec 5<&0 </dev/null
 { dd bs=128k of="$d/i" conv=notrunc <&5 2>/dev/null; } &
-"${Deno.execPath()}" run -q -A '${url}' "$d/i" /dev/fd/6 6>&1 >&2 5<&-
+"${Deno.execPath()}" run -q -A '${url}' "$d/i" /proc/$$/fd/1 >&2 5<&- &
+wait $!
 rm -rf "$d"`;
   const child = new Deno.Command("sh", {
     args: ["-c", script],

@@ -22,3 +22,54 @@ export async function gone(pids: number[], ms = 2000): Promise<boolean> {
   }
   return !pids.some(alive);
 }
+
+/** Each process's pid and the fields of /proc/<pid>/stat after its name. */
+function* processes(): Generator<
+  { pid: number; comm: string; rest: string[] }
+> {
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      yield {
+        pid: Number(entry.name),
+        comm: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")),
+        rest: stat.slice(stat.lastIndexOf(")") + 2).split(" "),
+      };
+    } catch {
+      // It has exited.
+    }
+  }
+}
+
+/** The parent of `pid`. */
+export function parentOf(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+}
+
+/** The pids of this process's children running `command`. */
+export function children(command: string): number[] {
+  const found: number[] = [];
+  for (const { pid, comm, rest } of processes()) {
+    if (Number(rest[1]) === Deno.pid && comm === command) found.push(pid);
+  }
+  return found;
+}
+
+/** `pid: command line` of the processes whose environment holds `mark`. */
+export function marked(mark: string): string[] {
+  const found: string[] = [];
+  for (const { pid } of processes()) {
+    try {
+      if (!Deno.readTextFileSync(`/proc/${pid}/environ`).includes(mark)) {
+        continue;
+      }
+      const cmdline = Deno.readTextFileSync(`/proc/${pid}/cmdline`);
+      found.push(`${pid}: ${cmdline.replaceAll("\0", " ").trim()}`);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}

@@ -7,7 +7,8 @@ import {
   type SpawnSpec,
 } from "../mod.ts";
 import { capture } from "./_conformance.ts";
-import { alive, gone } from "./_processes.ts";
+import { alive, gone, marked, parentOf } from "./_processes.ts";
+import { ALL_PERMISSIONS } from "../tunnel/_permissions.ts";
 import {
   add,
   exitNow,
@@ -416,14 +417,28 @@ Deno.test("a damaged copy of the agent's code on the target is replaced, and the
   });
 });
 
-Deno.test("a call refused for its signal or its arguments starts no agent", async () => {
+/**
+ * Runs `fn` with a tunnel whose agent writes `mark` when it loads
+ * `fixtures/load_marker.ts`.
+ */
+async function withLoadMark(
+  fn: (tun: Local, mark: string) => Promise<void>,
+): Promise<void> {
   const dir = await Deno.makeTempDir();
   try {
     const mark = `${dir}/loaded`;
-    await using tun = new Local("refused", {
+    await using tun = new Local("load", {
       ...capture().options,
       env: { CHOPSTICKS_TEST_LOAD_MARK: mark },
     });
+    await fn(tun, mark);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("a call refused for its signal or its arguments starts no agent", async () => {
+  await withLoadMark(async (tun, mark) => {
     await assert.rejects(
       tun.callWith({ signal: AbortSignal.abort() }, same, 1),
       { name: "AbortError" },
@@ -431,9 +446,7 @@ Deno.test("a call refused for its signal or its arguments starts no agent", asyn
     await assert.rejects(tun.call(same, () => 1), /args\[0\]/);
     assert.equal(tun.connected, false);
     await assert.rejects(Deno.stat(mark), Deno.errors.NotFound);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a call whose function cannot be located, on a tunnel that cannot connect, only rejects", async () => {
@@ -463,13 +476,7 @@ Deno.test("when the agent dies, pending calls reject at once, though a daemon it
 });
 
 Deno.test("the call that starts an agent has its module loading while the agent starts", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const mark = `${dir}/loaded`;
-    await using tun = new Local("load", {
-      ...capture().options,
-      env: { CHOPSTICKS_TEST_LOAD_MARK: mark },
-    });
+  await withLoadMark(async (tun, mark) => {
     // This call is cancelled while the agent starts, so it never reaches
     // the agent; but the agent was told to load the module it names.
     const cancel = new AbortController();
@@ -483,39 +490,11 @@ Deno.test("the call that starts an agent has its module loading while the agent 
     }
     assert.equal(seen, "loaded");
     assert.equal(await tun.call(same, 7), 7, "the module, loaded once, works");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
-/** Command lines of the processes whose environment holds `mark`. */
-function marked(mark: string): string[] {
-  const found: string[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const environ = Deno.readTextFileSync(`/proc/${entry.name}/environ`);
-      if (!environ.includes(mark)) continue;
-      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
-      found.push(`${entry.name}: ${cmdline.replaceAll("\0", " ").trim()}`);
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return found;
-}
-
 Deno.test("an agent with every permission writes the channel itself; a scoped one through a relayed FIFO; printed output stays off it in both", async () => {
-  const scoped = {
-    read: true,
-    write: true,
-    net: true,
-    env: true,
-    run: true,
-    sys: true,
-    ffi: true,
-    import: false,
-  };
+  const scoped = { ...ALL_PERMISSIONS, import: false };
   for (const permissions of [undefined, scoped]) {
     const mark = `chopsticks-mark-${crypto.randomUUID()}`;
     const { lines, options } = capture();
@@ -605,8 +584,7 @@ Deno.test("a scoped agent that dies before it opens its channel fails at once, a
 Deno.test("the agent script, when it is sent SIGTERM, kills a hung agent at once", async () => {
   await using tun = new Local("term", capture().options);
   const agent = await tun.call(pid);
-  const stat = await Deno.readTextFile(`/proc/${agent}/stat`);
-  const script = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  const script = parentOf(agent);
   tun.call(spin, 5_000).catch(() => {});
   await new Promise((r) => setTimeout(r, 100));
   const start = performance.now();

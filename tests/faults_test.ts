@@ -21,6 +21,7 @@ import {
 } from "./fixtures/funcs.ts";
 import { sparseFile } from "./fixtures/hostile_funcs.ts";
 import { hostTest, sh } from "./_hosts.ts";
+import { children } from "./_processes.ts";
 
 const MiB = 1024 * 1024;
 /** Pending operations must settle within this long after the fault. */
@@ -49,23 +50,6 @@ async function allRejectAtOnce(
   }
   assert.ok(took < AT_ONCE_MS, `they settled ${took.toFixed(0)} ms later`);
   return errors;
-}
-
-/** The pids of this process's children running `command`. */
-function children(command: string): number[] {
-  const found: number[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === Deno.pid && comm === command) found.push(Number(entry.name));
-    } catch {
-      // It has exited.
-    }
-  }
-  return found;
 }
 
 /** Names in `dir` other than `keep`: partial files or temporary ones. */

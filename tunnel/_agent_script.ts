@@ -31,9 +31,7 @@
  * itself, both ways, before Deno starts, so that neither Deno nor the
  * `cat` relay, which reads the script's descriptor, waits in an open,
  * and lets go of it once Deno ended: the relay then copies what is left
- * and ends).
- * The agent
- * removes its directories as it ends; when it was killed the script does,
+ * and ends). The agent removes its directories as it ends; when it was killed the script does,
  * and the temporary files the agent listed in `$_d/t` (half-received files
  * of a `put`; only names made like those, since code on a scoped agent can
  * write that list).
@@ -41,7 +39,7 @@
  * @module
  */
 import {
-  ALL_PERMISSIONS,
+  grantsEverything,
   permissionFlags,
   type Permissions,
   shellQuote,
@@ -111,11 +109,11 @@ export function agentScript(o: AgentScriptOptions): string {
   // after it ended): that one writes the channel itself, where
   // stdout is a pipe it may open (under sudo it is root's; tried with an
   // open, since busybox's `test -w` says yes to any root); the others write
-  // a FIFO that \`cat\` relays.
-  const direct = p === undefined ||
-    (Object.keys(ALL_PERMISSIONS) as (keyof Permissions)[]).every((name) =>
-      p[name] === true
-    );
+  // a FIFO that `cat` relays. The script's own stdout must stay the channel
+  // while Deno starts: Deno runs in the background, and no command of the
+  // script after it redirects stdout (dash sets a foreground command's
+  // redirections up in the shell itself, for as long as the command runs).
+  const direct = grantsEverything(p);
   const flags = permissionFlags(p, {
     read: [`"$_d"`, `"$_k"`],
     write: shared ? [`"$_d"`, `"$_k"`] : [`"$_d"`],

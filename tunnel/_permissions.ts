@@ -46,6 +46,14 @@ export const ALL_PERMISSIONS: Readonly<Required<Permissions>> = {
 
 const NAMES = Object.keys(ALL_PERMISSIONS) as (keyof Permissions)[];
 
+/** True when `permissions` (undefined: the default) grant everything. */
+export function grantsEverything(
+  permissions: Permissions | undefined,
+): boolean {
+  return permissions === undefined ||
+    NAMES.every((name) => permissions[name] === true);
+}
+
 /** Quotes `s` as one word for a POSIX shell. */
 export function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;

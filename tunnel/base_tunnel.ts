@@ -392,10 +392,7 @@ export abstract class BaseTunnel implements AsyncDisposable {
     // Awaited below, unless locating fails: then its failure is not news.
     connection.catch(() => {});
     const target = await located;
-    return await (await connection).callWire(target, wireArgs, {
-      signal: options.signal,
-      timeout: options.timeout ?? this.#options.callTimeout,
-    }) as Awaited<ReturnType<F>>;
+    return await this.#callOn(await connection, target, options, wireArgs);
   }
 
   /**
@@ -410,16 +407,16 @@ export abstract class BaseTunnel implements AsyncDisposable {
     const target = locatedBefore(fn);
     const connection = this.#connection;
     if (!target || !connection?.open) return undefined;
-    return this.#callOn(connection, target, options, args);
+    return this.#callOn(connection, target, options, toWire(args, "args"));
   }
 
   #callOn<R>(
     connection: Connection,
     target: FunctionTarget,
     options: CallOptions,
-    args: unknown[],
+    wireArgs: unknown,
   ): Promise<R> {
-    return connection.call(target, args, {
+    return connection.callWire(target, wireArgs, {
       signal: options.signal,
       timeout: options.timeout ?? this.#options.callTimeout,
     }) as Promise<R>;
