@@ -51,26 +51,29 @@ Deno.test("hostile agents: every broken protocol settles at once and leaves othe
     await callBreaks("huge-prefix", 0, /length 0/);
   });
 
-  await t.step(
-    "a frame longer than its body, then the end of output",
-    async () => {
-      const tun = new Hostile("short-body", undefined, { output: () => {} });
-      await tun.connect();
-      await settles(tun, () => tun.call(add, 1, 2), ConnectionLostError);
-    },
-  );
+  // 100 bytes are gathered from reads; 1 MiB is read in place.
+  for (const length of [100, MiB]) {
+    await t.step(
+      `a frame of ${length} bytes cut short, then the end of output`,
+      async () => {
+        const tun = new Hostile("short-body", length, { output: () => {} });
+        await tun.connect();
+        await settles(tun, () => tun.call(add, 1, 2), ConnectionLostError);
+      },
+    );
 
-  await t.step(
-    "a frame longer than its body, from an agent that lingers",
-    async () => {
-      const tun = new Hostile("short-body", undefined, {
-        output: () => {},
-        linger: true,
-      });
-      await tun.connect();
-      await settles(tun, () => tun.call(add, 1, 2), ConnectionLostError);
-    },
-  );
+    await t.step(
+      `a frame of ${length} bytes cut short, from an agent that lingers`,
+      async () => {
+        const tun = new Hostile("short-body", length, {
+          output: () => {},
+          linger: true,
+        });
+        await tun.connect();
+        await settles(tun, () => tun.call(add, 1, 2), ConnectionLostError);
+      },
+    );
+  }
 
   await t.step(
     "a frame shorter than its body: the rest is a bad frame",

@@ -13,6 +13,16 @@ import type { SpawnSpec } from "./_connection.ts";
 /** Parts at least this big are written on their own, not copied. */
 const BIG_WRITE = 64 * 1024;
 
+/** Bytes asked for by one read of stdout. */
+const READ = 64 * 1024;
+
+/**
+ * A frame of at most DIRECT_MAX bytes that still lacks DIRECT is read
+ * straight into a buffer of its own (a file chunk is 256 KiB).
+ */
+const DIRECT = 32 * 1024;
+const DIRECT_MAX = 4 * 1024 * 1024;
+
 /** How long `close()` waits for the process before killing it. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -188,13 +198,34 @@ export class ProcessChannel {
   ): Promise<void> {
     const frames = new FrameReader(onFrame);
     let seen = new Uint8Array(0);
-    const reader = this.#child.stdout.getReader();
+    // Reads go into one reused buffer and what came is copied out at its
+    // size (a reply to a call is a few dozen bytes, where a fresh 64 KiB
+    // buffer per read would be zeroed and collected); the rest of a big
+    // frame (a file chunk) is read straight into a buffer of its own.
+    const reader = this.#child.stdout.getReader({ mode: "byob" });
+    let scratch = new Uint8Array(READ);
     try {
       while (true) {
         const wait = pause?.();
         if (wait) await wait;
-        const { value: chunk, done } = await reader.read();
+        const big = this.#sawMarker
+          ? frames.reserve(DIRECT, DIRECT_MAX)
+          : undefined;
+        if (big) {
+          let { frame, have } = big;
+          while (have < frame.length) {
+            const { value, done } = await reader.read(frame.subarray(have));
+            if (done) return;
+            frame = new Uint8Array(value.buffer);
+            have += value.length;
+          }
+          frames.complete(frame);
+          continue;
+        }
+        const { value, done } = await reader.read(scratch);
         if (done) break;
+        scratch = new Uint8Array(value.buffer);
+        const chunk = value.slice();
         if (this.#sawMarker) {
           frames.push(chunk);
           continue;

@@ -70,6 +70,44 @@ export class FrameReader {
     }
   }
 
+  /**
+   * When the frame being read still lacks at least `min` bytes and is no
+   * bigger than `max`: a buffer for the whole frame (its kind byte first)
+   * that holds what was buffered of it, and how many bytes that is. The
+   * caller reads the rest straight into it and hands it to
+   * {@linkcode complete}: a big frame is then not gathered from many reads
+   * and copied again. (`max` bounds what a length prefix alone makes this
+   * side allocate; a bigger frame is buffered as it comes.)
+   */
+  reserve(
+    min: number,
+    max: number,
+  ): { frame: Uint8Array; have: number } | undefined {
+    if (
+      this.#need < 0 || this.#need > max || this.#need - this.#buffered < min
+    ) return undefined;
+    const frame = new Uint8Array(this.#need);
+    let have = 0;
+    for (const chunk of this.#chunks) {
+      frame.set(chunk, have);
+      have += chunk.length;
+    }
+    this.#chunks = [];
+    this.#buffered = 0;
+    return { frame, have };
+  }
+
+  /** Hands on a frame from {@linkcode reserve}, filled. */
+  complete(frame: Uint8Array): void {
+    if (this.#need !== frame.length) {
+      throw new FrameError(
+        `Cannot complete a frame of ${frame.length} bytes: ${this.#need} were due`,
+      );
+    }
+    this.#need = -1;
+    this.#onFrame(frame[0], frame.subarray(1));
+  }
+
   #take(n: number): Uint8Array {
     const first = this.#chunks[0];
     this.#buffered -= n;

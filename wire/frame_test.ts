@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { encodeFrame, FrameError, FrameReader } from "./_frame.ts";
 
+const MiB = 1024 * 1024;
+
 function collect(max?: number) {
   const frames: [number, number[]][] = [];
   const reader = new FrameReader(
@@ -47,4 +49,40 @@ Deno.test("FrameReader keeps a partial frame pending", () => {
   assert.equal(reader.pending, 8);
   reader.push(frame.subarray(8));
   assert.equal(frames.length, 1);
+});
+
+Deno.test("FrameReader hands a big frame's buffer out to be filled in place", () => {
+  const { frames, reader } = collect();
+  const body = new Uint8Array(100_000).map((_, i) => i % 251);
+  const frame = encodeFrame(4, body);
+  reader.push(frame.subarray(0, 1000));
+  // Not while less than `min` bytes are missing, nor past `max`.
+  assert.equal(reader.reserve(100_000, MiB), undefined);
+  assert.equal(reader.reserve(1024, 50_000), undefined);
+  const big = reader.reserve(32 * 1024, MiB);
+  assert.ok(big);
+  assert.equal(big.frame.length, body.length + 1);
+  assert.equal(big.have, 1000 - 4);
+  assert.deepEqual([...big.frame.subarray(0, big.have)], [
+    ...frame.subarray(4, 1000),
+  ]);
+  assert.equal(frames.length, 0);
+  big.frame.set(frame.subarray(1000), big.have);
+  reader.complete(big.frame);
+  assert.equal(frames.length, 1);
+  assert.equal(frames[0][0], 4);
+  assert.deepEqual(frames[0][1], [...body]);
+  // Reading goes on with the next frame.
+  reader.push(encodeFrame(5, new Uint8Array([9])));
+  assert.deepEqual(frames[1], [5, [9]]);
+  assert.equal(reader.pending, 0);
+});
+
+Deno.test("FrameReader refuses to complete a frame of the wrong size", () => {
+  const { frames, reader } = collect();
+  reader.push(encodeFrame(1, new Uint8Array(50_000)).subarray(0, 10));
+  const big = reader.reserve(1, MiB);
+  assert.equal(big?.frame.length, 50_001);
+  assert.throws(() => reader.complete(new Uint8Array(10)), FrameError);
+  assert.equal(frames.length, 0);
 });
