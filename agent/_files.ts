@@ -63,8 +63,18 @@ function split(path: string): [string, string] {
 
 /** Set once the agent is ending: no put may begin after that. */
 let ending = false;
-/** Puts making their temporary file: the end waits for them. */
-const beginning = new Set<Promise<unknown>>();
+/**
+ * Transfers still opening their file, by stream id: dropping one (the
+ * agent ends, or the controller gave up on it) waits for that first.
+ */
+const beginning = new Map<number, Promise<unknown>>();
+
+/** Registers the begin of stream `id`, for `drop` to wait for. */
+function starting<T>(id: number, begun: Promise<T>): Promise<T> {
+  beginning.set(id, begun);
+  begun.finally(() => beginning.delete(id)).catch(() => {});
+  return begun;
+}
 
 /** Starts receiving stream `id` into a temporary file beside the target. */
 export function putBegin(
@@ -75,10 +85,7 @@ export function putBegin(
   if (ending) {
     return Promise.reject(new Error("Cannot put: the agent is ending"));
   }
-  const begun = begin(files, id, target);
-  beginning.add(begun);
-  begun.finally(() => beginning.delete(begun)).catch(() => {});
-  return begun;
+  return starting(id, begin(files, id, target));
 }
 
 async function begin(
@@ -188,6 +195,7 @@ export async function putEnd(
 
 /** Drops stream `id`, removing its temporary file. */
 export async function drop(id: number): Promise<void> {
+  await beginning.get(id)?.catch(() => {});
   const s = incoming.get(id);
   if (s) {
     incoming.delete(id);
@@ -211,7 +219,7 @@ export async function drop(id: number): Promise<void> {
 /** Removes every half-received file: the agent is ending. */
 export async function dropAll(): Promise<void> {
   ending = true;
-  await Promise.allSettled(beginning);
+  await Promise.allSettled(beginning.values());
   await Promise.all([...incoming.keys(), ...outgoing.keys()].map(drop));
 }
 
@@ -229,7 +237,15 @@ export function fetchAck(id: number, bytes: number): void {
  * open with its absolute path, size and mode. The data follows in `Data`
  * frames and an `End` message with the sha256 (or `Abort`).
  */
-export async function fetchBegin(
+export function fetchBegin(
+  files: FileChannel,
+  id: number,
+  target: string,
+): Promise<{ path: string; size: number; mode: number | null }> {
+  return starting(id, openOutgoing(files, id, target));
+}
+
+async function openOutgoing(
   files: FileChannel,
   id: number,
   target: string,

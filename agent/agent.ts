@@ -151,7 +151,11 @@ async function run(id: number, target: Target, wireArgs: unknown) {
   running.set(id, cancellation);
   let reply: unknown[];
   try {
-    const fn = await resolve(target);
+    // A function found before (and every built-in) is called in the turn
+    // its call arrived in, so calls start in the order they came: a
+    // transfer's Abort never overtakes its begin.
+    const found = resolve(target);
+    const fn = typeof found === "function" ? found : await found;
     const args = fromWire(wireArgs) as unknown[];
     const value = await storage.run(cancellation, () => fn(...args));
     reply = [Msg.Ok, id, toWire(value, "result")];
@@ -163,23 +167,26 @@ async function run(id: number, target: Target, wireArgs: unknown) {
   if (!cancellation.aborted) send(reply);
 }
 
-/** Finds the function a call names; cached, since calls repeat. */
-async function resolve(target: Target): Promise<Callable> {
+/**
+ * Finds the function a call names: at once when it was found before or is
+ * a built-in, else once its module is loaded. Cached, since calls repeat.
+ */
+function resolve(target: Target): Callable | Promise<Callable> {
   const key = target.join("\0");
-  let fn = resolved.get(key);
-  if (!fn) {
-    fn = await find(target);
-    resolved.set(key, fn);
+  const fn = resolved.get(key);
+  if (fn) return fn;
+  if (target[0] === "b") {
+    const builtin = Object.hasOwn(builtins, target[1]) && builtins[target[1]];
+    if (!builtin) throw new TypeError(`Cannot call built-in "${target[1]}"`);
+    return builtin;
   }
-  return fn;
+  return find(target).then((found) => {
+    resolved.set(key, found);
+    return found;
+  });
 }
 
 async function find(target: Target): Promise<Callable> {
-  if (target[0] === "b") {
-    const fn = Object.hasOwn(builtins, target[1]) && builtins[target[1]];
-    if (!fn) throw new TypeError(`Cannot call built-in "${target[1]}"`);
-    return fn;
-  }
   if (target[0] === "m") {
     const ns = await load(target[1]);
     const fn = ns[target[2]];

@@ -178,7 +178,7 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
     return this.#run(
       (tunnel) =>
         bounded(
-          tunnel.put(localPath, remotePath, mode),
+          (signal) => tunnel.put(localPath, remotePath, { ...mode, signal }),
           tunnel.host,
           `Put of "${localPath}"`,
           this.#limits(options),
@@ -207,7 +207,8 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
     return this.#run(
       (tunnel) =>
         bounded(
-          tunnel.fetch(remotePath, paths.get(tunnel.host)),
+          (signal) =>
+            tunnel.fetch(remotePath, paths.get(tunnel.host), { signal }),
           tunnel.host,
           `Fetch of "${remotePath}"`,
           this.#limits(options),
@@ -241,7 +242,7 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
     return this.#run(
       (tunnel) =>
         bounded(
-          tunnel.putTree(localDir, remoteDir),
+          (signal) => tunnel.putTree(localDir, remoteDir, { signal }),
           tunnel.host,
           `Tree copy of "${localDir}"`,
           this.#limits(options),
@@ -277,7 +278,8 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
     return this.#run(
       (tunnel) =>
         bounded(
-          tunnel.fetchTree(remoteDir, paths.get(tunnel.host)!),
+          (signal) =>
+            tunnel.fetchTree(remoteDir, paths.get(tunnel.host)!, { signal }),
           tunnel.host,
           `Tree fetch of "${remoteDir}"`,
           this.#limits(options),

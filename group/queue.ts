@@ -28,7 +28,10 @@ import { fetchPaths } from "./_fetch_paths.ts";
 export interface QueueOptions {
   /** At most this many operations (so hosts) at once. Default: no limit. */
   concurrency?: number;
-  /** Time limit of each operation, in milliseconds. Default: none. */
+  /**
+   * Time limit of each operation, in milliseconds: a call past it is
+   * cancelled on the agent, a transfer stopped. Default: none.
+   */
   timeout?: number;
 }
 
@@ -140,10 +143,10 @@ export class Queue {
     return this.#queue(target, (tunnel) => ({
       op: () =>
         bounded(
-          tunnel.put(localPath, remotePath, options),
+          (signal) => tunnel.put(localPath, remotePath, { ...options, signal }),
           tunnel.host,
           `Put of "${localPath}"`,
-          { timeout: this.#timeout },
+          { timeout: this.#timeout, signal: options.signal },
         ),
     }));
   }
@@ -182,10 +185,12 @@ export class Queue {
     return this.#queue(target, (tunnel) => ({
       op: () =>
         bounded(
-          tunnel.fetch(
-            remotePath,
-            paths ? paths.get(tunnel.host) : localPath,
-          ),
+          (signal) =>
+            tunnel.fetch(
+              remotePath,
+              paths ? paths.get(tunnel.host) : localPath,
+              { signal },
+            ),
           tunnel.host,
           `Fetch of "${remotePath}"`,
           { timeout: this.#timeout },

@@ -22,10 +22,12 @@ export interface RunOptions {
   concurrency?: number;
   /**
    * Time limit of each host's operation, in milliseconds (connecting is
-   * bounded by the tunnel's `connectTimeout` instead). Default: the group's.
+   * bounded by the tunnel's `connectTimeout` instead). A call past it is
+   * cancelled on the agent; a transfer is stopped and its partial file
+   * removed. Default: the group's.
    */
   timeout?: number;
-  /** Aborts every host's operation. */
+  /** Aborts every host's operation, as `timeout` does. */
   signal?: AbortSignal;
   /** Told when a host starts, succeeds or fails. Default: the group's. */
   onHost?: (event: HostEvent) => void;

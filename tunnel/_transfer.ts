@@ -37,10 +37,61 @@ export interface FetchResult {
   size: number;
 }
 
-/** Options of `put`. */
-export interface PutOptions {
+/**
+ * Options of `fetch`, `putTree` and `fetchTree` (and, with `mode`, of
+ * `put`).
+ *
+ * @example Give up on a transfer after a minute
+ * ```ts
+ * import { Local, type TransferOptions } from "@chopsticks/chopsticks";
+ * await using tun = new Local();
+ * const options: TransferOptions = { signal: AbortSignal.timeout(60_000) };
+ * await tun.fetch("/etc/hostname", "/tmp/hostname", options);
+ * ```
+ */
+export interface TransferOptions {
+  /**
+   * Stops the transfer when it aborts: the promise rejects with the
+   * signal's reason, nothing more is sent, and the partial file is removed
+   * on the side that was writing it. A file whose last byte was already
+   * sent may still be renamed into place, whole; a partial one never is.
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * Options of `put`.
+ *
+ * @example
+ * ```ts
+ * import { Local, type PutOptions } from "@chopsticks/chopsticks";
+ * await using tun = new Local();
+ * const options: PutOptions = { mode: 0o600 };
+ * await tun.put("deno.json", "/tmp/private.json", options);
+ * ```
+ */
+export interface PutOptions extends TransferOptions {
   /** Permission bits of the new file. Default: those of the local file. */
   mode?: number;
+}
+
+/**
+ * Settles like `promise`, or rejects with the reason of `signal` as soon as
+ * it aborts (what `promise` stands for goes on).
+ */
+export function unlessAborted<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() =>
+      signal.removeEventListener("abort", onAbort)
+    );
+  });
 }
 
 function basename(path: string): string {
@@ -66,6 +117,8 @@ export async function putFile(
   remotePath: string | undefined,
   options: PutOptions = {},
 ): Promise<PutResult> {
+  const { signal } = options;
+  signal?.throwIfAborted();
   let file: Deno.FsFile;
   try {
     file = await Deno.open(localPath, { read: true });
@@ -103,7 +156,7 @@ export async function putFile(
     await conn.call({ kind: "builtin", name: "putBegin" }, [
       id,
       remotePath ?? null,
-    ]);
+    ], { signal });
     const hash = createHash("sha256");
     // Chunk k goes out only once chunk k - WINDOW/CHUNK was acknowledged,
     // so WINDOW/CHUNK + 1 buffers, reused in turn, are enough.
@@ -111,10 +164,13 @@ export async function putFile(
     let sent = 0;
     for (let k = 0;; k++) {
       while (sent - acked >= WINDOW && !failed) {
-        await new Promise<void>((resolve) => wake = resolve);
+        await unlessAborted(
+          new Promise<void>((resolve) => wake = resolve),
+          signal,
+        );
       }
       // A few chunks wait to be written while the next is read and hashed.
-      await conn.drained(DEPTH * CHUNK);
+      await unlessAborted(conn.drained(DEPTH * CHUNK), signal);
       if (failed) throw failed;
       const slot = k % (WINDOW / CHUNK + 1);
       const chunk = buffers[slot] ??= new Uint8Array(CHUNK);
@@ -131,11 +187,12 @@ export async function putFile(
       sent,
       hash.digest("hex"),
       mode,
-    ]) as PutResult;
+    ], { signal }) as PutResult;
     conn.closeStream(id);
     return result;
   } catch (error) {
     if (id) conn.closeStream(id, String(error));
+    if (signal?.aborted && error === signal.reason) throw error;
     if (error instanceof Error && !error.message.startsWith("Cannot put")) {
       error.message =
         `Cannot put "${localPath}" to "${conn.host}": ${error.message}`;
@@ -154,7 +211,10 @@ export async function fetchFile(
   conn: Connection,
   remotePath: string,
   localPath?: string,
+  options: TransferOptions = {},
 ): Promise<FetchResult> {
+  const { signal } = options;
+  signal?.throwIfAborted();
   let target = absoluteHere(localPath ?? basename(remotePath));
   const info = await Deno.stat(target).catch(() => undefined);
   if (info?.isDirectory) {
@@ -208,12 +268,14 @@ export async function fetchFile(
     end: (sha) => settle.resolve(sha),
     abort: (error) => settle.reject(error),
   });
+  const onAbort = () => settle.reject(signal!.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
   let closed = false;
   try {
     const begun = await conn.call({ kind: "builtin", name: "fetchBegin" }, [
       id,
       remotePath,
-    ]) as { path: string; size: number; mode: number | null };
+    ], { signal }) as { path: string; size: number; mode: number | null };
     if (!(Number.isSafeInteger(begun.size) && begun.size >= 0)) {
       throw new ProtocolError(conn.host, `fetch stream ${id}: a bad size`);
     }
@@ -247,12 +309,14 @@ export async function fetchFile(
   } catch (error) {
     conn.closeStream(id, String(error));
     await chain;
+    if (signal?.aborted && error === signal.reason) throw error;
     if (error instanceof Error && !error.message.startsWith("Cannot fetch")) {
       error.message =
         `Cannot fetch "${remotePath}" from "${conn.host}": ${error.message}`;
     }
     throw error;
   } finally {
+    signal?.removeEventListener("abort", onAbort);
     if (!closed) file.close();
     await Deno.remove(tmp).catch(() => {});
   }

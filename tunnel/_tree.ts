@@ -16,7 +16,7 @@ import {
   type TreeEntry,
 } from "../agent/_tree.ts";
 import type { Connection } from "./_connection.ts";
-import { fetchFile, putFile } from "./_transfer.ts";
+import { fetchFile, putFile, type TransferOptions } from "./_transfer.ts";
 
 /** What `putTree` and `fetchTree` resolve to. */
 export interface TreeResult {
@@ -95,7 +95,10 @@ export async function putTree(
   conn: Connection,
   localDir: string,
   remoteDir: string,
+  options: TransferOptions = {},
 ): Promise<TreeResult> {
+  const { signal } = options;
+  signal?.throwIfAborted();
   const local = await listTree(absoluteHere(localDir));
   if (local.entries === null) {
     throw new Deno.errors.NotFound(
@@ -103,7 +106,7 @@ export async function putTree(
     );
   }
   const remote = checkTree(
-    await conn.call(builtin("treeList"), [remoteDir]),
+    await conn.call(builtin("treeList"), [remoteDir], { signal }),
     `to "${remoteDir}"`,
   );
   const changed = await changedFiles(
@@ -111,13 +114,18 @@ export async function putTree(
     remote,
     (paths) => hashFiles(local.root, paths),
     async (paths) =>
-      await conn.call(builtin("treeHash"), [remote.root, paths]) as string[],
+      await conn.call(builtin("treeHash"), [remote.root, paths], {
+        signal,
+      }) as string[],
   );
-  await conn.call(builtin("treeMake"), [remote.root, local.entries]);
+  await conn.call(builtin("treeMake"), [remote.root, local.entries], {
+    signal,
+  });
   let bytes = 0;
   for (const e of changed) {
     await putFile(conn, `${local.root}/${e.path}`, `${remote.root}/${e.path}`, {
       mode: e.mode,
+      signal,
     });
     bytes += e.size;
   }
@@ -130,9 +138,12 @@ export async function fetchTree(
   conn: Connection,
   remoteDir: string,
   localDir: string,
+  options: TransferOptions = {},
 ): Promise<TreeResult> {
+  const { signal } = options;
+  signal?.throwIfAborted();
   const remote = checkTree(
-    await conn.call(builtin("treeList"), [remoteDir]),
+    await conn.call(builtin("treeList"), [remoteDir], { signal }),
     `"${remoteDir}"`,
   );
   if (remote.entries === null) {
@@ -146,14 +157,17 @@ export async function fetchTree(
     remote,
     local,
     async (paths) =>
-      await conn.call(builtin("treeHash"), [remote.root, paths]) as string[],
+      await conn.call(builtin("treeHash"), [remote.root, paths], {
+        signal,
+      }) as string[],
     (paths) => hashFiles(root, paths),
   );
   await makeEntries(root, remote.entries);
+  signal?.throwIfAborted();
   let bytes = 0;
   for (const e of changed) {
     const target = await safePath(root, e.path);
-    await fetchFile(conn, `${remote.root}/${e.path}`, target);
+    await fetchFile(conn, `${remote.root}/${e.path}`, target, { signal });
     await Deno.chmod(target, e.mode);
     bytes += e.size;
   }

@@ -23,6 +23,8 @@ import {
   putFile,
   type PutOptions,
   type PutResult,
+  type TransferOptions,
+  unlessAborted,
 } from "./_transfer.ts";
 import { fetchTree, putTree, type TreeResult } from "./_tree.ts";
 import type { Permissions, PermissionValue } from "./_permissions.ts";
@@ -41,6 +43,7 @@ export type {
   PutOptions,
   PutResult,
   SpawnSpec,
+  TransferOptions,
   TreeResult,
 };
 
@@ -428,7 +431,8 @@ export abstract class BaseTunnel implements AsyncDisposable {
    * a fresh temporary file). The data streams in chunks; the target writes
    * a temporary file beside the destination, checks its sha256, applies
    * `mode` (default: the local file's), and only then renames it into
-   * place, so a failure never leaves a partial file there.
+   * place, so a failure never leaves a partial file there. `signal` stops
+   * the transfer (see {@linkcode TransferOptions}).
    *
    * @example
    * ```ts
@@ -442,14 +446,16 @@ export abstract class BaseTunnel implements AsyncDisposable {
     remotePath?: string,
     options: PutOptions = {},
   ): Promise<PutResult> {
-    return await putFile(await this.#connect(), localPath, remotePath, options);
+    const conn = await this.#connectUnlessAborted(options.signal);
+    return await putFile(conn, localPath, remotePath, options);
   }
 
   /**
    * Copies `remotePath` from the target to `localPath` (default: the file's
    * name in the current directory; an existing directory receives the file
    * inside it), checked by sha256 and renamed into place only when whole.
-   * A failed fetch never touches a file already at `localPath`.
+   * A failed fetch never touches a file already at `localPath`. `signal`
+   * stops the transfer (see {@linkcode TransferOptions}).
    *
    * @example
    * ```ts
@@ -458,8 +464,13 @@ export abstract class BaseTunnel implements AsyncDisposable {
    * const { localPath, size } = await tun.fetch("/etc/hostname", "/tmp/hostname");
    * ```
    */
-  async fetch(remotePath: string, localPath?: string): Promise<FetchResult> {
-    return await fetchFile(await this.#connect(), remotePath, localPath);
+  async fetch(
+    remotePath: string,
+    localPath?: string,
+    options: TransferOptions = {},
+  ): Promise<FetchResult> {
+    const conn = await this.#connectUnlessAborted(options.signal);
+    return await fetchFile(conn, remotePath, localPath, options);
   }
 
   /**
@@ -478,8 +489,13 @@ export abstract class BaseTunnel implements AsyncDisposable {
    * console.log(first.copied, again.copied); // e.g. 1 0
    * ```
    */
-  async putTree(localDir: string, remoteDir: string): Promise<TreeResult> {
-    return await putTree(await this.#connect(), localDir, remoteDir);
+  async putTree(
+    localDir: string,
+    remoteDir: string,
+    options: TransferOptions = {},
+  ): Promise<TreeResult> {
+    const conn = await this.#connectUnlessAborted(options.signal);
+    return await putTree(conn, localDir, remoteDir, options);
   }
 
   /**
@@ -495,8 +511,19 @@ export abstract class BaseTunnel implements AsyncDisposable {
    * const { files, copied } = await tun.fetchTree("/etc/apt", "/tmp/apt-copy");
    * ```
    */
-  async fetchTree(remoteDir: string, localDir: string): Promise<TreeResult> {
-    return await fetchTree(await this.#connect(), remoteDir, localDir);
+  async fetchTree(
+    remoteDir: string,
+    localDir: string,
+    options: TransferOptions = {},
+  ): Promise<TreeResult> {
+    const conn = await this.#connectUnlessAborted(options.signal);
+    return await fetchTree(conn, remoteDir, localDir, options);
+  }
+
+  /** The connection, unless `signal` aborts first (it is still made). */
+  #connectUnlessAborted(signal?: AbortSignal): Promise<Connection> {
+    signal?.throwIfAborted();
+    return unlessAborted(this.#connect(), signal);
   }
 
   /**

@@ -22,6 +22,7 @@ export {
   type PutOptions,
   type PutResult,
   type SpawnSpec,
+  type TransferOptions,
   type TreeResult,
   type TunnelOptions,
   type TunnelStats,

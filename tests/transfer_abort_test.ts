@@ -1,0 +1,233 @@
+/**
+ * Stopping file transfers with an AbortSignal, and group time limits that
+ * stop the transfer itself (not only the wait for it), on real agents.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { ErrorResult, Group, Local, Queue, TimeoutError } from "../mod.ts";
+import { add, list } from "./fixtures/funcs.ts";
+
+const MiB = 1024 * 1024;
+/** Big enough to take well over the moment the tests abort at. */
+const BIG = 768 * MiB;
+
+async function sparseFile(path: string, size: number): Promise<void> {
+  const file = await Deno.open(path, { write: true, create: true });
+  await file.truncate(size);
+  file.close();
+}
+
+/** Names in `dir` that look like a transfer's temporary file. */
+async function temporaries(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (e.name.includes(".chopsticks-")) names.push(e.name);
+  }
+  return names;
+}
+
+/** Waits until `dir` holds no temporary file (at most `ms`); returns them. */
+async function settledTemporaries(dir: string, ms = 3000): Promise<string[]> {
+  const end = Date.now() + ms;
+  let left = await temporaries(dir);
+  while (left.length > 0 && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 50));
+    left = await temporaries(dir);
+  }
+  return left;
+}
+
+/** Resolves once `dir` holds a temporary file: the transfer is under way. */
+async function underWay(dir: string): Promise<void> {
+  const end = Date.now() + 10_000;
+  while ((await temporaries(dir)).length === 0) {
+    if (Date.now() > end) throw new Error(`no transfer began in ${dir}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function withDirs(
+  fn: (here: string, there: string) => Promise<void>,
+): Promise<void> {
+  const here = await Deno.makeTempDir({ prefix: "chopsticks-abort-here-" });
+  const there = await Deno.makeTempDir({ prefix: "chopsticks-abort-there-" });
+  try {
+    await fn(here, there);
+  } finally {
+    await Deno.remove(here, { recursive: true });
+    await Deno.remove(there, { recursive: true });
+  }
+}
+
+Deno.test("an aborted put rejects with the reason, and the agent removes its partial file", async () => {
+  await withDirs(async (here, there) => {
+    await sparseFile(`${here}/big.bin`, BIG);
+    await using tun = new Local("abort-put");
+    await tun.call(add, 1, 1);
+    const stop = new AbortController();
+    const put = tun.put(`${here}/big.bin`, `${there}/big.bin`, {
+      signal: stop.signal,
+    });
+    await underWay(there);
+    const reason = new Error("changed my mind");
+    stop.abort(reason);
+    await assert.rejects(put, (e) => e === reason);
+    assert.deepEqual(await settledTemporaries(there), []);
+    await assert.rejects(Deno.stat(`${there}/big.bin`), Deno.errors.NotFound);
+    // The tunnel goes on: a call, and a whole put after the aborted one.
+    assert.equal(await tun.call(add, 2, 3), 5);
+    await Deno.writeTextFile(`${here}/small.txt`, "small");
+    const small = await tun.put(`${here}/small.txt`, `${there}/small.txt`);
+    assert.equal(small.size, 5);
+    assert.equal(await Deno.readTextFile(`${there}/small.txt`), "small");
+  });
+});
+
+Deno.test("an aborted fetch rejects with the reason, removes its partial file and leaves the old one", async () => {
+  await withDirs(async (here, there) => {
+    await sparseFile(`${there}/big.bin`, BIG);
+    await Deno.writeTextFile(`${here}/big.bin`, "the old file");
+    await using tun = new Local("abort-fetch");
+    await tun.call(add, 1, 1);
+    const stop = new AbortController();
+    const fetch = tun.fetch(`${there}/big.bin`, `${here}/big.bin`, {
+      signal: stop.signal,
+    });
+    await underWay(here);
+    stop.abort();
+    await assert.rejects(fetch, (e) => e === stop.signal.reason);
+    assert.equal((stop.signal.reason as Error).name, "AbortError");
+    assert.deepEqual(await settledTemporaries(here), []);
+    assert.equal(await Deno.readTextFile(`${here}/big.bin`), "the old file");
+    // The agent stopped sending: a small fetch after it is whole and quick.
+    await Deno.writeTextFile(`${there}/small.txt`, "small");
+    const small = await tun.fetch(`${there}/small.txt`, `${here}/small.txt`);
+    assert.equal(small.size, 5);
+    assert.equal(await tun.call(add, 2, 3), 5);
+  });
+});
+
+Deno.test("a transfer with an aborted signal is refused before it starts an agent", async () => {
+  await withDirs(async (here, there) => {
+    await Deno.writeTextFile(`${here}/a.txt`, "a");
+    await using tun = new Local("abort-before");
+    const signal = AbortSignal.abort(new Error("not now"));
+    await assert.rejects(
+      tun.put(`${here}/a.txt`, `${there}/a.txt`, { signal }),
+      /not now/,
+    );
+    await assert.rejects(
+      tun.fetch(`${there}/a.txt`, here, { signal }),
+      /not now/,
+    );
+    await assert.rejects(
+      tun.putTree(here, `${there}/t`, { signal }),
+      /not now/,
+    );
+    await assert.rejects(
+      tun.fetchTree(there, `${here}/t`, { signal }),
+      /not now/,
+    );
+    assert.equal(tun.connected, false, "no agent was started");
+    assert.deepEqual([...Deno.readDirSync(there)], []);
+  });
+});
+
+Deno.test("an aborted putTree stops between and within files, and leaves no partial file", async () => {
+  await withDirs(async (here, there) => {
+    await Deno.mkdir(`${here}/tree`);
+    await sparseFile(`${here}/tree/a.bin`, BIG);
+    await sparseFile(`${here}/tree/b.bin`, BIG);
+    await using tun = new Local("abort-tree");
+    await tun.call(add, 1, 1);
+    const stop = new AbortController();
+    const copy = tun.putTree(`${here}/tree`, `${there}/tree`, {
+      signal: stop.signal,
+    });
+    // The tree's directory is made first; then the first file streams.
+    while (!(await Deno.stat(`${there}/tree`).catch(() => null))) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await underWay(`${there}/tree`);
+    stop.abort();
+    await assert.rejects(copy, (e) => e === stop.signal.reason);
+    assert.deepEqual(await settledTemporaries(`${there}/tree`), []);
+    assert.deepEqual(await tun.call(list, `${there}/tree`), []);
+  });
+});
+
+Deno.test("a Group's timeout stops a put on each host: nothing is renamed into place later", async () => {
+  await withDirs(async (here, there) => {
+    await sparseFile(`${here}/big.bin`, BIG);
+    await using group = new Group(["g1", "g2"], {
+      tunnel: (host) => new Local(host),
+    });
+    await group.call(add, 1, 1);
+    const result = await group.put(`${here}/big.bin`, `${there}/big.bin`, {
+      timeout: 150,
+    });
+    const failures = new Map(result.failures());
+    for (const host of ["g1", "g2"]) {
+      const failure = failures.get(host);
+      assert.ok(failure, `${host} did not time out`);
+      assert.equal(failure.name, "TimeoutError");
+      assert.ok(failure.cause instanceof TimeoutError, String(failure.cause));
+      assert.match(failure.message, /timed out after 150 ms/);
+    }
+    // Before, the transfers went on after the timeout and put the file in
+    // place; now they stop, and their partial files go.
+    assert.deepEqual(await settledTemporaries(there), []);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual([...Deno.readDirSync(there)], []);
+  });
+});
+
+Deno.test("a put or fetch aborted at any moment leaves no temporary file, while the agent lives on", async () => {
+  await withDirs(async (here, there) => {
+    await sparseFile(`${here}/src.bin`, 16 * MiB);
+    await sparseFile(`${there}/src.bin`, 16 * MiB);
+    await using tun = new Local("abort-any");
+    await tun.call(add, 1, 1);
+    let aborted = 0;
+    for (let i = 0; i < 40; i++) {
+      const stop = new AbortController();
+      // Early ones abort while the agent opens its file (the Abort can
+      // overtake the end of putBegin or fetchBegin), later ones mid-stream.
+      const transfer = i % 2
+        ? tun.put(`${here}/src.bin`, `${there}/dst-${i}.bin`, {
+          signal: stop.signal,
+        })
+        : tun.fetch(`${there}/src.bin`, `${here}/dst-${i}.bin`, {
+          signal: stop.signal,
+        });
+      await new Promise((r) => setTimeout(r, i % 8));
+      stop.abort();
+      await transfer.then(() => {}, (e) => {
+        assert.equal(e, stop.signal.reason);
+        aborted++;
+      });
+    }
+    assert.ok(aborted >= 10, `only ${aborted} of 40 transfers were aborted`);
+    assert.deepEqual(await settledTemporaries(there), []);
+    assert.deepEqual(await settledTemporaries(here), []);
+    assert.equal(await tun.call(add, 2, 3), 5);
+  });
+});
+
+Deno.test("a Queue's timeout stops a fetch: no file lands here later", async () => {
+  await withDirs(async (here, there) => {
+    await sparseFile(`${there}/big.bin`, BIG);
+    await using tun = new Local("queue-abort");
+    await tun.call(add, 1, 1);
+    const queue = new Queue({ timeout: 150 });
+    const fetched = queue.fetch(tun, `${there}/big.bin`, `${here}/big.bin`);
+    await queue.run();
+    const failure = fetched.value;
+    assert.ok(failure instanceof ErrorResult, "the fetch did not time out");
+    assert.ok(failure.cause instanceof TimeoutError, String(failure.cause));
+    assert.deepEqual(await settledTemporaries(here), []);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual([...Deno.readDirSync(here)], []);
+  });
+});
