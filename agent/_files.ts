@@ -25,6 +25,8 @@ interface Incoming {
   file: Deno.FsFile;
   tmp: string;
   path: string;
+  /** `path` is a fresh temporary file made for this put: a failed put removes it. */
+  made: boolean;
   hash: Hash;
   written: number;
   error?: unknown;
@@ -93,9 +95,25 @@ async function begin(
   id: number,
   target: string | null,
 ): Promise<{ path: string }> {
-  const path = target === null
-    ? await Deno.makeTempFile({ prefix: "chopsticks-put-" })
-    : absolute(target, files.cwd);
+  if (target !== null) {
+    return await open(files, id, absolute(target, files.cwd));
+  }
+  const path = await Deno.makeTempFile({ prefix: "chopsticks-put-" });
+  try {
+    return await open(files, id, path, true);
+  } catch (error) {
+    await Deno.remove(path).catch(() => {});
+    throw error;
+  }
+}
+
+/** Opens the temporary file beside `path` for stream `id`. */
+async function open(
+  files: FileChannel,
+  id: number,
+  path: string,
+  made = false,
+): Promise<{ path: string }> {
   if (path.endsWith("/")) {
     throw new TypeError(`Cannot put to "${path}": it is a directory`);
   }
@@ -124,6 +142,7 @@ async function begin(
     file,
     tmp,
     path,
+    made,
     hash: await sha256(),
     written: 0,
   });
@@ -207,6 +226,7 @@ export async function drop(id: number): Promise<void> {
       }
     }
     await Deno.remove(s.tmp).catch(() => {});
+    if (s.made) await Deno.remove(s.path).catch(() => {});
   }
   const o = outgoing.get(id);
   if (o) {

@@ -1,46 +1,50 @@
 /**
- * A time limit and an abort signal around a file transfer: both stop the
- * transfer itself, not only the wait for it.
+ * A time limit and an abort signal around a file transfer on one host:
+ * both stop the transfer itself, not only the wait for it.
  *
  * @module
  */
 import { TimeoutError } from "../errors.ts";
+import type { BaseTunnel } from "../tunnel/base_tunnel.ts";
+import { unlessAborted } from "../tunnel/_transfer.ts";
 
 /**
- * Runs `op` with a signal that aborts after `timeout` ms (with a
- * TimeoutError that names `host` and `what`) or when `options.signal`
- * aborts (with its reason); settles like `op`'s promise, or with that
- * reason as soon as the signal aborts.
+ * Connects `tunnel` (bounded by its `connectTimeout`, as a call's connect
+ * is), then runs `op` with a signal that aborts after `timeout` ms (with a
+ * TimeoutError that names the host and `what`) or when `options.signal`
+ * aborts (with its reason). Settles like `op`: a transfer stops promptly
+ * when its signal aborts, and one whose last byte was already sent
+ * reports what really happened, so a result never says a file that landed
+ * did not.
  */
-export function bounded<T>(
-  op: (signal?: AbortSignal) => Promise<T>,
-  host: string,
+export async function bounded<T>(
+  tunnel: BaseTunnel,
   what: string,
   options: { timeout?: number; signal?: AbortSignal },
+  op: (signal?: AbortSignal) => Promise<T>,
 ): Promise<T> {
   const { timeout, signal } = options;
-  if (timeout === undefined && !signal) return op();
+  signal?.throwIfAborted();
+  await unlessAborted(tunnel.connect(), signal);
+  if (timeout === undefined && !signal) return await op();
   const limit = new AbortController();
   const timer = timeout === undefined ? undefined : setTimeout(
     () =>
       limit.abort(
-        new TimeoutError(host, `${what} timed out after ${timeout} ms`),
+        new TimeoutError(
+          tunnel.host,
+          `${what} timed out after ${timeout} ms`,
+        ),
       ),
     timeout,
   );
   const onAbort = () => limit.abort(signal!.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
-  if (signal?.aborted) onAbort();
-  return new Promise<T>((resolve, reject) => {
-    const stop = () => reject(limit.signal.reason);
-    limit.signal.addEventListener("abort", stop, { once: true });
-    if (limit.signal.aborted) stop();
-    else {
-      op(limit.signal).then(resolve, reject).finally(() => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        limit.signal.removeEventListener("abort", stop);
-      });
-    }
-  });
+  try {
+    if (signal?.aborted) onAbort();
+    return await op(limit.signal);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  }
 }

@@ -178,10 +178,10 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
     return this.#run(
       (tunnel) =>
         bounded(
-          (signal) => tunnel.put(localPath, remotePath, { ...mode, signal }),
-          tunnel.host,
+          tunnel,
           `Put of "${localPath}"`,
           this.#limits(options),
+          (signal) => tunnel.put(localPath, remotePath, { ...mode, signal }),
         ),
       options,
     );
@@ -207,11 +207,11 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
     return this.#run(
       (tunnel) =>
         bounded(
-          (signal) =>
-            tunnel.fetch(remotePath, paths.get(tunnel.host), { signal }),
-          tunnel.host,
+          tunnel,
           `Fetch of "${remotePath}"`,
           this.#limits(options),
+          (signal) =>
+            tunnel.fetch(remotePath, paths.get(tunnel.host), { signal }),
         ),
       options,
     );
@@ -242,10 +242,10 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
     return this.#run(
       (tunnel) =>
         bounded(
-          (signal) => tunnel.putTree(localDir, remoteDir, { signal }),
-          tunnel.host,
+          tunnel,
           `Tree copy of "${localDir}"`,
           this.#limits(options),
+          (signal) => tunnel.putTree(localDir, remoteDir, { signal }),
         ),
       options,
     );
@@ -278,11 +278,11 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
     return this.#run(
       (tunnel) =>
         bounded(
-          (signal) =>
-            tunnel.fetchTree(remoteDir, paths.get(tunnel.host)!, { signal }),
-          tunnel.host,
+          tunnel,
           `Tree fetch of "${remoteDir}"`,
           this.#limits(options),
+          (signal) =>
+            tunnel.fetchTree(remoteDir, paths.get(tunnel.host)!, { signal }),
         ),
       options,
     );

@@ -9,6 +9,7 @@ import type {
   FetchResult,
   PutOptions,
   PutResult,
+  TransferOptions,
 } from "../tunnel/base_tunnel.ts";
 import { AsyncResult } from "./async_result.ts";
 import type { ErrorResult } from "./error_result.ts";
@@ -143,10 +144,10 @@ export class Queue {
     return this.#queue(target, (tunnel) => ({
       op: () =>
         bounded(
-          (signal) => tunnel.put(localPath, remotePath, { ...options, signal }),
-          tunnel.host,
+          tunnel,
           `Put of "${localPath}"`,
           { timeout: this.#timeout, signal: options.signal },
+          (signal) => tunnel.put(localPath, remotePath, { ...options, signal }),
         ),
     }));
   }
@@ -160,6 +161,7 @@ export class Queue {
     target: BaseTunnel,
     remotePath: string,
     localPath?: string,
+    options?: TransferOptions,
   ): AsyncResult<FetchResult | ErrorResult>;
   /**
    * Queues copying a file from every host of a group to this machine.
@@ -172,11 +174,13 @@ export class Queue {
     target: Group,
     remotePath: string,
     localTemplate: string,
+    options?: TransferOptions,
   ): AsyncResult<GroupResult<FetchResult>>;
   fetch(
     target: BaseTunnel | Group,
     remotePath: string,
     localPath?: string,
+    options: TransferOptions = {},
     // deno-lint-ignore no-explicit-any
   ): AsyncResult<any> {
     const paths = target instanceof Group
@@ -185,15 +189,15 @@ export class Queue {
     return this.#queue(target, (tunnel) => ({
       op: () =>
         bounded(
+          tunnel,
+          `Fetch of "${remotePath}"`,
+          { timeout: this.#timeout, signal: options.signal },
           (signal) =>
             tunnel.fetch(
               remotePath,
               paths ? paths.get(tunnel.host) : localPath,
               { signal },
             ),
-          tunnel.host,
-          `Fetch of "${remotePath}"`,
-          { timeout: this.#timeout },
         ),
     }));
   }

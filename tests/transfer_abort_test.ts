@@ -203,8 +203,14 @@ Deno.test("a put or fetch aborted at any moment leaves no temporary file, while 
         });
       await new Promise((r) => setTimeout(r, i % 8));
       stop.abort();
-      await transfer.then(() => {}, (e) => {
+      // The outcome is the truth: a rejected transfer left no file, a
+      // resolved one (its last byte was out before the abort) a whole one.
+      const dst = i % 2 ? `${there}/dst-${i}.bin` : `${here}/dst-${i}.bin`;
+      await transfer.then(async () => {
+        assert.equal((await Deno.stat(dst)).size, 16 * MiB);
+      }, async (e) => {
         assert.equal(e, stop.signal.reason);
+        await assert.rejects(Deno.stat(dst), Deno.errors.NotFound, dst);
         aborted++;
       });
     }
@@ -229,5 +235,96 @@ Deno.test("a Queue's timeout stops a fetch: no file lands here later", async () 
     assert.deepEqual(await settledTemporaries(here), []);
     await new Promise((r) => setTimeout(r, 1500));
     assert.deepEqual([...Deno.readDirSync(here)], []);
+  });
+});
+
+Deno.test("an aborted put with no remote path removes the file it made for it", async () => {
+  await withDirs(async (here, there) => {
+    await sparseFile(`${here}/big.bin`, BIG);
+    // The agent's temporary files go to its TMPDIR.
+    await using tun = new Local("abort-fresh", { env: { TMPDIR: there } });
+    await tun.call(add, 1, 1);
+    const stop = new AbortController();
+    const put = tun.put(`${here}/big.bin`, undefined, { signal: stop.signal });
+    await underWay(there);
+    assert.equal(
+      (await tun.call(list, there)).filter((n) =>
+        n.startsWith("chopsticks-put-")
+      ).length,
+      1,
+    );
+    stop.abort();
+    await assert.rejects(put, (e) => e === stop.signal.reason);
+    assert.deepEqual(await settledTemporaries(there), []);
+    assert.deepEqual(
+      (await tun.call(list, there)).filter((n) => n.startsWith("chopsticks-")),
+      [],
+    );
+  });
+});
+
+Deno.test("a Group's timeout on a transfer starts once the host is connected, as a call's does", async () => {
+  await withDirs(async (here, there) => {
+    await Deno.writeTextFile(`${here}/small.txt`, "small");
+    // A deno that takes a second to start: connecting takes twice the
+    // limit, the put itself a fraction of it.
+    const slowDeno = `${here}/slow-deno`;
+    await Deno.writeTextFile(
+      slowDeno,
+      `#!/bin/sh\nsleep 1\nexec "${Deno.execPath()}" "$@"\n`,
+      { mode: 0o755 },
+    );
+    await using group = new Group(["c1", "c2"], {
+      tunnel: (host) => new Local(host, { deno: slowDeno }),
+    });
+    const result = await group.put(`${here}/small.txt`, `${there}/small.txt`, {
+      timeout: 500,
+    });
+    assert.deepEqual(result.failures(), []);
+    assert.equal(await Deno.readTextFile(`${there}/small.txt`), "small");
+  });
+});
+
+Deno.test("a queued transfer whose signal aborted before it ran fails with the reason and leaves no timer", async () => {
+  await withDirs(async (here, there) => {
+    await Deno.writeTextFile(`${here}/small.txt`, "small");
+    await using tun = new Local("queue-aborted");
+    const queue = new Queue({ timeout: 60_000 });
+    const stop = new AbortController();
+    const put = queue.put(tun, `${here}/small.txt`, `${there}/small.txt`, {
+      signal: stop.signal,
+    });
+    const fetch = queue.fetch(tun, `${here}/small.txt`, `${there}/back.txt`, {
+      signal: stop.signal,
+    });
+    stop.abort(new Error("never mind"));
+    await queue.run();
+    for (const result of [put.value, fetch.value]) {
+      assert.ok(result instanceof ErrorResult);
+      assert.match(result.message, /never mind/);
+    }
+    assert.equal(tun.connected, false, "no agent was started");
+    assert.deepEqual([...Deno.readDirSync(there)], []);
+    // (The test's sanitizer fails it if the 60 s timer were left armed.)
+  });
+});
+
+Deno.test("a fetch whose tunnel closes while it starts fails clearly and leaves no temporary file", async () => {
+  await withDirs(async (here, there) => {
+    await Deno.writeTextFile(`${there}/small.txt`, "small");
+    for (let i = 0; i < 10; i++) {
+      const tun = new Local(`closing-${i}`);
+      await tun.call(add, 1, 1);
+      const fetch = tun.fetch(`${there}/small.txt`, `${here}/out-${i}.txt`);
+      // Close while the fetch makes its temporary file, or a little later.
+      for (let k = 0; k < i % 5; k++) await Promise.resolve();
+      const closing = tun.close();
+      await fetch.then(
+        (r) => assert.equal(r.size, 5),
+        (e) => assert.match(String(e), /Cannot fetch .*small\.txt/),
+      );
+      await closing;
+    }
+    assert.deepEqual(await temporaries(here), []);
   });
 });

@@ -53,8 +53,9 @@ export interface TransferOptions {
   /**
    * Stops the transfer when it aborts: the promise rejects with the
    * signal's reason, nothing more is sent, and the partial file is removed
-   * on the side that was writing it. A file whose last byte was already
-   * sent may still be renamed into place, whole; a partial one never is.
+   * on the side that was writing it. A transfer whose last byte was
+   * already sent finishes instead, and resolves or rejects by what really
+   * happened: a rejected transfer never leaves a file in place.
    */
   signal?: AbortSignal;
 }
@@ -182,12 +183,14 @@ export async function putFile(
       conn.sendData(id, chunk.subarray(0, n));
       sent += n;
     }
+    // The last byte is out: the put finishes and reports what happened,
+    // whatever the signal says now (a timed-out put never lands later).
     const result = await conn.call({ kind: "builtin", name: "putEnd" }, [
       id,
       sent,
       hash.digest("hex"),
       mode,
-    ], { signal }) as PutResult;
+    ]) as PutResult;
     conn.closeStream(id);
     return result;
   } catch (error) {
@@ -238,40 +241,43 @@ export async function fetchFile(
   // The size the agent announced; more data than that breaks the protocol.
   let announced = Infinity;
   let received = 0;
-  const id = conn.openStream({
-    data(chunk) {
-      received += chunk.length;
-      if (received > announced) {
-        throw new ProtocolError(
-          conn.host,
-          `fetch stream ${id} sent more than the ${announced} bytes it announced`,
-        );
-      }
-      // Hashed as it arrives, written in turn: the hashing of a chunk runs
-      // beside the write of the one before.
-      hash.update(chunk);
-      chain = chain.then(async () => {
-        if (writeError) return;
-        try {
-          for (let done = 0; done < chunk.length;) {
-            done += await file.write(chunk.subarray(done));
-          }
-          written += chunk.length;
-          conn.ack(id, written);
-        } catch (error) {
-          writeError = error as Error;
-          conn.closeStream(id, String(error));
-          settle.reject(writeError);
-        }
-      });
-    },
-    end: (sha) => settle.resolve(sha),
-    abort: (error) => settle.reject(error),
-  });
   const onAbort = () => settle.reject(signal!.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
   let closed = false;
+  let id = 0;
   try {
+    // Inside the try: a connection that ended meanwhile throws here, and
+    // the temporary file goes.
+    id = conn.openStream({
+      data(chunk) {
+        received += chunk.length;
+        if (received > announced) {
+          throw new ProtocolError(
+            conn.host,
+            `fetch stream ${id} sent more than the ${announced} bytes it announced`,
+          );
+        }
+        // Hashed as it arrives, written in turn: the hashing of a chunk runs
+        // beside the write of the one before.
+        hash.update(chunk);
+        chain = chain.then(async () => {
+          if (writeError) return;
+          try {
+            for (let done = 0; done < chunk.length;) {
+              done += await file.write(chunk.subarray(done));
+            }
+            written += chunk.length;
+            conn.ack(id, written);
+          } catch (error) {
+            writeError = error as Error;
+            conn.closeStream(id, String(error));
+            settle.reject(writeError);
+          }
+        });
+      },
+      end: (sha) => settle.resolve(sha),
+      abort: (error) => settle.reject(error),
+    });
     const begun = await conn.call({ kind: "builtin", name: "fetchBegin" }, [
       id,
       remotePath,
@@ -307,7 +313,7 @@ export async function fetchFile(
       size: written,
     };
   } catch (error) {
-    conn.closeStream(id, String(error));
+    if (id) conn.closeStream(id, String(error));
     await chain;
     if (signal?.aborted && error === signal.reason) throw error;
     if (error instanceof Error && !error.message.startsWith("Cannot fetch")) {

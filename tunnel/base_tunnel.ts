@@ -478,7 +478,8 @@ export abstract class BaseTunnel implements AsyncDisposable {
    * target, keeping modes and symlinks (copied as links). On a second run
    * only what changed is sent: files whose size or sha256 differs. Each
    * file is written as by {@linkcode put}, so atomically. Files that exist
-   * only on the target are left alone.
+   * only on the target are left alone. `signal` stops the copy between or
+   * within files (see {@linkcode TransferOptions}).
    *
    * @example Deploy a directory, then again after an edit
    * ```ts
@@ -502,7 +503,7 @@ export abstract class BaseTunnel implements AsyncDisposable {
    * Copies the directory tree `remoteDir` from the target to `localDir`,
    * keeping modes and symlinks; a second run copies only what changed.
    * Nothing is ever written outside `localDir`, whatever the target's
-   * listing says.
+   * listing says. `signal` stops the copy between or within files.
    *
    * @example
    * ```ts
