@@ -482,11 +482,14 @@ function remember(key, answer) {
 /** @type {Promise<void> | undefined} */
 let pruning;
 const DAY = 24 * 3600 * 1000;
+/** Bytes of bodies the cache holds at most, once pruned (see capCache). */
+const CACHE_MAX = 512 * 1024 * 1024;
 /**
  * Once a day, the first agent that adds to the cache removes its entries
- * written more than 30 days ago, so that it does not grow for ever. One
- * still in use is sent again, once; an index whose body is gone counts as
- * a miss (see answerFor).
+ * written more than 30 days ago, so that it does not grow for ever, and,
+ * when the bodies left are more than CACHE_MAX bytes, the oldest of them.
+ * One still in use is sent again, once; an index whose body is gone counts
+ * as a miss (see answerFor).
  */
 async function pruneCache() {
   if (!cacheDir) return;
@@ -500,6 +503,36 @@ async function pruneCache() {
   }
   await removeOld(`${cacheDir}/i`);
   await removeOld(`${cacheDir}/b`);
+  await capCache(`${cacheDir}/b`);
+}
+/**
+ * When the regular files in `dir` hold more than CACHE_MAX bytes, removes
+ * the oldest until they hold three quarters of it (so that the next
+ * agents' additions do not bring it back at once).
+ * @param {string} dir
+ */
+async function capCache(dir) {
+  try {
+    /** @type {{ path: string, size: number, time: number }[]} */
+    const files = [];
+    let total = 0;
+    for await (const entry of Deno.readDir(dir)) {
+      const path = `${dir}/${entry.name}`;
+      const info = await Deno.lstat(path);
+      if (!info.isFile) continue;
+      files.push({ path, size: info.size, time: info.mtime?.getTime() ?? 0 });
+      total += info.size;
+    }
+    if (total <= CACHE_MAX) return;
+    files.sort((a, b) => a.time - b.time);
+    for (const file of files) {
+      if (total <= CACHE_MAX * 0.75) break;
+      await Deno.remove(file.path).catch(() => {});
+      total -= file.size;
+    }
+  } catch {
+    // Not ours to tidy, or tidied by another agent meanwhile.
+  }
 }
 /**
  * Removes the regular files in `dir` written more than 30 days ago whose

@@ -363,6 +363,51 @@ Deno.test("the module cache on the target drops entries written more than 30 day
   }
 });
 
+Deno.test("the module cache on the target is cut to 384 MiB of bodies, oldest first, once past 512 MiB", async () => {
+  const home = await Deno.makeTempDir();
+  const cache = `${home}/chopsticks/modules`;
+  const env = { XDG_CACHE_HOME: home };
+  const MiB = 1024 * 1024;
+  const daysAgo = (days: number) => new Date(Date.now() - days * 24 * 3600e3);
+  // Sparse files: their size counts, not the disk they take.
+  const plant = async (name: string, size: number, days: number) => {
+    await Deno.mkdir(`${cache}/b`, { recursive: true });
+    const file = await Deno.open(`${cache}/b/${name}`, {
+      write: true,
+      create: true,
+    });
+    await file.truncate(size);
+    file.close();
+    await Deno.utime(`${cache}/b/${name}`, daysAgo(days), daysAgo(days));
+  };
+  const exists = (name: string) =>
+    Deno.stat(`${cache}/b/${name}`).then(() => true, () => false);
+  try {
+    await plant("oldest-small", 10 * MiB, 20);
+    await plant("older-big", 300 * MiB, 10);
+    await plant("newer-big", 300 * MiB, 1);
+    {
+      // A fresh cache: this agent adds to it, and so prunes it.
+      await using tun = new Local("cap", { ...capture().options, env });
+      assert.equal(await tun.call(add, 1, 1), 2);
+    }
+    for (let i = 0; i < 50 && await exists("older-big"); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // 610 MiB: the oldest go until at most 384 MiB are left.
+    assert.equal(await exists("oldest-small"), false, "the oldest is gone");
+    assert.equal(await exists("older-big"), false, "the next oldest too");
+    assert.ok(await exists("newer-big"), "the newest stays");
+    let total = 0;
+    for await (const e of Deno.readDir(`${cache}/b`)) {
+      total += (await Deno.stat(`${cache}/b/${e.name}`)).size;
+    }
+    assert.ok(total <= 384 * MiB, `${total} bytes are left`);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
 Deno.test("a scoped agent cannot write the per-user caches that later agents load code from", async () => {
   await withFilledCache(async (env, cache, agentFile) => {
     await using tun = new Local("scoped", {
