@@ -191,6 +191,18 @@ export function conformance(
     assert.doesNotMatch(error.remoteStack, /127\.0\.0\.1/);
     assert.ok(error.cause instanceof TypeError);
     assert.deepEqual((error.cause as Error).cause, { code: 42 });
+    // Called again, the function runs in the turn its call arrived: the
+    // stack goes down into the agent's bootstrap (a data: URL there, which
+    // V8 shortens with "......"). Every frame names a file here.
+    const again = await tun.call(fail, "boom").catch((e) => e);
+    const frames = again.remoteStack.split("\n").filter((l: string) =>
+      /^\s+at /.test(l)
+    );
+    assert.ok(frames.length >= 3, again.remoteStack);
+    for (const frame of frames) {
+      assert.match(frame, /file:\/\/\/\S+:\d+:\d+\)?$/, again.remoteStack);
+    }
+    assert.match(again.remoteStack, /agent\/_bootstrap\.bundle\.js:\d+:\d+/);
     assert.equal(await tun.call(add, 2, 2), 4);
   });
 

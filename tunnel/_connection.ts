@@ -115,6 +115,8 @@ export class Connection {
   readonly host: string;
   #channel: ProcessChannel;
   #base: string;
+  /** The agent's bootstrap, a data URL: named in remote stacks. */
+  #bootstrap = "";
   #modules: ModuleRequests;
   #decoder = new Decoder();
   #pending = new Map<number, Pending>();
@@ -216,6 +218,7 @@ export class Connection {
         o.remoteModules,
       ),
     );
+    conn.#bootstrap = code.bootstrap;
     const ready = new Promise<void>((resolve, reject) => {
       conn.#ready = { resolve, reject };
     });
@@ -596,9 +599,25 @@ export class Connection {
       ? value
       : Object.assign(new Error(String(value)), { stack: "" });
     const bundle = new URL("../agent/_agent.bundle.js", import.meta.url).href;
+    const bootstrap = new URL("../agent/_bootstrap.bundle.js", import.meta.url)
+      .href;
+    // V8 shortens a long data: URL in a stack to its head, "......" and its
+    // tail. The bootstrap's is known here; any other is the agent's code.
+    const dataUrl = (url: string, head: string, tail?: string) =>
+      this.#bootstrap.startsWith(
+          `data:application/javascript;base64,${head}`,
+        ) &&
+        (tail === undefined
+          ? this.#bootstrap.length === url.length
+          : this.#bootstrap.endsWith(tail))
+        ? bootstrap
+        : bundle;
     const fix = (s: string) =>
       s.replaceAll(this.#base + "v/agent.js", bundle)
-        .replace(/data:application\/javascript;base64,[A-Za-z0-9+/=]+/g, bundle)
+        .replace(
+          /data:application\/javascript;base64,([A-Za-z0-9+/=]+)(?:\.{6}([A-Za-z0-9+/=]+))?/g,
+          dataUrl,
+        )
         .replace(/file:\/\/[^\s)]*\/agent-[0-9a-f]{64}\.js/g, bundle)
         .replaceAll(this.#base + "f", "file://");
     e.message = fix(e.message);
