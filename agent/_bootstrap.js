@@ -471,6 +471,8 @@ function cachedBody(hit) {
 const remembering = new Set();
 closeHooks.push(async () => {
   await Promise.allSettled(remembering);
+  // A pruning under way is finished (a short agent's would be cut off).
+  await pruning?.catch(() => {});
 });
 /** @param {string} key @param {Answer} answer */
 function remember(key, answer) {

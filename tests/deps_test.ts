@@ -38,6 +38,7 @@ async function scenario(sshHost?: string) {
 function check(report: {
   runs: { result: Record<string, unknown>; moduleBytes: number }[];
   broken: string;
+  npmLeft: string[];
 }) {
   const expected = (version: string) => ({
     isNumber: true,
@@ -59,6 +60,9 @@ function check(report: {
   assert.ok(third > second, "the edited module was sent again");
   assert.match(report.broken, /chopsticks-no-such-package-for-tests/);
   assert.match(report.broken, /imported by file:.*deps_[0-9a-f-]+\.ts:\d+/);
+  // Only the running agent's unpacked npm packages are there (at most one
+  // directory, under its port): those of the three that ended are gone.
+  assert.ok(report.npmLeft.length <= 1, `left: ${report.npmLeft}`);
 }
 
 Deno.test("npm, JSR and http dependencies reach a Local agent through the tunnel, cached on the target", async () => {
