@@ -171,9 +171,12 @@ function markBigDenoCache() {
 }
 
 // What this agent made on the target: its private directory (FIFOs,
-// import map) and what Deno cached under its loopback port. Removed here
-// so that the agent script, which removes what is left when the agent is
-// killed, has nothing to start a process for.
+// import map) and what Deno cached under its loopback port (remote
+// modules, their transpiled code, the npm packages it unpacked). Removed
+// here so that the agent script, which removes what is left when the agent
+// is killed, has nothing to start a process for. The port is this agent's
+// only once it listens on it: an agent that found it taken must leave the
+// other's files alone.
 let ownPort = 0;
 function removeOwnFiles() {
   const dir = Deno.args[0].replace(/\/i$/, "");
@@ -195,9 +198,11 @@ function removeOwnFiles() {
   }
   remove(dir, true);
   if (ownPort) {
+    const deno = `${Deno.args[3]}/deno`;
     for (const sub of ["remote", "gen"]) {
-      remove(`${Deno.args[3]}/deno/${sub}/http/127.0.0.1_PORT${ownPort}`, true);
+      remove(`${deno}/${sub}/http/127.0.0.1_PORT${ownPort}`, true);
     }
+    remove(`${deno}/npm/${ownPort}`, true);
   }
 }
 
@@ -400,7 +405,6 @@ const THREAD_AFTER = 16 * 1024 * 1024;
 })();
 
 const boot = await gotHello;
-ownPort = boot.port;
 
 const npmHere = `http://127.0.0.1:${boot.port}/${boot.secret}/p/npm/`;
 let nextModule = 1;
@@ -471,8 +475,12 @@ function cachedBody(hit) {
 const remembering = new Set();
 closeHooks.push(async () => {
   await Promise.allSettled(remembering);
-  // A pruning under way is finished (a short agent's would be cut off).
-  await pruning?.catch(() => {});
+  // A pruning under way gets a moment to finish; one cut off is taken up
+  // again by an agent ten minutes later (see pruneCache).
+  await Promise.race([
+    pruning?.catch(() => {}),
+    new Promise((resolve) => setTimeout(resolve, 250)),
+  ]);
 });
 /** @param {string} key @param {Answer} answer */
 function remember(key, answer) {
@@ -484,73 +492,66 @@ function remember(key, answer) {
 /** @type {Promise<void> | undefined} */
 let pruning;
 const DAY = 24 * 3600 * 1000;
-/** Bytes of bodies the cache holds at most, once pruned (see capCache). */
+/** Bytes of bodies the cache holds at most, once pruned. */
 const CACHE_MAX = 512 * 1024 * 1024;
 /**
  * Once a day, the first agent that adds to the cache removes its entries
  * written more than 30 days ago, so that it does not grow for ever, and,
- * when the bodies left are more than CACHE_MAX bytes, the oldest of them.
- * One still in use is sent again, once; an index whose body is gone counts
- * as a miss (see answerFor).
+ * when the bodies left hold more than CACHE_MAX bytes, the oldest of them
+ * until three quarters of it are left (so that the next additions do not
+ * bring it back at once). One still in use is sent again, once; an index
+ * whose body is gone counts as a miss (see answerFor). The mark `pruned`
+ * says when the last pruning ended; while one runs it claims the next ten
+ * minutes, so that one cut off (its agent ended) is taken up again then.
  */
 async function pruneCache() {
   if (!cacheDir) return;
   const mark = `${cacheDir}/pruned`;
+  const at = (/** @type {number} */ time) => new Date(time);
   try {
     const last = (await Deno.stat(mark).catch(() => undefined))?.mtime;
     if (last && Date.now() - last.getTime() < DAY) return;
     await Deno.writeFile(mark, new Uint8Array());
+    const claim = at(Date.now() - DAY + 10 * 60 * 1000);
+    await Deno.utime(mark, claim, claim);
   } catch {
     return; // Not ours to tidy.
   }
+  await removeOld(`${cacheDir}/b`, () => true, CACHE_MAX);
   await removeOld(`${cacheDir}/i`);
-  await removeOld(`${cacheDir}/b`);
-  await capCache(`${cacheDir}/b`);
-}
-/**
- * When the regular files in `dir` hold more than CACHE_MAX bytes, removes
- * the oldest until they hold three quarters of it (so that the next
- * agents' additions do not bring it back at once).
- * @param {string} dir
- */
-async function capCache(dir) {
-  try {
-    /** @type {{ path: string, size: number, time: number }[]} */
-    const files = [];
-    let total = 0;
-    for await (const entry of Deno.readDir(dir)) {
-      const path = `${dir}/${entry.name}`;
-      const info = await Deno.lstat(path);
-      if (!info.isFile) continue;
-      files.push({ path, size: info.size, time: info.mtime?.getTime() ?? 0 });
-      total += info.size;
-    }
-    if (total <= CACHE_MAX) return;
-    files.sort((a, b) => a.time - b.time);
-    for (const file of files) {
-      if (total <= CACHE_MAX * 0.75) break;
-      await Deno.remove(file.path).catch(() => {});
-      total -= file.size;
-    }
-  } catch {
-    // Not ours to tidy, or tidied by another agent meanwhile.
-  }
+  await Deno.utime(mark, at(Date.now()), at(Date.now())).catch(() => {});
 }
 /**
  * Removes the regular files in `dir` written more than 30 days ago whose
- * names `drop` accepts (all by default).
+ * names `drop` accepts (all by default); then, when those left hold more
+ * than `max` bytes, the oldest until three quarters of `max` are left.
  * @param {string} dir @param {(name: string) => boolean} [drop]
+ * @param {number} [max]
  */
-async function removeOld(dir, drop = () => true) {
+async function removeOld(dir, drop = () => true, max = Infinity) {
   const old = Date.now() - 30 * DAY;
   try {
+    /** @type {{ path: string, size: number, time: number }[]} */
+    const kept = [];
+    let total = 0;
     for await (const entry of Deno.readDir(dir)) {
       if (!drop(entry.name)) continue;
       const path = `${dir}/${entry.name}`;
       const info = await Deno.lstat(path);
-      if (info.isFile && (info.mtime?.getTime() ?? Infinity) < old) {
-        await Deno.remove(path);
+      if (!info.isFile) continue;
+      const time = info.mtime?.getTime() ?? Date.now();
+      if (time < old) await Deno.remove(path).catch(() => {});
+      else {
+        kept.push({ path, size: info.size, time });
+        total += info.size;
       }
+    }
+    if (total <= max) return;
+    kept.sort((a, b) => a.time - b.time);
+    for (const file of kept) {
+      if (total <= max * 0.75) break;
+      await Deno.remove(file.path).catch(() => {});
+      total -= file.size;
     }
   } catch {
     // Not ours to tidy, or tidied by another agent meanwhile.
@@ -688,6 +689,13 @@ if (mine !== theirs) {
 
 try {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: boot.port });
+  ownPort = boot.port;
+  // Tells the agent script, should this agent be killed, that the files
+  // under the port are this agent's to remove.
+  Deno.writeFileSync(
+    `${Deno.args[0].replace(/\/i$/, "")}/bound`,
+    new Uint8Array(),
+  );
   (async () => {
     for await (const conn of listener) void http(conn);
   })();

@@ -203,6 +203,9 @@ export function conformance(
       assert.match(frame, /file:\/\/\/\S+:\d+:\d+\)?$/, again.remoteStack);
     }
     assert.match(again.remoteStack, /agent\/_bootstrap\.bundle\.js:\d+:\d+/);
+    // A data: URL in a message of the remote code's own is left as it is.
+    const own = "see data:application/javascript;base64,QUJD......retry later";
+    assert.equal((await tun.call(fail, own).catch((e) => e)).message, own);
     assert.equal(await tun.call(add, 2, 2), 4);
   });
 

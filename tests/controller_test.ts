@@ -358,6 +358,35 @@ Deno.test("the module cache on the target drops entries written more than 30 day
     }
     await new Promise((r) => setTimeout(r, 300));
     assert.ok(await exists("b/old2"), "pruned at most once a day");
+    // A pruning cut off (its agent ended) left its claim on the mark: a day
+    // less ten minutes before it began. Ten minutes on, an agent takes it up.
+    const claimed = (minutesAgo: number) =>
+      new Date(Date.now() - 24 * 3600e3 + 10 * 60e3 - minutesAgo * 60e3);
+    // Each agent below must add to the cache: its index is emptied first.
+    const forget = async () => {
+      for await (const e of Deno.readDir(`${cache}/i`)) {
+        if (e.name !== "new") await Deno.remove(`${cache}/i/${e.name}`);
+      }
+    };
+    await Deno.utime(`${cache}/pruned`, claimed(5), claimed(5));
+    await forget();
+    {
+      await using tun = new Local("claimed", { ...capture().options, env });
+      assert.equal(await tun.call(same, 6), 6);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(await exists("b/old2"), "not while a pruning claims the mark");
+    await Deno.utime(`${cache}/pruned`, claimed(11), claimed(11));
+    await plant("b/old3", true);
+    await forget();
+    {
+      await using tun = new Local("resumed", { ...capture().options, env });
+      assert.equal(await tun.call(same, 7), 7);
+    }
+    await settle("b/old3", false);
+    assert.equal(await exists("b/old3"), false, "taken up again");
+    const mark = (await Deno.stat(`${cache}/pruned`)).mtime!.getTime();
+    assert.ok(Date.now() - mark < 60e3, "the finished pruning is marked now");
   } finally {
     await Deno.remove(home, { recursive: true });
   }
@@ -404,6 +433,37 @@ Deno.test("the module cache on the target is cut to 384 MiB of bodies, oldest fi
     }
     assert.ok(total <= 384 * MiB, `${total} bytes are left`);
   } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("an agent whose loopback port is taken starts on another, and leaves the files of the agent on it alone", async () => {
+  const home = await Deno.makeTempDir();
+  const env = { XDG_CACHE_HOME: home };
+  const gen = `${home}/chopsticks/modules/deno/gen/http`;
+  const real = Math.random;
+  // The controller picks the port at random: both agents are made to pick
+  // the same one first.
+  const pick = 0.5;
+  try {
+    Math.random = () => pick;
+    await using first = new Local("first", { ...capture().options, env });
+    assert.equal(await first.call(add, 1, 1), 2);
+    Math.random = real;
+    // Deno keeps what it transpiled for the first agent under its port.
+    const before = await Array.fromAsync(Deno.readDir(gen), (e) => e.name);
+    assert.equal(before.length, 1, `${before}`);
+    let picks = 0;
+    Math.random = () => picks++ === 0 ? pick : real();
+    await using second = new Local("second", { ...capture().options, env });
+    assert.equal(await second.call(add, 2, 2), 4);
+    Math.random = real;
+    assert.ok(picks >= 2, "the second agent tried the taken port first");
+    const after = await Array.fromAsync(Deno.readDir(gen), (e) => e.name);
+    assert.ok(after.includes(before[0]), `the first agent's files: ${after}`);
+    assert.equal(await first.call(add, 3, 3), 6);
+  } finally {
+    Math.random = real;
     await Deno.remove(home, { recursive: true });
   }
 });

@@ -9,7 +9,9 @@
  * be written by every agent and read by none, and the agent's own code
  * compiles faster than it is looked up there; what
  * one agent adds there under its loopback port (modules, and the npm
- * packages Deno unpacked, under `npm/<port>`) is removed when it ends, and
+ * packages Deno unpacked, under `npm/<port>`) is removed when it ends (by
+ * the script only if the agent wrote `$_d/bound`: it listens on that port,
+ * which an agent that found the port taken must not clean), and
  * Deno's cache databases are reset when an agent found one past 64 MiB and
  * left `reset` there), reads two lines from stdin (shell
  * `export`s for the environment, then the import map), and starts Deno in
@@ -137,7 +139,7 @@ _c="$_d/c"`;
     }" >&2; exit 125; }\n`;
   return `umask 077
 _d= _c= _p= _r= _o=
-trap '[ -z "$_d" ] || { [ -f "$_d/t" ] && while IFS= read -r _f; do case $_f in /*) case \${_f##*/} in .?*.chopsticks-????????.tmp) rm -f -- "$_f" ;; esac ;; esac; done <"$_d/t"; for _f in "$_d" "$_c/remote/http/127.0.0.1_PORT${o.port}" "$_c/gen/http/127.0.0.1_PORT${o.port}" "$_c/npm/${o.port}"; do [ -e "$_f" ] && rm -rf "$_f"; done; }' EXIT
+trap '[ -z "$_d" ] || { [ -f "$_d/t" ] && while IFS= read -r _f; do case $_f in /*) case \${_f##*/} in .?*.chopsticks-????????.tmp) rm -f -- "$_f" ;; esac ;; esac; done <"$_d/t"; [ -f "$_d/bound" ] && for _f in "$_c/remote/http/127.0.0.1_PORT${o.port}" "$_c/gen/http/127.0.0.1_PORT${o.port}" "$_c/npm/${o.port}"; do [ -e "$_f" ] && rm -rf "$_f"; done; [ -e "$_d" ] && rm -rf "$_d"; }' EXIT
 trap 'for _j in "-$_p" "$_r" "$_o"; do [ "$_j" != - ] && [ -n "$_j" ] && kill -KILL "$_j" 2>/dev/null; done; exit 129' HUP INT TERM
 _d=$(mktemp -d "\${TMPDIR:-/tmp}/chopsticks.XXXXXXXX") || exit 125
 _c="$_d/c"

@@ -603,6 +603,8 @@ export class Connection {
       .href;
     // V8 shortens a long data: URL in a stack to its head, "......" and its
     // tail. The bootstrap's is known here; any other is the agent's code.
+    // Only positions (url:line:column) are named: a message that holds a
+    // data: URL of its own is left as it is.
     const dataUrl = (url: string, head: string, tail?: string) =>
       this.#bootstrap.startsWith(
           `data:application/javascript;base64,${head}`,
@@ -615,7 +617,7 @@ export class Connection {
     const fix = (s: string) =>
       s.replaceAll(this.#base + "v/agent.js", bundle)
         .replace(
-          /data:application\/javascript;base64,([A-Za-z0-9+/=]+)(?:\.{6}([A-Za-z0-9+/=]+))?/g,
+          /data:application\/javascript;base64,([A-Za-z0-9+/=]+)(?:\.{6}([A-Za-z0-9+/=]+))?(?=:\d+:\d+)/g,
           dataUrl,
         )
         .replace(/file:\/\/[^\s)]*\/agent-[0-9a-f]{64}\.js/g, bundle)
