@@ -476,11 +476,14 @@ const remembering = new Set();
 closeHooks.push(async () => {
   await Promise.allSettled(remembering);
   // A pruning under way gets a moment to finish; one cut off is taken up
-  // again by an agent ten minutes later (see pruneCache).
-  await Promise.race([
-    pruning?.catch(() => {}),
-    new Promise((resolve) => setTimeout(resolve, 250)),
-  ]);
+  // again by an agent ten minutes later (see pruneCache). (No timer
+  // otherwise: the first one costs an agent's end several milliseconds.)
+  if (pruningNow) {
+    await Promise.race([
+      pruningNow,
+      new Promise((resolve) => setTimeout(resolve, 250)),
+    ]);
+  }
 });
 /** @param {string} key @param {Answer} answer */
 function remember(key, answer) {
@@ -491,6 +494,9 @@ function remember(key, answer) {
 }
 /** @type {Promise<void> | undefined} */
 let pruning;
+/** The work of a pruning this agent does, while it runs. */
+/** @type {Promise<void> | undefined} */
+let pruningNow;
 const DAY = 24 * 3600 * 1000;
 /** Bytes of bodies the cache holds at most, once pruned. */
 const CACHE_MAX = 512 * 1024 * 1024;
@@ -517,9 +523,13 @@ async function pruneCache() {
   } catch {
     return; // Not ours to tidy.
   }
-  await removeOld(`${cacheDir}/b`, () => true, CACHE_MAX);
-  await removeOld(`${cacheDir}/i`);
-  await Deno.utime(mark, at(Date.now()), at(Date.now())).catch(() => {});
+  pruningNow = (async () => {
+    await removeOld(`${cacheDir}/b`, () => true, CACHE_MAX);
+    await removeOld(`${cacheDir}/i`);
+    await Deno.utime(mark, at(Date.now()), at(Date.now())).catch(() => {});
+  })();
+  await pruningNow;
+  pruningNow = undefined;
 }
 /**
  * Removes the regular files in `dir` written more than 30 days ago whose
