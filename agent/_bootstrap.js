@@ -475,12 +475,14 @@ function cachedBody(hit) {
 const remembering = new Set();
 closeHooks.push(async () => {
   await Promise.allSettled(remembering);
-  // A pruning under way gets a moment to finish; one cut off is taken up
-  // again by an agent ten minutes later (see pruneCache). (No timer
-  // otherwise: the first one costs an agent's end several milliseconds.)
-  if (pruningNow) {
+  // Whether this agent prunes is known at once (the mark is read); a
+  // pruning under way then gets a moment to finish, and one cut off is
+  // taken up again by an agent ten minutes later (see pruneCache). (No
+  // timer otherwise: the first one costs an agent's end milliseconds.)
+  const work = (await pruning?.catch(() => undefined))?.work;
+  if (work) {
     await Promise.race([
-      pruningNow,
+      work,
       new Promise((resolve) => setTimeout(resolve, 250)),
     ]);
   }
@@ -492,11 +494,12 @@ function remember(key, answer) {
   writing.finally(() => remembering.delete(writing));
   if (!pruning) pruning = writing.then(pruneCache);
 }
-/** @type {Promise<void> | undefined} */
+/**
+ * Settles once the mark is read: with the work of the pruning this agent
+ * does, if it does one.
+ * @type {Promise<{ work: Promise<void> } | undefined> | undefined}
+ */
 let pruning;
-/** The work of a pruning this agent does, while it runs. */
-/** @type {Promise<void> | undefined} */
-let pruningNow;
 const DAY = 24 * 3600 * 1000;
 /** Bytes of bodies the cache holds at most, once pruned. */
 const CACHE_MAX = 512 * 1024 * 1024;
@@ -511,25 +514,26 @@ const CACHE_MAX = 512 * 1024 * 1024;
  * minutes, so that one cut off (its agent ended) is taken up again then.
  */
 async function pruneCache() {
-  if (!cacheDir) return;
+  if (!cacheDir) return undefined;
   const mark = `${cacheDir}/pruned`;
   const at = (/** @type {number} */ time) => new Date(time);
   try {
     const last = (await Deno.stat(mark).catch(() => undefined))?.mtime;
-    if (last && Date.now() - last.getTime() < DAY) return;
+    if (last && Date.now() - last.getTime() < DAY) return undefined;
     await Deno.writeFile(mark, new Uint8Array());
     const claim = at(Date.now() - DAY + 10 * 60 * 1000);
     await Deno.utime(mark, claim, claim);
   } catch {
-    return; // Not ours to tidy.
+    return undefined; // Not ours to tidy.
   }
-  pruningNow = (async () => {
-    await removeOld(`${cacheDir}/b`, () => true, CACHE_MAX);
-    await removeOld(`${cacheDir}/i`);
-    await Deno.utime(mark, at(Date.now()), at(Date.now())).catch(() => {});
-  })();
-  await pruningNow;
-  pruningNow = undefined;
+  // Wrapped, so that the caller gets it without waiting for it.
+  return {
+    work: (async () => {
+      await removeOld(`${cacheDir}/b`, () => true, CACHE_MAX);
+      await removeOld(`${cacheDir}/i`);
+      await Deno.utime(mark, at(Date.now()), at(Date.now())).catch(() => {});
+    })(),
+  };
 }
 /**
  * Removes the regular files in `dir` written more than 30 days ago whose
