@@ -40,6 +40,8 @@ function channelEnd(path, how) {
   }
 }
 const input = channelEnd(Deno.args[0], { read: true });
+/** The agent's private directory on the target (the input FIFO is in it). */
+const ownDir = Deno.args[0].replace(/\/i$/, "");
 const output = channelEnd(Deno.args[1], { write: true });
 const utf8 = new TextEncoder();
 
@@ -179,7 +181,6 @@ function markBigDenoCache() {
 // other's files alone.
 let ownPort = 0;
 function removeOwnFiles() {
-  const dir = Deno.args[0].replace(/\/i$/, "");
   const remove = (/** @type {string} */ path, recursive = false) => {
     try {
       Deno.removeSync(path, { recursive });
@@ -190,13 +191,13 @@ function removeOwnFiles() {
   try {
     // Temporary files of puts, by their names only: code on a scoped
     // agent can write this list.
-    for (const path of Deno.readTextFileSync(`${dir}/t`).split("\n")) {
+    for (const path of Deno.readTextFileSync(`${ownDir}/t`).split("\n")) {
       if (/^\/.*\/\.[^/]*\.chopsticks-[^/]{8}\.tmp$/.test(path)) remove(path);
     }
   } catch {
     // No put made one.
   }
-  remove(dir, true);
+  remove(ownDir, true);
   if (ownPort) {
     const deno = `${Deno.args[3]}/deno`;
     for (const sub of ["remote", "gen"]) {
@@ -706,10 +707,7 @@ try {
   ownPort = boot.port;
   // Tells the agent script, should this agent be killed, that the files
   // under the port are this agent's to remove.
-  Deno.writeFileSync(
-    `${Deno.args[0].replace(/\/i$/, "")}/bound`,
-    new Uint8Array(),
-  );
+  Deno.writeFileSync(`${ownDir}/bound`, new Uint8Array());
   (async () => {
     for await (const conn of listener) void http(conn);
   })();
@@ -817,6 +815,6 @@ agent.start({
   base,
   cwd: Deno.args[2],
   // Temporary files listed here are removed by the agent script at exit.
-  tempList: Deno.args[0].replace(/\/i$/, "/t"),
+  tempList: `${ownDir}/t`,
   context: boot.context,
 });

@@ -249,21 +249,50 @@ Deno.test("Deno's cache databases on the target are reset once one passes 64 MiB
 });
 
 /**
+ * Runs `fn` with a fresh per-user cache home for agents: `env` points an
+ * agent at it, `cache` is its module cache (not made yet).
+ */
+async function withCacheHome(
+  fn: (env: Record<string, string>, cache: string) => Promise<void>,
+): Promise<void> {
+  const home = await Deno.makeTempDir();
+  try {
+    await fn({ XDG_CACHE_HOME: home }, `${home}/chopsticks/modules`);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+/**
+ * Asks `check` every 20 ms until it says yes or `ms` passed (an agent
+ * prunes its cache beside its work); returns its last answer.
+ */
+async function eventually(
+  check: () => Promise<boolean>,
+  ms = 1000,
+): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!(await check()) && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return await check();
+}
+
+const daysAgo = (days: number) => new Date(Date.now() - days * 24 * 3600e3);
+
+/**
  * Runs `fn` with a fresh per-user cache on the target (`env` points an
  * agent at it) that one agent has filled, and the name of the agent's code
  * kept there.
  */
-async function withFilledCache(
+function withFilledCache(
   fn: (
     env: Record<string, string>,
     cache: string,
     agentFile: string,
   ) => Promise<void>,
 ): Promise<void> {
-  const home = await Deno.makeTempDir();
-  const env = { XDG_CACHE_HOME: home };
-  const cache = `${home}/chopsticks/modules`;
-  try {
+  return withCacheHome(async (env, cache) => {
     {
       await using tun = new Local("first", { ...capture().options, env });
       assert.equal(await tun.call(add, 1, 1), 2);
@@ -272,37 +301,28 @@ async function withFilledCache(
       .map((e) => e.name).filter((n) => n.startsWith("agent-"));
     assert.ok(agentFile, "an agent keeps the agent's code");
     await fn(env, cache, agentFile);
-  } finally {
-    await Deno.remove(home, { recursive: true });
-  }
+  });
 }
 
 Deno.test("an agent that brings a new version of its code removes copies of other versions older than 30 days", async () => {
-  const home = await Deno.makeTempDir();
-  const cache = `${home}/chopsticks/modules`;
-  const name = (c: string) => `agent-${c.repeat(64)}.js`;
-  try {
+  await withCacheHome(async (env, cache) => {
+    const name = (c: string) => `agent-${c.repeat(64)}.js`;
     await Deno.mkdir(cache, { recursive: true });
     for (const file of [name("a"), name("b"), "agent-notes.js"]) {
       await Deno.writeTextFile(`${cache}/${file}`, "export {};");
     }
-    const longAgo = new Date(Date.now() - 40 * 24 * 3600 * 1000);
     for (const file of [name("a"), "agent-notes.js"]) {
-      await Deno.utime(`${cache}/${file}`, longAgo, longAgo);
+      await Deno.utime(`${cache}/${file}`, daysAgo(40), daysAgo(40));
     }
     {
-      await using tun = new Local("new", {
-        ...capture().options,
-        env: { XDG_CACHE_HOME: home },
-      });
+      await using tun = new Local("new", { ...capture().options, env });
       assert.equal(await tun.call(add, 1, 1), 2);
     }
     let names: string[] = [];
-    for (let i = 0; i < 50; i++) {
+    await eventually(async () => {
       names = (await Array.fromAsync(Deno.readDir(cache))).map((e) => e.name);
-      if (!names.includes(name("a"))) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+      return !names.includes(name("a"));
+    });
     assert.ok(!names.includes(name("a")), "the old version is gone");
     assert.ok(names.includes(name("b")), "a recent other version is kept");
     assert.ok(names.includes("agent-notes.js"), "other files are kept");
@@ -311,30 +331,19 @@ Deno.test("an agent that brings a new version of its code removes copies of othe
       2,
       `the agent's own copy and the recent one: ${names}`,
     );
-  } finally {
-    await Deno.remove(home, { recursive: true });
-  }
+  });
 });
 
 Deno.test("the module cache on the target drops entries written more than 30 days ago, once a day", async () => {
-  const home = await Deno.makeTempDir();
-  const cache = `${home}/chopsticks/modules`;
-  const env = { XDG_CACHE_HOME: home };
-  const longAgo = new Date(Date.now() - 40 * 24 * 3600 * 1000);
-  const plant = async (path: string, old: boolean) => {
-    await Deno.mkdir(`${cache}/${path.split("/")[0]}`, { recursive: true });
-    await Deno.writeTextFile(`${cache}/${path}`, "x");
-    if (old) await Deno.utime(`${cache}/${path}`, longAgo, longAgo);
-  };
-  const exists = (path: string) =>
-    Deno.stat(`${cache}/${path}`).then(() => true, () => false);
-  // Waits for an agent's pruning, which runs beside its work.
-  const settle = async (path: string, want: boolean) => {
-    for (let i = 0; i < 50 && await exists(path) !== want; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
-  try {
+  await withCacheHome(async (env, cache) => {
+    const plant = async (path: string, old: boolean) => {
+      await Deno.mkdir(`${cache}/${path.split("/")[0]}`, { recursive: true });
+      await Deno.writeTextFile(`${cache}/${path}`, "x");
+      if (old) await Deno.utime(`${cache}/${path}`, daysAgo(40), daysAgo(40));
+    };
+    const exists = (path: string) =>
+      Deno.stat(`${cache}/${path}`).then(() => true, () => false);
+    const gone = async (path: string) => !(await exists(path));
     for (const [path, old] of [["i/old", true], ["b/old", true]] as const) {
       await plant(path, old);
     }
@@ -345,7 +354,7 @@ Deno.test("the module cache on the target drops entries written more than 30 day
       await using tun = new Local("prune", { ...capture().options, env });
       assert.equal(await tun.call(add, 1, 1), 2);
     }
-    await settle("b/old", false);
+    await eventually(() => gone("b/old"));
     assert.equal(await exists("i/old"), false, "an old index entry is gone");
     assert.equal(await exists("b/old"), false, "an old body is gone");
     assert.ok(await exists("i/new") && await exists("b/new"), "new ones stay");
@@ -383,35 +392,29 @@ Deno.test("the module cache on the target drops entries written more than 30 day
       await using tun = new Local("resumed", { ...capture().options, env });
       assert.equal(await tun.call(same, 7), 7);
     }
-    await settle("b/old3", false);
+    await eventually(() => gone("b/old3"));
     assert.equal(await exists("b/old3"), false, "taken up again");
     const mark = (await Deno.stat(`${cache}/pruned`)).mtime!.getTime();
     assert.ok(Date.now() - mark < 60e3, "the finished pruning is marked now");
-  } finally {
-    await Deno.remove(home, { recursive: true });
-  }
+  });
 });
 
 Deno.test("the module cache on the target is cut to 384 MiB of bodies, oldest first, once past 512 MiB", async () => {
-  const home = await Deno.makeTempDir();
-  const cache = `${home}/chopsticks/modules`;
-  const env = { XDG_CACHE_HOME: home };
-  const MiB = 1024 * 1024;
-  const daysAgo = (days: number) => new Date(Date.now() - days * 24 * 3600e3);
-  // Sparse files: their size counts, not the disk they take.
-  const plant = async (name: string, size: number, days: number) => {
-    await Deno.mkdir(`${cache}/b`, { recursive: true });
-    const file = await Deno.open(`${cache}/b/${name}`, {
-      write: true,
-      create: true,
-    });
-    await file.truncate(size);
-    file.close();
-    await Deno.utime(`${cache}/b/${name}`, daysAgo(days), daysAgo(days));
-  };
-  const exists = (name: string) =>
-    Deno.stat(`${cache}/b/${name}`).then(() => true, () => false);
-  try {
+  await withCacheHome(async (env, cache) => {
+    const MiB = 1024 * 1024;
+    // Sparse files: their size counts, not the disk they take.
+    const plant = async (name: string, size: number, days: number) => {
+      await Deno.mkdir(`${cache}/b`, { recursive: true });
+      const file = await Deno.open(`${cache}/b/${name}`, {
+        write: true,
+        create: true,
+      });
+      await file.truncate(size);
+      file.close();
+      await Deno.utime(`${cache}/b/${name}`, daysAgo(days), daysAgo(days));
+    };
+    const exists = (name: string) =>
+      Deno.stat(`${cache}/b/${name}`).then(() => true, () => false);
     await plant("oldest-small", 10 * MiB, 20);
     await plant("older-big", 300 * MiB, 10);
     await plant("newer-big", 300 * MiB, 1);
@@ -420,9 +423,7 @@ Deno.test("the module cache on the target is cut to 384 MiB of bodies, oldest fi
       await using tun = new Local("cap", { ...capture().options, env });
       assert.equal(await tun.call(add, 1, 1), 2);
     }
-    for (let i = 0; i < 50 && await exists("older-big"); i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await eventually(async () => !(await exists("older-big")));
     // 610 MiB: the oldest go until at most 384 MiB are left.
     assert.equal(await exists("oldest-small"), false, "the oldest is gone");
     assert.equal(await exists("older-big"), false, "the next oldest too");
@@ -432,40 +433,37 @@ Deno.test("the module cache on the target is cut to 384 MiB of bodies, oldest fi
       total += (await Deno.stat(`${cache}/b/${e.name}`)).size;
     }
     assert.ok(total <= 384 * MiB, `${total} bytes are left`);
-  } finally {
-    await Deno.remove(home, { recursive: true });
-  }
+  });
 });
 
 Deno.test("an agent whose loopback port is taken starts on another, and leaves the files of the agent on it alone", async () => {
-  const home = await Deno.makeTempDir();
-  const env = { XDG_CACHE_HOME: home };
-  const gen = `${home}/chopsticks/modules/deno/gen/http`;
-  const real = Math.random;
-  // The controller picks the port at random: both agents are made to pick
-  // the same one first.
-  const pick = 0.5;
-  try {
-    Math.random = () => pick;
-    await using first = new Local("first", { ...capture().options, env });
-    assert.equal(await first.call(add, 1, 1), 2);
-    Math.random = real;
-    // Deno keeps what it transpiled for the first agent under its port.
-    const before = await Array.fromAsync(Deno.readDir(gen), (e) => e.name);
-    assert.equal(before.length, 1, `${before}`);
-    let picks = 0;
-    Math.random = () => picks++ === 0 ? pick : real();
-    await using second = new Local("second", { ...capture().options, env });
-    assert.equal(await second.call(add, 2, 2), 4);
-    Math.random = real;
-    assert.ok(picks >= 2, "the second agent tried the taken port first");
-    const after = await Array.fromAsync(Deno.readDir(gen), (e) => e.name);
-    assert.ok(after.includes(before[0]), `the first agent's files: ${after}`);
-    assert.equal(await first.call(add, 3, 3), 6);
-  } finally {
-    Math.random = real;
-    await Deno.remove(home, { recursive: true });
-  }
+  await withCacheHome(async (env, cache) => {
+    const gen = `${cache}/deno/gen/http`;
+    const real = Math.random;
+    // The controller picks the port at random: both agents are made to pick
+    // the same one first.
+    const pick = 0.5;
+    try {
+      Math.random = () => pick;
+      await using first = new Local("first", { ...capture().options, env });
+      assert.equal(await first.call(add, 1, 1), 2);
+      Math.random = real;
+      // Deno keeps what it transpiled for the first agent under its port.
+      const before = await Array.fromAsync(Deno.readDir(gen), (e) => e.name);
+      assert.equal(before.length, 1, `${before}`);
+      let picks = 0;
+      Math.random = () => picks++ === 0 ? pick : real();
+      await using second = new Local("second", { ...capture().options, env });
+      assert.equal(await second.call(add, 2, 2), 4);
+      Math.random = real;
+      assert.ok(picks >= 2, "the second agent tried the taken port first");
+      const after = await Array.fromAsync(Deno.readDir(gen), (e) => e.name);
+      assert.ok(after.includes(before[0]), `the first agent's files: ${after}`);
+      assert.equal(await first.call(add, 3, 3), 6);
+    } finally {
+      Math.random = real;
+    }
+  });
 });
 
 Deno.test("a scoped agent cannot write the per-user caches that later agents load code from", async () => {

@@ -34,10 +34,10 @@
  * itself, both ways, before Deno starts, so that neither Deno nor the
  * `cat` relay, which reads the script's descriptor, waits in an open,
  * and lets go of it once Deno ended: the relay then copies what is left
- * and ends). The agent removes its directories as it ends; when it was killed the script does,
- * and the temporary files the agent listed in `$_d/t` (half-received files
- * of a `put`; only names made like those, since code on a scoped agent can
- * write that list).
+ * and ends). The agent removes its directories as it ends; when it was
+ * killed the script does, and the temporary files the agent listed in
+ * `$_d/t` (half-received files of a `put`; only names made like those,
+ * since code on a scoped agent can write that list).
  *
  * @module
  */

@@ -163,7 +163,6 @@ export async function fetchTree(
     (paths) => hashFiles(root, paths),
   );
   await makeEntries(root, remote.entries);
-  signal?.throwIfAborted();
   let bytes = 0;
   for (const e of changed) {
     const target = await safePath(root, e.path);
