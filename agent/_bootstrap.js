@@ -3,7 +3,7 @@
 // loopback module server by itself, then imports the rest of the agent
 // through that server.
 // Deno.args: [input fifo, output (a fifo, or /proc/<pid>/fd/1: the agent
-// script's stdout), working dir, cache dir or ""].
+// script's stdout), working dir, cache dir or "", TMPDIR].
 //
 // @ts-check
 // Frames: [u32 big-endian length][u8 kind][body]; see wire/PROTOCOL.md.
@@ -816,5 +816,7 @@ agent.start({
   cwd: Deno.args[2],
   // Temporary files listed here are removed by the agent script at exit.
   tempList: `${ownDir}/t`,
+  // The agent's TMPDIR, as the environment it was given sets it.
+  tempDir: Deno.args[4],
   context: boot.context,
 });

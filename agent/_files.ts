@@ -19,14 +19,14 @@ export interface FileChannel {
   cwd: string;
   /** Where to list temporary files for the agent script to remove. */
   tempList?: string;
+  /** Where a put with no remote path makes its file (the agent's TMPDIR). */
+  tempDir: string;
 }
 
 interface Incoming {
   file: Deno.FsFile;
   tmp: string;
   path: string;
-  /** `path` is a fresh temporary file made for this put: a failed put removes it. */
-  made: boolean;
   hash: Hash;
   written: number;
   error?: unknown;
@@ -95,16 +95,14 @@ async function begin(
   id: number,
   target: string | null,
 ): Promise<{ path: string }> {
-  if (target !== null) {
-    return await open(files, id, absolute(target, files.cwd));
-  }
-  const path = await Deno.makeTempFile({ prefix: "chopsticks-put-" });
-  try {
-    return await open(files, id, path, true);
-  } catch (error) {
-    await Deno.remove(path).catch(() => {});
-    throw error;
-  }
+  // No remote path: a fresh name in the agent's TMPDIR, not made until the
+  // rename. It is unguessable, so no one else can have made it; a file
+  // made for it in advance would outlive an agent killed mid-way.
+  const path = target ??
+    `${files.tempDir}/chopsticks-put-${
+      crypto.randomUUID().replaceAll("-", "")
+    }`;
+  return await open(files, id, absolute(path, files.cwd));
 }
 
 /** Opens the temporary file beside `path` for stream `id`. */
@@ -112,7 +110,6 @@ async function open(
   files: FileChannel,
   id: number,
   path: string,
-  made = false,
 ): Promise<{ path: string }> {
   if (path.endsWith("/")) {
     throw new TypeError(`Cannot put to "${path}": it is a directory`);
@@ -142,7 +139,6 @@ async function open(
     file,
     tmp,
     path,
-    made,
     hash: await sha256(),
     written: 0,
   });
@@ -226,7 +222,6 @@ export async function drop(id: number): Promise<void> {
       }
     }
     await Deno.remove(s.tmp).catch(() => {});
-    if (s.made) await Deno.remove(s.path).catch(() => {});
   }
   const o = outgoing.get(id);
   if (o) {

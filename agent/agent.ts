@@ -31,6 +31,8 @@ export interface AgentChannel {
   cwd: string;
   /** A file the agent script reads at exit: temporary files to remove. */
   tempList: string;
+  /** The agent's TMPDIR: a put with no remote path writes there. */
+  tempDir: string;
   /** Where this agent sits: depth, host chain, the controller's project. */
   context: Omit<AgentContext, "base">;
 }
@@ -108,6 +110,7 @@ export function start(ch: AgentChannel): void {
     frame: (kind, body, done) => channel.send(kind, body, done),
     cwd: ch.cwd,
     tempList: ch.tempList,
+    tempDir: ch.tempDir,
   };
   channel.onClose(files.dropAll);
   // `body` is a view of the channel's read buffer: use it before returning.

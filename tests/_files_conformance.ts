@@ -64,9 +64,10 @@ export function filesConformance(transport: string, make: TunnelFactory): void {
         size: bytes.length,
       });
       assert.deepEqual(await Deno.readFile(`${local}/back.bin`), bytes);
-      const empty = await tun.put(`${local}/src.bin`);
-      assert.match(empty.remotePath, /^\/.*chopsticks-put-/);
-      await tun.call(removeAll, empty.remotePath);
+      const fresh = await tun.put(`${local}/src.bin`);
+      assert.match(fresh.remotePath, /^\/.*\/chopsticks-put-[0-9a-f]{32}$/);
+      assert.deepEqual(await tun.call(readBytes, fresh.remotePath), bytes);
+      await tun.call(removeAll, fresh.remotePath);
       assert.deepEqual(await tun.call(list, remote), ["dst.bin", "x.bin"]);
     } finally {
       await tun.call(removeAll, remote);

@@ -109,6 +109,24 @@ Deno.test({
   },
 });
 
+Deno.test("faults: an agent SIGKILLed mid-put with no remote path leaves nothing in its TMPDIR", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chopsticks-fault-" });
+  try {
+    await sparseFile(`${dir}/src.bin`, 1024 * MiB);
+    await using tun = new Local("victim", { ...quiet, env: { TMPDIR: dir } });
+    const victim = await tun.call(pid);
+    const put = tun.put(`${dir}/src.bin`);
+    await new Promise((r) => setTimeout(r, 300));
+    Deno.kill(victim, "SIGKILL");
+    await allRejectAtOnce([put], performance.now());
+    // The next agent makes its own directory there too.
+    const names = await tun.call(list, dir);
+    assert.deepEqual(names.filter((n) => n.includes("chopsticks-put")), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 /** An ssh tunnel to `host` of the test hosts. */
 function ssh(config: string, host = "local-ssh"): Tunnel {
   return new Tunnel(host, { sshArgs: ["-F", config], ...quiet });

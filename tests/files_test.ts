@@ -7,15 +7,10 @@
 import assert from "node:assert/strict";
 import { Local } from "../mod.ts";
 import { add, list, peakRss, pid } from "./fixtures/funcs.ts";
+import { sparseFile } from "./fixtures/hostile_funcs.ts";
 
 const GiB = 1024 * 1024 * 1024;
 const MiB = 1024 * 1024;
-
-async function sparseFile(path: string, size: number): Promise<void> {
-  const file = await Deno.open(path, { write: true, create: true });
-  await file.truncate(size);
-  file.close();
-}
 
 Deno.test({
   name:

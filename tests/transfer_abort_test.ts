@@ -7,16 +7,11 @@
 import assert from "node:assert/strict";
 import { ErrorResult, Group, Local, Queue, TimeoutError } from "../mod.ts";
 import { add, list } from "./fixtures/funcs.ts";
+import { sparseFile } from "./fixtures/hostile_funcs.ts";
 
 const MiB = 1024 * 1024;
 /** Big enough to take well over the moment the tests abort at. */
 const BIG = 768 * MiB;
-
-async function sparseFile(path: string, size: number): Promise<void> {
-  const file = await Deno.open(path, { write: true, create: true });
-  await file.truncate(size);
-  file.close();
-}
 
 /** Names in `dir` that look like a transfer's temporary file. */
 async function temporaries(dir: string): Promise<string[]> {
@@ -238,7 +233,7 @@ Deno.test("a Queue's timeout stops a fetch: no file lands here later", async () 
   });
 });
 
-Deno.test("an aborted put with no remote path removes the file it made for it", async () => {
+Deno.test("a put with no remote path makes its file only when whole: an abort leaves nothing in the agent's TMPDIR", async () => {
   await withDirs(async (here, there) => {
     await sparseFile(`${here}/big.bin`, BIG);
     // The agent's temporary files go to its TMPDIR.
@@ -247,12 +242,12 @@ Deno.test("an aborted put with no remote path removes the file it made for it", 
     const stop = new AbortController();
     const put = tun.put(`${here}/big.bin`, undefined, { signal: stop.signal });
     await underWay(there);
-    assert.equal(
-      (await tun.call(list, there)).filter((n) =>
-        n.startsWith("chopsticks-put-")
-      ).length,
-      1,
+    // Only the temporary file beside it: the fresh name is not made yet.
+    const during = (await tun.call(list, there)).filter((n) =>
+      n.includes("chopsticks-put-")
     );
+    assert.equal(during.length, 1, String(during));
+    assert.match(during[0], /^\.chopsticks-put-[0-9a-f]{32}\.chopsticks-/);
     stop.abort();
     await assert.rejects(put, (e) => e === stop.signal.reason);
     assert.deepEqual(await settledTemporaries(there), []);

@@ -160,7 +160,9 @@ ${shared ? sharedCaches : privateCaches}
 ${cd}${findDeno(o.deno)}
 DENO_DIR="$_c" setsid "$_D" run -q --no-code-cache --no-prompt --no-config --no-lock --import-map="$_d/m.json" ${
     flags.join(" ")
-  } ${shellQuote(o.bootstrap)} "$_d/i" "$_w" "$PWD" "$_k" >&2 4<&- 5<&- 7<&- &
+  } ${
+    shellQuote(o.bootstrap)
+  } "$_d/i" "$_w" "$PWD" "$_k" "\${TMPDIR:-/tmp}" >&2 4<&- 5<&- 7<&- &
 _p=$!
 {
   _s=

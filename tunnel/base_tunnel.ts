@@ -428,7 +428,7 @@ export abstract class BaseTunnel implements AsyncDisposable {
   /**
    * Copies the local file `localPath` to `remotePath` on the target (a
    * relative path is taken from the agent's working directory; without one,
-   * a fresh temporary file). The data streams in chunks; the target writes
+   * a fresh file in the agent's `TMPDIR`). The data streams in chunks; the target writes
    * a temporary file beside the destination, checks its sha256, applies
    * `mode` (default: the local file's), and only then renames it into
    * place, so a failure never leaves a partial file there. `signal` stops
