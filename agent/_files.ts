@@ -7,7 +7,7 @@
  * @module
  */
 import type { Hash } from "node:crypto";
-import { CHUNK, Kind, Msg, WINDOW } from "../wire/_protocol.ts";
+import { CHUNK, FLUSH, Kind, Msg, WINDOW } from "../wire/_protocol.ts";
 
 /** What the file handlers need from the agent. */
 export interface FileChannel {
@@ -29,6 +29,10 @@ interface Incoming {
   path: string;
   hash: Hash;
   written: number;
+  /** Bytes handed to `flushing` so far. */
+  flushed: number;
+  /** Flushes of the file to disk under way while data arrives. */
+  flushing: Promise<void>;
   error?: unknown;
 }
 
@@ -141,6 +145,8 @@ async function open(
     path,
     hash: await sha256(),
     written: 0,
+    flushed: 0,
+    flushing: Promise.resolve(),
   });
   return { path };
 }
@@ -163,6 +169,12 @@ export function putData(
     }
     s.hash.update(chunk);
     s.written += chunk.length;
+    if (s.written - s.flushed >= FLUSH) {
+      s.flushed = s.written;
+      const file = s.file;
+      s.flushing = s.flushing.then(() => file.syncData());
+      s.flushing.catch(() => {});
+    }
     files.message([Msg.Ack, id, s.written]);
   } catch (error) {
     // Keep the failure for putEnd; remove the partial file now.
@@ -197,6 +209,10 @@ export async function putEnd(
         `Cannot put "${s.path}": received ${s.written} bytes with sha256 ${got}, expected ${size} bytes with ${sha256}`,
       );
     }
+    // On disk before it takes the destination's name: after a crash the
+    // destination holds the old file or the whole new one.
+    await s.flushing;
+    await s.file.sync();
     s.file.close();
     if (mode !== null) await Deno.chmod(s.tmp, mode);
     await Deno.rename(s.tmp, s.path);

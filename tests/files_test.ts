@@ -67,6 +67,68 @@ Deno.test({
   },
 });
 
+/**
+ * The disk that holds `dir`, as its line in /proc/diskstats names it, or
+ * undefined when it is not a block device (tmpfs, overlay, btrfs).
+ */
+function diskOf(dir: string): string | undefined {
+  const dev = Deno.statSync(dir).dev;
+  const major = (dev >> 8) & 0xfff;
+  const minor = (dev & 0xff) | ((dev >> 12) & 0xfff00);
+  return Deno.readTextFileSync("/proc/diskstats").split("\n")
+    .map((line) => line.trim().split(/\s+/))
+    .find(([ma, mi]) => Number(ma) === major && Number(mi) === minor)?.[2];
+}
+
+/** Bytes written to `disk` so far (sectors of 512 bytes). */
+function bytesWritten(disk: string): number {
+  const fields = Deno.readTextFileSync("/proc/diskstats").split("\n")
+    .map((line) => line.trim().split(/\s+/))
+    .find((f) => f[2] === disk)!;
+  return Number(fields[9]) * 512;
+}
+
+// The repository's disk: /tmp may be a tmpfs.
+const root = new URL("..", import.meta.url).pathname;
+const disk = diskOf(root);
+
+Deno.test({
+  name:
+    "put and fetch are on disk when they resolve: the destination never names a file a crash could empty",
+  // Without a sync, what was written would stay in the page cache for 30 s.
+  ignore: disk === undefined,
+  async fn() {
+    const dir = await Deno.makeTempDir({ dir: root, prefix: ".sync-test-" });
+    try {
+      const data = new Uint8Array(48 * MiB);
+      for (let i = 0; i < data.length; i += 65536) {
+        crypto.getRandomValues(data.subarray(i, i + 65536));
+      }
+      await Deno.writeFile(`${dir}/src.bin`, data);
+      await using tun = new Local("sync");
+      await tun.call(pid);
+      for (
+        const [name, transfer] of [
+          ["put", () => tun.put(`${dir}/src.bin`, `${dir}/put.bin`)],
+          ["fetch", () => tun.fetch(`${dir}/src.bin`, `${dir}/fetched.bin`)],
+        ] as const
+      ) {
+        const before = bytesWritten(disk!);
+        await transfer();
+        const written = bytesWritten(disk!) - before;
+        assert.ok(
+          written >= data.length,
+          `${name}: ${
+            (written / MiB).toFixed(1)
+          } MiB reached ${disk} by the time it resolved`,
+        );
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 Deno.test({
   name: "a full disk fails the put clearly and leaves no file behind",
   ignore: Deno.uid() !== 0 && !Deno.env.get("CI"),

@@ -8,7 +8,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { CHUNK, WINDOW } from "../wire/_protocol.ts";
+import { CHUNK, FLUSH, WINDOW } from "../wire/_protocol.ts";
 import type { Connection } from "./_connection.ts";
 import { ProtocolError } from "../errors.ts";
 
@@ -231,6 +231,8 @@ export async function fetchFile(
   });
   const hash = createHash("sha256");
   let written = 0;
+  let flushed = 0;
+  let flushing = Promise.resolve();
   let chain = Promise.resolve();
   let writeError: Error | undefined;
   let settle!: { resolve: (sha: string) => void; reject: (e: Error) => void };
@@ -267,6 +269,11 @@ export async function fetchFile(
               done += await file.write(chunk.subarray(done));
             }
             written += chunk.length;
+            if (written - flushed >= FLUSH) {
+              flushed = written;
+              flushing = flushing.then(() => file.syncData());
+              flushing.catch(() => {});
+            }
             conn.ack(id, written);
           } catch (error) {
             writeError = error as Error;
@@ -301,6 +308,9 @@ export async function fetchFile(
         `received ${written} bytes with sha256 ${ours}, expected ${begun.size} bytes with ${theirs}`,
       );
     }
+    // On disk before it takes the destination's name: after a crash the
+    // destination holds the old file or the whole new one.
+    await flushing;
     await file.sync();
     file.close();
     closed = true;

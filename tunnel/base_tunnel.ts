@@ -430,8 +430,9 @@ export abstract class BaseTunnel implements AsyncDisposable {
    * relative path is taken from the agent's working directory; without one,
    * a fresh file in the agent's `TMPDIR`). The data streams in chunks; the target writes
    * a temporary file beside the destination, checks its sha256, applies
-   * `mode` (default: the local file's), and only then renames it into
-   * place, so a failure never leaves a partial file there. `signal` stops
+   * `mode` (default: the local file's), syncs it to disk, and only then
+   * renames it into place, so neither a failure nor a crash of the target
+   * leaves a partial file there. `signal` stops
    * the transfer (see {@linkcode TransferOptions}).
    *
    * @example
@@ -453,8 +454,8 @@ export abstract class BaseTunnel implements AsyncDisposable {
   /**
    * Copies `remotePath` from the target to `localPath` (default: the file's
    * name in the current directory; an existing directory receives the file
-   * inside it), checked by sha256 and renamed into place only when whole.
-   * A failed fetch never touches a file already at `localPath`. `signal`
+   * inside it), checked by sha256, synced to disk and renamed into place
+   * only when whole. A failed fetch never touches a file already at `localPath`. `signal`
    * stops the transfer (see {@linkcode TransferOptions}).
    *
    * @example

@@ -62,6 +62,12 @@ export const CHUNK = 256 * 1024;
 /** Most bytes a sender may have unacknowledged on one stream. */
 export const WINDOW = 8 * 1024 * 1024;
 
+/**
+ * The receiver of a file flushes it to disk every this many bytes as it
+ * arrives, so that the sync before its rename has little left to do.
+ */
+export const FLUSH = 16 * 1024 * 1024;
+
 /** Largest frame payload either side accepts, in bytes. */
 export const MAX_FRAME = 64 * 1024 * 1024;
 
