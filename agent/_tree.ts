@@ -84,20 +84,26 @@ export async function listTree(root: string): Promise<Tree> {
   return { root, entries };
 }
 
-/** Hex sha256 of each file `paths` (relative to `root`). */
+/**
+ * Hex sha256 of each file `paths` (relative to `root`). Stops, throwing its
+ * reason, once `signal` aborts.
+ */
 export async function hashFiles(
   root: string,
   paths: string[],
+  signal?: AbortSignal,
 ): Promise<string[]> {
   const { createHash } = await import("node:crypto");
   const out: string[] = [];
+  const buf = new Uint8Array(256 * 1024);
   for (const path of paths) {
+    signal?.throwIfAborted();
     const hash = createHash("sha256");
     using file = await Deno.open(`${root}/${checkRelative(path)}`, {
       read: true,
     });
-    const buf = new Uint8Array(256 * 1024);
     for (let n; (n = await file.read(buf)) !== null;) {
+      signal?.throwIfAborted();
       hash.update(buf.subarray(0, n));
     }
     out.push(hash.digest("hex"));
@@ -111,14 +117,16 @@ export async function hashFiles(
  * of another kind is removed, and an existing file gets the entry's mode.
  * A symlink replaces what was at its path, atomically.
  * Refuses a path whose parent on disk is a symlink, so nothing is ever
- * written outside `root`.
+ * written outside `root`. Stops, throwing its reason, once `signal` aborts.
  */
 export async function makeEntries(
   root: string,
   entries: TreeEntry[],
+  signal?: AbortSignal,
 ): Promise<void> {
   await Deno.mkdir(root, { recursive: true });
   for (const e of entries) {
+    signal?.throwIfAborted();
     const full = await safePath(root, e.path);
     const st = await Deno.lstat(full).catch(() => undefined);
     // Something of another kind is in the way: remove it first.

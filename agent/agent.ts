@@ -96,9 +96,14 @@ const builtins: Record<string, Callable> = {
     files.fetchBegin(fileChannel, id as number, path as string),
   treeList: (path) =>
     tree.listTree(files.absolute(path as string, fileChannel.cwd)),
-  treeHash: (root, paths) => tree.hashFiles(root as string, paths as string[]),
+  treeHash: (root, paths) =>
+    tree.hashFiles(root as string, paths as string[], storage.get()?.signal),
   treeMake: (root, entries) =>
-    tree.makeEntries(root as string, entries as tree.TreeEntry[]),
+    tree.makeEntries(
+      root as string,
+      entries as tree.TreeEntry[],
+      storage.get()?.signal,
+    ),
 };
 
 /** Starts serving calls on `ch`. */

@@ -1,6 +1,6 @@
 /**
- * Process checks for tests: whether a pid still runs, and waiting for pids
- * to be gone.
+ * Process checks for tests: whether a pid still runs, waiting for pids to
+ * be gone, the CPU time a process used.
  *
  * @module
  */
@@ -46,6 +46,14 @@ function* processes(): Generator<
 export function parentOf(pid: number): number {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+}
+
+/** CPU time `pid` used so far (all its threads, user and system), in ms. */
+export function cpuMs(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime, in clock ticks of 1/100 s.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** The pids of this process's children running `command`. */

@@ -6,8 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { ErrorResult, Group, Local, Queue, TimeoutError } from "../mod.ts";
-import { add, list } from "./fixtures/funcs.ts";
+import { add, list, pid } from "./fixtures/funcs.ts";
 import { sparseFile } from "./fixtures/hostile_funcs.ts";
+import { cpuMs } from "./_processes.ts";
 
 const MiB = 1024 * 1024;
 /** Big enough to take well over the moment the tests abort at. */
@@ -149,6 +150,47 @@ Deno.test("an aborted putTree stops between and within files, and leaves no part
     await assert.rejects(copy, (e) => e === stop.signal.reason);
     assert.deepEqual(await settledTemporaries(`${there}/tree`), []);
     assert.deepEqual(await tun.call(list, `${there}/tree`), []);
+  });
+});
+
+Deno.test("an aborted putTree or fetchTree stops hashing on both sides at once", async () => {
+  await withDirs(async (here, there) => {
+    // Files of the same size on both sides are compared by hash: 8 GiB of
+    // them take each side seconds.
+    for (const dir of [`${here}/tree`, `${there}/tree`]) {
+      await Deno.mkdir(dir);
+      for (let i = 0; i < 8; i++) {
+        await sparseFile(`${dir}/${i}.bin`, 1024 * MiB);
+      }
+    }
+    await using tun = new Local("abort-hash");
+    const agent = await tun.call(pid);
+    for (
+      const copy of [
+        (signal: AbortSignal) =>
+          tun.putTree(`${here}/tree`, `${there}/tree`, { signal }),
+        (signal: AbortSignal) =>
+          tun.fetchTree(`${there}/tree`, `${here}/tree`, { signal }),
+      ]
+    ) {
+      const stop = new AbortController();
+      const copying = copy(stop.signal);
+      await new Promise((r) => setTimeout(r, 500));
+      stop.abort();
+      await assert.rejects(copying, (e) => e === stop.signal.reason);
+      // Hashing left to run would keep a core busy on each side.
+      const before = [cpuMs(agent), cpuMs(Deno.pid)];
+      await new Promise((r) => setTimeout(r, 1000));
+      const [agentMs, controllerMs] = [cpuMs(agent), cpuMs(Deno.pid)].map((
+        ms,
+        i,
+      ) => ms - before[i]);
+      assert.ok(agentMs < 250, `the agent used ${agentMs} ms of CPU since`);
+      assert.ok(
+        controllerMs < 250,
+        `the controller used ${controllerMs} ms of CPU since`,
+      );
+    }
   });
 });
 

@@ -112,7 +112,7 @@ export async function putTree(
   const changed = await changedFiles(
     local,
     remote,
-    (paths) => hashFiles(local.root, paths),
+    (paths) => hashFiles(local.root, paths, signal),
     async (paths) =>
       await conn.call(builtin("treeHash"), [remote.root, paths], {
         signal,
@@ -160,9 +160,9 @@ export async function fetchTree(
       await conn.call(builtin("treeHash"), [remote.root, paths], {
         signal,
       }) as string[],
-    (paths) => hashFiles(root, paths),
+    (paths) => hashFiles(root, paths, signal),
   );
-  await makeEntries(root, remote.entries);
+  await makeEntries(root, remote.entries, signal);
   let bytes = 0;
   for (const e of changed) {
     const target = await safePath(root, e.path);
