@@ -510,9 +510,11 @@ const CACHE_MAX = 512 * 1024 * 1024;
  * when the bodies left hold more than CACHE_MAX bytes, the oldest of them
  * until three quarters of it are left (so that the next additions do not
  * bring it back at once). One still in use is sent again, once; an index
- * whose body is gone counts as a miss (see answerFor). The mark `pruned`
- * says when the last pruning ended; while one runs it claims the next ten
- * minutes, so that one cut off (its agent ended) is taken up again then.
+ * whose body is gone counts as a miss (see answerFor); what Deno cached
+ * for agents that did not remove it goes too (see removeOrphans). The mark
+ * `pruned` says when the last pruning ended; while one runs it claims the
+ * next ten minutes, so that one cut off (its agent ended) is taken up again
+ * then.
  */
 async function pruneCache() {
   if (!cacheDir) return undefined;
@@ -532,6 +534,7 @@ async function pruneCache() {
     work: (async () => {
       await removeOld(`${cacheDir}/b`, () => true, CACHE_MAX);
       await removeOld(`${cacheDir}/i`);
+      await removeOrphans(`${cacheDir}/deno`);
       await Deno.utime(mark, at(Date.now()), at(Date.now())).catch(() => {});
     })(),
   };
@@ -570,6 +573,46 @@ async function removeOld(dir, drop = () => true, max = Infinity) {
     }
   } catch {
     // Not ours to tidy, or tidied by another agent meanwhile.
+  }
+}
+/**
+ * Removes what Deno cached under the loopback port of an agent that did not
+ * remove it itself (its script was killed, or an earlier version left it):
+ * entries not changed for a day whose port nothing listens on. The port is
+ * held while its files go, so that no agent can take it meanwhile (one that
+ * tries starts on another port). Skipped where this agent may not listen.
+ * @param {string} deno
+ */
+async function removeOrphans(deno) {
+  const old = Date.now() - DAY;
+  for (
+    const [dir, pattern] of /** @type {const} */ ([
+      [`${deno}/npm`, /^(\d{1,5})$/],
+      [`${deno}/remote/http`, /^127\.0\.0\.1_PORT(\d{1,5})$/],
+      [`${deno}/gen/http`, /^127\.0\.0\.1_PORT(\d{1,5})$/],
+    ])
+  ) {
+    try {
+      for await (const entry of Deno.readDir(dir)) {
+        const port = Number(pattern.exec(entry.name)?.[1]);
+        if (!(port > 0 && port < 65536) || port === ownPort) continue;
+        const path = `${dir}/${entry.name}`;
+        const info = await Deno.lstat(path);
+        if ((info.mtime?.getTime() ?? Date.now()) > old) continue;
+        /** @type {Deno.Listener | undefined} */
+        let held;
+        try {
+          held = Deno.listen({ hostname: "127.0.0.1", port });
+          await Deno.remove(path, { recursive: true });
+        } catch {
+          // In use, or not ours to listen on or remove.
+        } finally {
+          held?.close();
+        }
+      }
+    } catch {
+      // Nothing cached there.
+    }
   }
 }
 /** @param {string} key @param {Answer} answer */

@@ -159,31 +159,25 @@ Deno.test("garbage instead of a handshake fails at the handshake stage", async (
 });
 
 Deno.test("the agent's code and Deno's cache are kept per user on the target, without what each agent added", async () => {
-  const home = await Deno.makeTempDir();
-  try {
+  await withCacheHome(async (env, cache) => {
     const sent: number[] = [];
     for (let i = 0; i < 2; i++) {
       await using tun = new Local("cache", {
         ...capture().options,
-        env: { XDG_CACHE_HOME: home },
+        env,
       });
       assert.equal(await tun.call(add, 2, 3), 5);
       sent.push(tun.stats.moduleBytes);
     }
-    const names = await Array.fromAsync(
-      Deno.readDir(`${home}/chopsticks/modules`),
-      (e) => e.name,
-    );
+    const names = await Array.fromAsync(Deno.readDir(cache), (e) => e.name);
     const agentFiles = names.filter((n) => /^agent-[0-9a-f]{64}\.js$/.test(n));
     assert.equal(agentFiles.length, 1, `the agent's code is kept: ${names}`);
-    const { size } = await Deno.stat(
-      `${home}/chopsticks/modules/${agentFiles[0]}`,
-    );
+    const { size } = await Deno.stat(`${cache}/${agentFiles[0]}`);
     assert.ok(
       sent[0] > size && sent[1] < 1000,
       `the first agent got the agent's code (${size} B), the second did not: ${sent}`,
     );
-    const dir = `${home}/chopsticks/modules/deno`;
+    const dir = `${cache}/deno`;
     assert.ok(
       (await Deno.stat(`${dir}/dep_analysis_cache_v2`)).isFile,
       "Deno's cache databases are kept",
@@ -202,19 +196,16 @@ Deno.test("the agent's code and Deno's cache are kept per user on the target, wi
         `${sub} keeps modules of closed agents`,
       );
     }
-  } finally {
-    await Deno.remove(home, { recursive: true });
-  }
+  });
 });
 
 Deno.test("Deno's cache databases on the target are reset once one passes 64 MiB", async () => {
-  const home = await Deno.makeTempDir();
-  const dir = `${home}/chopsticks/modules/deno`;
-  // Named like Deno's cache databases, which Deno itself would replace
-  // were it not a database.
-  const big = `${dir}/test_cache_v2`;
-  const options = { ...capture().options, env: { XDG_CACHE_HOME: home } };
-  try {
+  await withCacheHome(async (env, cache) => {
+    const dir = `${cache}/deno`;
+    // Named like Deno's cache databases, which Deno itself would replace
+    // were it not a database.
+    const big = `${dir}/test_cache_v2`;
+    const options = { ...capture().options, env };
     await Deno.mkdir(dir, { recursive: true });
     // Sparse: 65 MiB long, nothing on disk.
     {
@@ -243,9 +234,7 @@ Deno.test("Deno's cache databases on the target are reset once one passes 64 MiB
       "and made them afresh",
     );
     await assert.rejects(() => Deno.stat(`${dir}/reset`), Deno.errors.NotFound);
-  } finally {
-    await Deno.remove(home, { recursive: true });
-  }
+  });
 });
 
 /**
@@ -433,6 +422,55 @@ Deno.test("the module cache on the target is cut to 384 MiB of bodies, oldest fi
       total += (await Deno.stat(`${cache}/b/${e.name}`)).size;
     }
     assert.ok(total <= 384 * MiB, `${total} bytes are left`);
+  });
+});
+
+Deno.test("the daily pruning removes what Deno cached for agents that did not, unless their port is in use", async () => {
+  await withCacheHome(async (env, cache) => {
+    const deno = `${cache}/deno`;
+    const freePort = () => {
+      const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      probe.close();
+      return probe.addr.port;
+    };
+    // What agents killed with their scripts left: their ports are free.
+    const [gone, recent] = [freePort(), freePort()];
+    // A long-lived agent's: its port is in use.
+    const live = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const plant = async (path: string, days: number) => {
+      await Deno.mkdir(`${deno}/${path}/pkg`, { recursive: true });
+      await Deno.utime(`${deno}/${path}`, daysAgo(days), daysAgo(days));
+    };
+    const exists = (path: string) =>
+      Deno.stat(`${deno}/${path}`).then(() => true, () => false);
+    const orphans = [
+      `npm/${gone}`,
+      `remote/http/127.0.0.1_PORT${gone}`,
+      `gen/http/127.0.0.1_PORT${gone}`,
+    ];
+    const kept = [
+      `npm/${live.addr.port}`,
+      `gen/http/127.0.0.1_PORT${live.addr.port}`,
+      `npm/${recent}`,
+      "npm/registry.npmjs.org",
+    ];
+    try {
+      for (const path of [...orphans, ...kept]) {
+        await plant(path, path === `npm/${recent}` ? 0 : 2);
+      }
+      {
+        // A fresh cache: this agent adds to it, and so prunes it.
+        await using tun = new Local("orphans", { ...capture().options, env });
+        assert.equal(await tun.call(add, 1, 1), 2);
+      }
+      await eventually(async () => !(await exists(orphans[2])));
+      for (const path of orphans) {
+        assert.equal(await exists(path), false, `${path} is left`);
+      }
+      for (const path of kept) assert.ok(await exists(path), `${path} went`);
+    } finally {
+      live.close();
+    }
   });
 });
 
