@@ -24,8 +24,7 @@ export async function bounded<T>(
   op: (signal?: AbortSignal) => Promise<T>,
 ): Promise<T> {
   const { timeout, signal } = options;
-  signal?.throwIfAborted();
-  await unlessAborted(tunnel.connect(), signal);
+  await unlessAborted(() => tunnel.connect(), signal);
   if (timeout === undefined && !signal) return await op();
   const limit = new AbortController();
   const timer = timeout === undefined ? undefined : setTimeout(

@@ -77,15 +77,17 @@ export interface PutOptions extends TransferOptions {
 }
 
 /**
- * Settles like `promise`, or rejects with the reason of `signal` as soon as
- * it aborts (what `promise` stands for goes on).
+ * Settles like `work`, or rejects with the reason of `signal` as soon as it
+ * aborts (what `work` stands for goes on). Given as a function, the work is
+ * not started at all when `signal` has already aborted.
  */
 export function unlessAborted<T>(
-  promise: Promise<T>,
+  work: Promise<T> | (() => Promise<T>),
   signal: AbortSignal | undefined,
 ): Promise<T> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  const promise = typeof work === "function" ? work() : work;
   if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });

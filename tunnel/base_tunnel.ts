@@ -522,10 +522,9 @@ export abstract class BaseTunnel implements AsyncDisposable {
     return await fetchTree(conn, remoteDir, localDir, options);
   }
 
-  /** The connection, unless `signal` aborts first (it is still made). */
+  /** The connection, unless `signal` aborts first (it is still made then). */
   #connectUnlessAborted(signal?: AbortSignal): Promise<Connection> {
-    signal?.throwIfAborted();
-    return unlessAborted(this.#connect(), signal);
+    return unlessAborted(() => this.#connect(), signal);
   }
 
   /**
