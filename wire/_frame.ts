@@ -29,6 +29,8 @@ export class FrameReader {
   #chunks: Uint8Array[] = [];
   #buffered = 0;
   #need = -1;
+  /** Bytes of the frame being read that went into a reserved buffer. */
+  #reserved = 0;
   #onFrame: (kind: number, body: Uint8Array) => void;
   #maxFrame: number;
 
@@ -42,7 +44,7 @@ export class FrameReader {
 
   /** Bytes received that do not yet form a whole frame. */
   get pending(): number {
-    return this.#buffered + (this.#need >= 0 ? 4 : 0);
+    return this.#buffered + this.#reserved + (this.#need >= 0 ? 4 : 0);
   }
 
   /** Adds bytes; throws {@linkcode FrameError} on a bad length. */
@@ -94,6 +96,7 @@ export class FrameReader {
     }
     this.#chunks = [];
     this.#buffered = 0;
+    this.#reserved = have;
     return { frame, have };
   }
 
@@ -105,6 +108,7 @@ export class FrameReader {
       );
     }
     this.#need = -1;
+    this.#reserved = 0;
     this.#onFrame(frame[0], frame.subarray(1));
   }
 

@@ -63,6 +63,7 @@ Deno.test("FrameReader hands a big frame's buffer out to be filled in place", ()
   assert.ok(big);
   assert.equal(big.frame.length, body.length + 1);
   assert.equal(big.have, 1000 - 4);
+  assert.equal(reader.pending, 1000, "what was read of the frame is pending");
   assert.deepEqual([...big.frame.subarray(0, big.have)], [
     ...frame.subarray(4, 1000),
   ]);
