@@ -99,21 +99,35 @@ async function begin(
   id: number,
   target: string | null,
 ): Promise<{ path: string }> {
-  // No remote path: a fresh name in the agent's TMPDIR, not made until the
-  // rename. It is unguessable, so no one else can have made it; a file
-  // made for it in advance would outlive an agent killed mid-way.
-  const path = target ??
-    `${files.tempDir}/chopsticks-put-${
-      crypto.randomUUID().replaceAll("-", "")
-    }`;
-  return await open(files, id, absolute(path, files.cwd));
+  if (target !== null) {
+    return await open(files, id, absolute(target, files.cwd));
+  }
+  // No remote path: a fresh name in the agent's TMPDIR, of 128 random bits,
+  // not made until the rename (a file made for it in advance would outlive
+  // an agent killed mid-way). The temporary file does not show it, so that
+  // no one who can list TMPDIR can take the name first.
+  const random = Array.from(
+    crypto.getRandomValues(new Uint8Array(16)),
+    (byte) => byte.toString(16).padStart(2, "0"),
+  ).join("");
+  const dir = absolute(files.tempDir, files.cwd).replace(/\/+$/, "");
+  return await open(
+    files,
+    id,
+    `${dir}/chopsticks-put-${random}`,
+    "chopsticks-put",
+  );
 }
 
-/** Opens the temporary file beside `path` for stream `id`. */
+/**
+ * Opens the temporary file beside `path` for stream `id`, named after
+ * `label` (default: the name of `path`).
+ */
 async function open(
   files: FileChannel,
   id: number,
   path: string,
+  label?: string,
 ): Promise<{ path: string }> {
   if (path.endsWith("/")) {
     throw new TypeError(`Cannot put to "${path}": it is a directory`);
@@ -125,7 +139,7 @@ async function open(
     );
   }
   const [dir, name] = split(path);
-  const tmp = `${dir}/.${name}.chopsticks-${
+  const tmp = `${dir}/.${label ?? name}.chopsticks-${
     crypto.randomUUID().slice(0, 8)
   }.tmp`;
   // Listed before it exists: should this agent be killed at any point, the

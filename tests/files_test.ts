@@ -105,6 +105,9 @@ Deno.test({
         crypto.getRandomValues(data.subarray(i, i + 65536));
       }
       await Deno.writeFile(`${dir}/src.bin`, data);
+      // On disk already: its writing back must not count for a transfer.
+      using src = await Deno.open(`${dir}/src.bin`, { read: true });
+      await src.sync();
       await using tun = new Local("sync");
       await tun.call(pid);
       for (

@@ -279,17 +279,24 @@ Deno.test("a put with no remote path makes its file only when whole: an abort le
   await withDirs(async (here, there) => {
     await sparseFile(`${here}/big.bin`, BIG);
     // The agent's temporary files go to its TMPDIR.
-    await using tun = new Local("abort-fresh", { env: { TMPDIR: there } });
-    await tun.call(add, 1, 1);
+    await using tun = new Local("abort-fresh", {
+      env: { TMPDIR: `${there}/` },
+    });
+    await Deno.writeTextFile(`${here}/small.txt`, "small");
+    const { remotePath } = await tun.put(`${here}/small.txt`);
+    assert.match(remotePath, /\/chopsticks-put-[0-9a-f]{32}$/);
+    assert.equal(remotePath.slice(0, remotePath.lastIndexOf("/")), there);
+    await Deno.remove(remotePath);
     const stop = new AbortController();
     const put = tun.put(`${here}/big.bin`, undefined, { signal: stop.signal });
     await underWay(there);
-    // Only the temporary file beside it: the fresh name is not made yet.
+    // Only the temporary file beside it: the fresh name is not made yet,
+    // nor shown by the temporary file's name.
     const during = (await tun.call(list, there)).filter((n) =>
-      n.includes("chopsticks-put-")
+      n.includes("chopsticks-put")
     );
     assert.equal(during.length, 1, String(during));
-    assert.match(during[0], /^\.chopsticks-put-[0-9a-f]{32}\.chopsticks-/);
+    assert.match(during[0], /^\.chopsticks-put\.chopsticks-[0-9a-f]{8}\.tmp$/);
     stop.abort();
     await assert.rejects(put, (e) => e === stop.signal.reason);
     assert.deepEqual(await settledTemporaries(there), []);

@@ -235,6 +235,7 @@ export async function fetchFile(
   let written = 0;
   let flushed = 0;
   let flushing = Promise.resolve();
+  let flusher: Deno.FsFile | undefined;
   let chain = Promise.resolve();
   let writeError: Error | undefined;
   let settle!: { resolve: (sha: string) => void; reject: (e: Error) => void };
@@ -272,8 +273,13 @@ export async function fetchFile(
             }
             written += chunk.length;
             if (written - flushed >= FLUSH) {
+              // Through a handle of its own: a file's asynchronous
+              // operations run one at a time, so writes would wait for it.
               flushed = written;
-              flushing = flushing.then(() => file.syncData());
+              flushing = flushing.then(async () => {
+                flusher ??= await Deno.open(tmp, { read: true });
+                await flusher.syncData();
+              });
               flushing.catch(() => {});
             }
             conn.ack(id, written);
@@ -336,6 +342,8 @@ export async function fetchFile(
   } finally {
     signal?.removeEventListener("abort", onAbort);
     if (!closed) file.close();
+    // Not waited for: a failed fetch rejects without waiting for a flush.
+    void flushing.catch(() => {}).then(() => flusher?.close());
     await Deno.remove(tmp).catch(() => {});
   }
 }
