@@ -93,7 +93,7 @@ async function findProject(mainModule: string): Promise<Project> {
       const config = name === "package.json" ? {} : parseConfig(text);
       return {
         roots: [dir, ...own],
-        imports: config.imports ?? {},
+        imports: { ...selfImports(config), ...config.imports },
         scopes: config.scopes ?? {},
         configDir: dir,
       };
@@ -108,9 +108,35 @@ async function findProject(mainModule: string): Promise<Project> {
   };
 }
 
-function parseConfig(
-  text: string,
-): { imports?: Record<string, string>; scopes?: Project["scopes"] } {
+/** What `deno.json` says that this module reads. */
+interface Config {
+  name?: unknown;
+  exports?: unknown;
+  imports?: Record<string, string>;
+  scopes?: Project["scopes"];
+}
+
+/**
+ * The package's own name and its subpaths, as Deno resolves them in the
+ * package itself (`"@scope/pkg"`, `"@scope/pkg/sub"`), mapped to its exports.
+ */
+function selfImports(config: Config): Record<string, string> {
+  const { name, exports } = config;
+  if (typeof name !== "string" || !name) return {};
+  const map: Record<string, string> = typeof exports === "string"
+    ? { ".": exports }
+    : exports && typeof exports === "object"
+    ? exports as Record<string, string>
+    : {};
+  const imports: Record<string, string> = {};
+  for (const [sub, target] of Object.entries(map)) {
+    if (typeof target !== "string" || !/^\.(\/|$)/.test(sub)) continue;
+    imports[name + sub.slice(1)] = target;
+  }
+  return imports;
+}
+
+function parseConfig(text: string): Config {
   try {
     return JSON.parse(text);
   } catch {

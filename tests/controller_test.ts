@@ -542,6 +542,12 @@ export function hello(name: string): string { return greeting(name); }\n`,
   }
 });
 
+Deno.test("a module that imports this package by its own name works on the agent", async () => {
+  const { throughOwnName } = await import("./fixtures/self_import.ts");
+  await using tun = new Local("self", capture().options);
+  assert.deepEqual(await tun.call(throughOwnName), [Deno.hostname(), false]);
+});
+
 Deno.test("a damaged copy of the agent's code on the target is replaced, and the agent starts", async () => {
   await withFilledCache(async (env, cache, name) => {
     const good = await Deno.readFile(`${cache}/${name}`);
