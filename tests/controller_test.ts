@@ -12,6 +12,8 @@ import { ALL_PERMISSIONS } from "../tunnel/_permissions.ts";
 import {
   add,
   exitNow,
+  makeDir,
+  modeOf,
   noisy as printEverything,
   pid,
   readText,
@@ -546,6 +548,23 @@ Deno.test("a module that imports this package by its own name works on the agent
   const { throughOwnName } = await import("./fixtures/self_import.ts");
   await using tun = new Local("self", capture().options);
   assert.deepEqual(await tun.call(throughOwnName), [Deno.hostname(), false]);
+});
+
+Deno.test("remote code creates files with the umask the target gave the agent script, not the script's own", async () => {
+  // A Local agent's script inherits this process's umask.
+  const out = await new Deno.Command("sh", { args: ["-c", "umask"] }).output();
+  const umask = parseInt(new TextDecoder().decode(out.stdout).trim(), 8);
+  assert.notEqual(umask, 0o077, "run this test with a umask other than 077");
+  const dir = await Deno.makeTempDir();
+  try {
+    await using tun = new Local("umask", capture().options);
+    await tun.call(writeBytes, `${dir}/made.txt`, new Uint8Array([1]));
+    await tun.call(makeDir, `${dir}/sub`);
+    assert.equal(await tun.call(modeOf, `${dir}/made.txt`), 0o666 & ~umask);
+    assert.equal(await tun.call(modeOf, `${dir}/sub`), 0o777 & ~umask);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("a damaged copy of the agent's code on the target is replaced, and the agent starts", async () => {

@@ -2,7 +2,9 @@
  * The POSIX shell script that starts an agent on any target. Every
  * transport runs it with `sh -c`; only the way to reach `sh` differs.
  *
- * It makes a private temporary directory, makes sure the per-user caches
+ * It makes a private temporary directory (what the script makes is private:
+ * umask 077; Deno gets the umask the script was given back, so remote code
+ * makes files as a shell there would), makes sure the per-user caches
  * exist (`~/.cache/chopsticks/modules` for modules, and `deno` in it for
  * Deno's own caches, such as npm packages; Deno's V8 code cache is off: an
  * agent's modules come from a URL with its own port, so their entries would
@@ -137,11 +139,12 @@ _c="$_d/c"`;
     : `cd ${shellQuote(o.cwd)} || { echo "chopsticks: cannot enter ${
       o.cwd.replaceAll('"', "")
     }" >&2; exit 125; }\n`;
-  return `umask 077
-_d= _c= _p= _r= _o=
+  return `_d= _c= _p= _r= _o=
 trap '[ -z "$_d" ] || { [ -f "$_d/t" ] && while IFS= read -r _f; do case $_f in /*) case \${_f##*/} in .?*.chopsticks-????????.tmp) rm -f -- "$_f" ;; esac ;; esac; done <"$_d/t"; [ -f "$_d/bound" ] && for _f in "$_c/remote/http/127.0.0.1_PORT${o.port}" "$_c/gen/http/127.0.0.1_PORT${o.port}" "$_c/npm/${o.port}"; do [ -e "$_f" ] && rm -rf "$_f"; done; [ -e "$_d" ] && rm -rf "$_d"; }' EXIT
 trap 'for _j in "-$_p" "$_r" "$_o"; do [ "$_j" != - ] && [ -n "$_j" ] && kill -KILL "$_j" 2>/dev/null; done; exit 129' HUP INT TERM
-_d=$(mktemp -d "\${TMPDIR:-/tmp}/chopsticks.XXXXXXXX") || exit 125
+_u=$(umask; mktemp -d "\${TMPDIR:-/tmp}/chopsticks.XXXXXXXX") || exit 125
+_d=\${_u#*[!0-7]} _u=\${_u%%[!0-7]*}
+umask 077
 _c="$_d/c"
 IFS= read -r _e || exit 125
 eval "$_e"
@@ -158,6 +161,7 @@ ${
 _k="\${XDG_CACHE_HOME:-\${HOME:-/nonexistent}/.cache}/chopsticks/modules"
 ${shared ? sharedCaches : privateCaches}
 ${cd}${findDeno(o.deno)}
+umask "$_u"
 DENO_DIR="$_c" setsid "$_D" run -q --no-code-cache --no-prompt --no-config --no-lock --import-map="$_d/m.json" ${
     flags.join(" ")
   } ${
