@@ -23,4 +23,19 @@ Deno.test("nesting deeper than the limit is refused with the path", async () => 
   assert.ok(error instanceof RemoteError, String(error));
   assert.match(error.message, /localhost -> a -> b -> c/);
   assert.match(error.message, /at most 2 deep/);
+  assert.match(error.message, /raise maxDepth to allow it/);
+  assert.doesNotMatch(error.message, /import\.meta\.main/);
+});
+
+Deno.test("a script that opens its tunnel in unguarded top-level code is told to guard it", async () => {
+  const script = new URL("./fixtures/unguarded.ts", import.meta.url);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", script.pathname],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.success, false, "the script fails");
+  assert.match(stderr, /again -> again -> again/);
+  assert.match(stderr, /under `if \(import\.meta\.main\)`/);
 });

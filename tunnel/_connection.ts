@@ -163,12 +163,19 @@ export class Connection {
     const path = [...(context?.path ?? ["localhost"]), o.host];
     const maxDepth = o.maxDepth ?? 2;
     if (depth > maxDepth) {
+      // The same tunnel again and again: most likely a script whose
+      // top-level code opens it, run again by every agent that imports it.
+      const again = new Set(path.slice(1)).size < depth;
       throw new ConnectError(
         o.host,
         "spawn",
         `Cannot connect to "${o.host}": tunnels nest at most ${maxDepth} deep: ${
           path.join(" -> ")
-        }; raise maxDepth to allow it`,
+        }; ${
+          again
+            ? "if your script opens this tunnel in its top-level code, every agent that imports the script runs that code again: put it under `if (import.meta.main)`; else raise maxDepth"
+            : "raise maxDepth to allow it"
+        }`,
       );
     }
     const [project, code] = await Promise.all([
