@@ -6,7 +6,8 @@
  * @module
  */
 import { createRequire } from "node:module";
-import { dirname, fromFileUrl, toUrlPath } from "./_paths.ts";
+import { dirname, fromFileUrl, isUnder, toUrlPath } from "./_paths.ts";
+import type { FunctionTarget } from "./_function_ref.ts";
 import library from "../deno.json" with { type: "json" };
 import { agentContext } from "./_agent_context.ts";
 
@@ -71,6 +72,26 @@ export function currentProject(
   let found = cached.get(url);
   if (!found) cached.set(url, found = findProject(url));
   return found;
+}
+
+/**
+ * Resolves to `target` when agents may load its module: a file under the
+ * roots of `project` (see {@linkcode currentProject}). Rejects with a
+ * TypeError that says what to do otherwise, before anything is sent.
+ */
+export async function loadable(
+  target: FunctionTarget,
+  project?: string,
+): Promise<FunctionTarget> {
+  if (target.kind !== "module") return target;
+  const { roots, configDir } = await currentProject(project);
+  // On an agent the roots are the controller's, checked there.
+  if (roots.length === 0 || roots.some((r) => isUnder(target.file, r))) {
+    return target;
+  }
+  throw new TypeError(
+    `Cannot call "${target.name}": its module ${target.file} is outside the directories agents may load modules from (the project ${configDir}, where the main module's deno.json is, and this library); move the module into the project, or give the tunnel the option \`project\` naming the directory that holds it`,
+  );
 }
 
 async function findProject(mainModule: string): Promise<Project> {

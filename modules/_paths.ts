@@ -24,3 +24,9 @@ export function dirname(path: string): string {
   const cut = path.replace(/\/+$/, "").lastIndexOf("/");
   return cut <= 0 ? "/" : path.slice(0, cut);
 }
+
+/** True when `path` is `root` or inside it (both absolute, lexically). */
+export function isUnder(path: string, root: string): boolean {
+  return path === root ||
+    path.startsWith(root.endsWith("/") ? root : root + "/");
+}

@@ -567,6 +567,36 @@ Deno.test("remote code creates files with the umask the target gave the agent sc
   }
 });
 
+Deno.test("a function whose module is outside the project is refused before it is sent, saying how to allow it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chopsticks-outside-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/lib.ts`,
+      "export function outside(): number { return 42; }\n",
+    );
+    const { outside } = await import(`file://${dir}/lib.ts`);
+    {
+      await using tun = new Local("outside", capture().options);
+      for (let i = 0; i < 2; i++) {
+        await assert.rejects(
+          () => tun.call(outside),
+          (e: Error) =>
+            e instanceof TypeError &&
+            e.message.includes(`${dir}/lib.ts is outside`) &&
+            /`project`/.test(e.message),
+        );
+      }
+    }
+    await using allowed = new Local("allowed", {
+      ...capture().options,
+      project: dir,
+    });
+    assert.equal(await allowed.call(outside), 42);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a damaged copy of the agent's code on the target is replaced, and the agent starts", async () => {
   await withFilledCache(async (env, cache, name) => {
     const good = await Deno.readFile(`${cache}/${name}`);

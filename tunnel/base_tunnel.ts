@@ -29,6 +29,7 @@ import {
 import { fetchTree, putTree, type TreeResult } from "./_tree.ts";
 import type { Permissions, PermissionValue } from "./_permissions.ts";
 import { ConnectError } from "../errors.ts";
+import { loadable } from "../modules/_import_map.ts";
 import { toWire } from "../wire/_codec.ts";
 import { uploadDeno } from "../transports/_upload.ts";
 
@@ -381,6 +382,9 @@ export abstract class BaseTunnel implements AsyncDisposable {
     }
   }
 
+  /** Targets this tunnel's agents may load (see `loadable`). */
+  #checked = new WeakSet<FunctionTarget>();
+
   /** A call that may have to locate `fn` or connect first. */
   async #callLater<F extends AnyFunction>(
     options: CallOptions,
@@ -390,11 +394,14 @@ export abstract class BaseTunnel implements AsyncDisposable {
     // Refused before an agent starts (or loads the function's module).
     options.signal?.throwIfAborted();
     const wireArgs = toWire(args, "args");
-    const located = locateFunction(fn);
+    const located = locateFunction(fn).then((target) =>
+      loadable(target, this.#options.project)
+    );
     const connection = this.#connect(located);
     // Awaited below, unless locating fails: then its failure is not news.
     connection.catch(() => {});
     const target = await located;
+    this.#checked.add(target);
     return await this.#callOn(await connection, target, options, wireArgs);
   }
 
@@ -409,7 +416,9 @@ export abstract class BaseTunnel implements AsyncDisposable {
   ): Promise<Awaited<ReturnType<F>>> | undefined {
     const target = locatedBefore(fn);
     const connection = this.#connection;
-    if (!target || !connection?.open) return undefined;
+    if (!target || !this.#checked.has(target) || !connection?.open) {
+      return undefined;
+    }
     return this.#callOn(connection, target, options, toWire(args, "args"));
   }
 
