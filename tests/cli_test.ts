@@ -43,6 +43,29 @@ Deno.test("cli call prints host<TAB>ok<TAB>value lines off a terminal", async ()
   assert.ok(!run.stderr.includes("\x1b["), "no progress off a terminal");
 });
 
+Deno.test("deno task cli takes paths from where it was run, as a user types them", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "task",
+      "--quiet",
+      "--config",
+      `${root}deno.json`,
+      "cli",
+      "call",
+      "--local",
+      "1",
+      "./funcs.ts#add",
+      "--args",
+      "[2, 3]",
+    ],
+    cwd: `${root}tests/fixtures`,
+    env: { NO_COLOR: "1" },
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, stderr);
+  assert.equal(new TextDecoder().decode(out.stdout), "local1\tok\t5\n");
+});
+
 Deno.test("cli call --json prints one document; a failed host exits 1", async () => {
   const dir = await Deno.makeTempDir();
   try {
