@@ -1,10 +1,16 @@
 /**
- * Cancellation end to end, SIGINT, and liveness, with real agents.
+ * Cancellation end to end, SIGINT, and liveness, with real agents; what a
+ * scoped or hostile agent cannot make the controller do.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { ConnectionLostError, Local, TimeoutError } from "../mod.ts";
+import {
+  ConnectionLostError,
+  Local,
+  ProtocolError,
+  TimeoutError,
+} from "../mod.ts";
 import {
   abortedAfter,
   add,
@@ -14,6 +20,7 @@ import {
   waitForCancel,
 } from "./fixtures/funcs.ts";
 import { alive, gone } from "./_processes.ts";
+import { Hostile } from "./fixtures/hostile_tunnel.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 
@@ -134,4 +141,91 @@ Deno.test("an agent closed while puts begin leaves no temporary file, scoped or 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/**
+ * A directory outside a fetchTree's destination, mode 700, and what is in
+ * it and its mode afterwards.
+ */
+async function withVictim(
+  fn: (base: string, victim: string) => Promise<void>,
+): Promise<{ names: string[]; mode: number }> {
+  const base = await Deno.makeTempDir({ prefix: "chopsticks-trust-" });
+  const victim = `${base}/home/.ssh`;
+  try {
+    await Deno.mkdir(victim, { recursive: true });
+    await Deno.chmod(victim, 0o700);
+    await fn(base, victim);
+    const names = (await Array.fromAsync(Deno.readDir(victim))).map((e) =>
+      e.name
+    );
+    return { names, mode: (await Deno.lstat(victim)).mode! & 0o7777 };
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+}
+
+Deno.test("a hostile agent's listing that names a path twice cannot make fetchTree write or chmod outside its destination", async () => {
+  const after = await withVictim(async (base, victim) => {
+    const content = "ssh-ed25519 AAAA attacker@evil\n";
+    // The file, then a symlink of the same name to a directory outside:
+    // the file was written through the link into that directory, and the
+    // directory got the file's mode.
+    const entries = [
+      { path: "authorized_keys", type: "file", mode: 0o777, size: 31 },
+      {
+        path: "authorized_keys",
+        type: "link",
+        mode: 0o777,
+        size: 0,
+        target: victim,
+      },
+    ];
+    await using tun = new Hostile("files", {
+      trees: { "/remote": entries },
+      content,
+    }, { output: () => {} });
+    await assert.rejects(
+      () => tun.fetchTree("/remote", `${base}/dest`),
+      (e) =>
+        e instanceof ProtocolError &&
+        /"authorized_keys".*twice/.test(e.message),
+    );
+  });
+  assert.deepEqual(after, { names: [], mode: 0o700 });
+});
+
+Deno.test("a hostile agent cannot make fetchTree write or chmod through a symlink another fetchTree made meanwhile", async () => {
+  const after = await withVictim(async (base, victim) => {
+    const dest = `${base}/dest`;
+    const file = (path: string) => ({ path, type: "file", mode: 0o666 });
+    // Two copies into the same destination. /B lists y and x as files;
+    // /A lists x as a symlink to a directory outside. The agent answers
+    // /A's listing once /B has made its entries and is fetching y, and
+    // finishes y once /A has made its symlink: /B then fetched x through
+    // it into the directory outside, and chmodded that directory.
+    await using tun = new Hostile("files", {
+      trees: {
+        "/B": [file("y"), file("x")].map((e) => ({ ...e, size: 3 })),
+        "/A": [
+          { path: "x", type: "link", mode: 0o777, size: 0, target: victim },
+          { ...file("z"), size: 3 },
+        ],
+      },
+      content: "abc",
+      hold: { "/A": "/B/y", "/B/y": "/A/z" },
+    }, { output: () => {} });
+    const [b, a] = await Promise.allSettled([
+      tun.fetchTree("/B", dest),
+      tun.fetchTree("/A", dest),
+    ]);
+    assert.equal(
+      a.status,
+      "fulfilled",
+      String((a as { reason?: unknown }).reason),
+    );
+    assert.equal(b.status, "rejected");
+    assert.match(String(b.reason), /"[^"]*\/dest\/x".*not a regular file/);
+  });
+  assert.deepEqual(after, { names: [], mode: 0o700 });
 });
