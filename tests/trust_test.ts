@@ -229,3 +229,59 @@ Deno.test("a hostile agent cannot make fetchTree write or chmod through a symlin
   });
   assert.deepEqual(after, { names: [], mode: 0o700 });
 });
+
+Deno.test("a hostile agent cannot give a fetched file or directory setuid, setgid or sticky bits", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chopsticks-trust-" });
+  const mode = async (path: string) => (await Deno.lstat(path)).mode! & 0o7777;
+  try {
+    await using tun = new Hostile("files", {
+      trees: {
+        "/remote": [
+          { path: "d", type: "dir", mode: 0o7777, size: 0 },
+          { path: "d/f", type: "file", mode: 0o6755, size: 3 },
+          { path: "g", type: "file", mode: 0o4711, size: 3 },
+        ],
+      },
+      content: "abc",
+      mode: 0o7777,
+    }, { output: () => {} });
+    const { localPath } = await tun.fetch("/remote/tool", `${dir}/tool`);
+    assert.equal(await mode(localPath), 0o777, "fetch");
+    await tun.fetchTree("/remote", `${dir}/tree`);
+    assert.equal(await mode(`${dir}/tree/d`), 0o777, "a directory");
+    assert.equal(await mode(`${dir}/tree/d/f`), 0o755, "a file");
+    assert.equal(await mode(`${dir}/tree/g`), 0o711, "a file");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a fetch or fetchTree whose mode is not an integer is refused and leaves nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chopsticks-trust-" });
+  const refused = (e: unknown) =>
+    e instanceof ProtocolError && /a bad mode/.test(e.message);
+  try {
+    for (const mode of ["0644", 1.5, -1, true, {}]) {
+      const what = JSON.stringify(mode);
+      const file = { path: "f", type: "file", mode, size: 3 };
+      await using tun = new Hostile("files", {
+        trees: { "/remote": [file] },
+        content: "abc",
+        mode,
+      }, { output: () => {} });
+      await assert.rejects(
+        () => tun.fetch("/remote/f", `${dir}/f`),
+        refused,
+        what,
+      );
+      await assert.rejects(
+        () => tun.fetchTree("/remote", `${dir}/tree`),
+        refused,
+        what,
+      );
+      assert.deepEqual([...Deno.readDirSync(dir)], [], `${what}: left`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

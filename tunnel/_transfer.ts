@@ -325,6 +325,14 @@ export async function fetchFile(
     if (!(Number.isSafeInteger(begun.size) && begun.size >= 0)) {
       throw new ProtocolError(conn.host, `fetch stream ${id}: a bad size`);
     }
+    // The mode, if any, comes from the agent: an integer, and never with
+    // the setuid, setgid or sticky bit here.
+    if (
+      begun.mode !== null &&
+      !(Number.isSafeInteger(begun.mode) && begun.mode >= 0)
+    ) {
+      throw new ProtocolError(conn.host, `fetch stream ${id}: a bad mode`);
+    }
     announced = begun.size;
     if (received > announced) {
       throw new ProtocolError(
@@ -348,7 +356,7 @@ export async function fetchFile(
     file.close();
     closed = true;
     const mode = treeFile ? treeFile.mode : begun.mode;
-    if (mode !== null) await Deno.chmod(tmp, mode);
+    if (mode !== null) await Deno.chmod(tmp, mode & 0o777);
     await Deno.rename(tmp, target);
     return {
       localPath: target,

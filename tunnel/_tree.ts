@@ -40,9 +40,10 @@ function absoluteHere(path: string): string {
 /**
  * Checks a tree listed by an agent, which may come from a hostile host, and
  * returns a clean copy: each entry is an object of a known type, with a safe
- * relative path listed once, below a directory listed before it, a size that
- * is an integer, and a link's target a string. Throws a ProtocolError
- * otherwise.
+ * relative path listed once, below a directory listed before it, a size and
+ * a mode that are integers, and a link's target a string. Throws a
+ * ProtocolError otherwise. Modes lose the setuid, setgid and sticky bits:
+ * what fetchTree makes never gets them from an agent.
  */
 function checkTree(tree: unknown, host: string, dir: string): Tree {
   const bad = (why: string) =>
@@ -78,11 +79,14 @@ function checkTree(tree: unknown, host: string, dir: string): Tree {
     ) {
       throw bad(`is malformed at ${at}`);
     }
+    if (!Number.isSafeInteger(mode) || mode < 0) {
+      throw bad(`gives ${at} a bad mode`);
+    }
     if (type === "dir") dirs.add(path);
     entries.push({
       path,
       type,
-      mode: Number(mode) & 0o7777,
+      mode: mode & 0o777,
       size,
       ...(type === "link" ? { target } : {}),
     });
