@@ -165,7 +165,7 @@ async function withVictim(
   }
 }
 
-Deno.test("a hostile agent's listing that names a path twice cannot make fetchTree write or chmod outside its destination", async () => {
+Deno.test("a listing that names a path twice cannot make fetchTree write or chmod outside its destination", async () => {
   const after = await withVictim(async (base, victim) => {
     const content = "ssh-ed25519 AAAA attacker@evil\n";
     // The file, then a symlink of the same name to a directory outside:
@@ -195,7 +195,7 @@ Deno.test("a hostile agent's listing that names a path twice cannot make fetchTr
   assert.deepEqual(after, { names: [], mode: 0o700 });
 });
 
-Deno.test("a hostile agent cannot make fetchTree write or chmod through a symlink another fetchTree made meanwhile", async () => {
+Deno.test("fetchTree never writes or chmods through a symlink another fetchTree made meanwhile", async () => {
   const after = await withVictim(async (base, victim) => {
     const dest = `${base}/dest`;
     const file = (path: string) => ({ path, type: "file", mode: 0o666 });
@@ -230,7 +230,7 @@ Deno.test("a hostile agent cannot make fetchTree write or chmod through a symlin
   assert.deepEqual(after, { names: [], mode: 0o700 });
 });
 
-Deno.test("a hostile agent cannot give a fetched file or directory setuid, setgid or sticky bits", async () => {
+Deno.test("a fetched file or directory never gets setuid, setgid or sticky bits from the agent", async () => {
   const dir = await Deno.makeTempDir({ prefix: "chopsticks-trust-" });
   const mode = async (path: string) => (await Deno.lstat(path)).mode! & 0o7777;
   try {
