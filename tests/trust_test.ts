@@ -1,10 +1,16 @@
 /**
- * Cancellation end to end, SIGINT, and liveness, with real agents.
+ * Cancellation end to end, SIGINT, and liveness, with real agents; what a
+ * scoped or hostile agent cannot make the controller do.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { ConnectionLostError, Local, TimeoutError } from "../mod.ts";
+import {
+  ConnectionLostError,
+  Local,
+  ProtocolError,
+  TimeoutError,
+} from "../mod.ts";
 import {
   abortedAfter,
   add,
@@ -14,6 +20,7 @@ import {
   waitForCancel,
 } from "./fixtures/funcs.ts";
 import { alive, gone } from "./_processes.ts";
+import { Hostile } from "./fixtures/hostile_tunnel.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 
@@ -130,6 +137,149 @@ Deno.test("an agent closed while puts begin leaves no temporary file, scoped or 
         [],
         `left behind (${JSON.stringify(permissions)})`,
       );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/**
+ * A directory outside a fetchTree's destination, mode 700, and what is in
+ * it and its mode afterwards.
+ */
+async function withVictim(
+  fn: (base: string, victim: string) => Promise<void>,
+): Promise<{ names: string[]; mode: number }> {
+  const base = await Deno.makeTempDir({ prefix: "chopsticks-trust-" });
+  const victim = `${base}/home/.ssh`;
+  try {
+    await Deno.mkdir(victim, { recursive: true });
+    await Deno.chmod(victim, 0o700);
+    await fn(base, victim);
+    const names = (await Array.fromAsync(Deno.readDir(victim))).map((e) =>
+      e.name
+    );
+    return { names, mode: (await Deno.lstat(victim)).mode! & 0o7777 };
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+}
+
+Deno.test("a listing that names a path twice cannot make fetchTree write or chmod outside its destination", async () => {
+  const after = await withVictim(async (base, victim) => {
+    const content = "ssh-ed25519 AAAA attacker@evil\n";
+    // The file, then a symlink of the same name to a directory outside:
+    // the file was written through the link into that directory, and the
+    // directory got the file's mode.
+    const entries = [
+      { path: "authorized_keys", type: "file", mode: 0o777, size: 31 },
+      {
+        path: "authorized_keys",
+        type: "link",
+        mode: 0o777,
+        size: 0,
+        target: victim,
+      },
+    ];
+    await using tun = new Hostile("files", {
+      trees: { "/remote": entries },
+      content,
+    }, { output: () => {} });
+    await assert.rejects(
+      () => tun.fetchTree("/remote", `${base}/dest`),
+      (e) =>
+        e instanceof ProtocolError &&
+        /"authorized_keys".*twice/.test(e.message),
+    );
+  });
+  assert.deepEqual(after, { names: [], mode: 0o700 });
+});
+
+Deno.test("fetchTree never writes or chmods through a symlink another fetchTree made meanwhile", async () => {
+  const after = await withVictim(async (base, victim) => {
+    const dest = `${base}/dest`;
+    const file = (path: string) => ({ path, type: "file", mode: 0o666 });
+    // Two copies into the same destination. /B lists y and x as files;
+    // /A lists x as a symlink to a directory outside. The agent answers
+    // /A's listing once /B has made its entries and is fetching y, and
+    // finishes y once /A has made its symlink: /B then fetched x through
+    // it into the directory outside, and chmodded that directory.
+    await using tun = new Hostile("files", {
+      trees: {
+        "/B": [file("y"), file("x")].map((e) => ({ ...e, size: 3 })),
+        "/A": [
+          { path: "x", type: "link", mode: 0o777, size: 0, target: victim },
+          { ...file("z"), size: 3 },
+        ],
+      },
+      content: "abc",
+      hold: { "/A": "/B/y", "/B/y": "/A/z" },
+    }, { output: () => {} });
+    const [b, a] = await Promise.allSettled([
+      tun.fetchTree("/B", dest),
+      tun.fetchTree("/A", dest),
+    ]);
+    assert.equal(
+      a.status,
+      "fulfilled",
+      String((a as { reason?: unknown }).reason),
+    );
+    assert.equal(b.status, "rejected");
+    assert.match(String(b.reason), /"[^"]*\/dest\/x".*not a regular file/);
+  });
+  assert.deepEqual(after, { names: [], mode: 0o700 });
+});
+
+Deno.test("a fetched file or directory never gets setuid, setgid or sticky bits from the agent", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chopsticks-trust-" });
+  const mode = async (path: string) => (await Deno.lstat(path)).mode! & 0o7777;
+  try {
+    await using tun = new Hostile("files", {
+      trees: {
+        "/remote": [
+          { path: "d", type: "dir", mode: 0o7777, size: 0 },
+          { path: "d/f", type: "file", mode: 0o6755, size: 3 },
+          { path: "g", type: "file", mode: 0o4711, size: 3 },
+        ],
+      },
+      content: "abc",
+      mode: 0o7777,
+    }, { output: () => {} });
+    const { localPath } = await tun.fetch("/remote/tool", `${dir}/tool`);
+    assert.equal(await mode(localPath), 0o777, "fetch");
+    await tun.fetchTree("/remote", `${dir}/tree`);
+    assert.equal(await mode(`${dir}/tree/d`), 0o777, "a directory");
+    assert.equal(await mode(`${dir}/tree/d/f`), 0o755, "a file");
+    assert.equal(await mode(`${dir}/tree/g`), 0o711, "a file");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a fetch or fetchTree whose mode is not an integer is refused and leaves nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chopsticks-trust-" });
+  const refused = (e: unknown) =>
+    e instanceof ProtocolError && /a bad mode/.test(e.message);
+  try {
+    for (const mode of ["0644", 1.5, -1, true, {}]) {
+      const what = JSON.stringify(mode);
+      const file = { path: "f", type: "file", mode, size: 3 };
+      await using tun = new Hostile("files", {
+        trees: { "/remote": [file] },
+        content: "abc",
+        mode,
+      }, { output: () => {} });
+      await assert.rejects(
+        () => tun.fetch("/remote/f", `${dir}/f`),
+        refused,
+        what,
+      );
+      await assert.rejects(
+        () => tun.fetchTree("/remote", `${dir}/tree`),
+        refused,
+        what,
+      );
+      assert.deepEqual([...Deno.readDirSync(dir)], [], `${what}: left`);
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

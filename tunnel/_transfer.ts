@@ -209,21 +209,46 @@ export async function putFile(
 }
 
 /**
+ * How `fetchTree` fetches one of its files: to `localPath` exactly, never
+ * into a directory there, and only over a regular file or nothing.
+ */
+export interface TreeFile {
+  /** Permission bits of the new file, from the tree's listing. */
+  mode: number;
+}
+
+/**
  * Fetches `remotePath` into `localPath` (default: its name in the current
- * directory; an existing directory gets the file inside it).
+ * directory; an existing directory gets the file inside it, unless it is a
+ * tree's file).
  */
 export async function fetchFile(
   conn: Connection,
   remotePath: string,
   localPath?: string,
   options: TransferOptions = {},
+  treeFile?: TreeFile,
 ): Promise<FetchResult> {
   const { signal } = options;
   signal?.throwIfAborted();
   let target = absoluteHere(localPath ?? basename(remotePath));
-  const info = await Deno.stat(target).catch(() => undefined);
-  if (info?.isDirectory) {
-    target = `${target.replace(/\/+$/, "")}/${basename(remotePath)}`;
+  if (treeFile) {
+    // Not followed: a symlink there would lead outside the tree. (The
+    // rename at the end replaces a link made meanwhile, never follows it.)
+    const info = await Deno.lstat(target).catch((e) => {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    });
+    if (info && !info.isFile) {
+      throw new TypeError(
+        `Cannot fetch "${remotePath}" to "${target}": what is there is not a regular file`,
+      );
+    }
+  } else {
+    const info = await Deno.stat(target).catch(() => undefined);
+    if (info?.isDirectory) {
+      target = `${target.replace(/\/+$/, "")}/${basename(remotePath)}`;
+    }
   }
   const tmp = besides(target);
   const file = await Deno.open(tmp, {
@@ -300,6 +325,14 @@ export async function fetchFile(
     if (!(Number.isSafeInteger(begun.size) && begun.size >= 0)) {
       throw new ProtocolError(conn.host, `fetch stream ${id}: a bad size`);
     }
+    // The mode, if any, comes from the agent: an integer, and never with
+    // the setuid, setgid or sticky bit here.
+    if (
+      begun.mode !== null &&
+      !(Number.isSafeInteger(begun.mode) && begun.mode >= 0)
+    ) {
+      throw new ProtocolError(conn.host, `fetch stream ${id}: a bad mode`);
+    }
     announced = begun.size;
     if (received > announced) {
       throw new ProtocolError(
@@ -322,7 +355,8 @@ export async function fetchFile(
     await file.sync();
     file.close();
     closed = true;
-    if (begun.mode !== null) await Deno.chmod(tmp, begun.mode);
+    const mode = treeFile ? treeFile.mode : begun.mode;
+    if (mode !== null) await Deno.chmod(tmp, mode & 0o777);
     await Deno.rename(tmp, target);
     return {
       localPath: target,

@@ -15,6 +15,7 @@ import {
   type Tree,
   type TreeEntry,
 } from "../agent/_tree.ts";
+import { ProtocolError } from "../errors.ts";
 import type { Connection } from "./_connection.ts";
 import { fetchFile, putFile, type TransferOptions } from "./_transfer.ts";
 
@@ -36,34 +37,61 @@ function absoluteHere(path: string): string {
   return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
 }
 
-/** Checks a tree listed by an agent: it may come from a hostile host. */
-function checkTree(tree: unknown, what: string): Tree {
+/**
+ * Checks a tree listed by an agent, which may come from a hostile host, and
+ * returns a clean copy: each entry is an object of a known type, with a safe
+ * relative path listed once, below a directory listed before it, a size and
+ * a mode that are integers, and a link's target a string. Throws a
+ * ProtocolError otherwise. Modes lose the setuid, setgid and sticky bits:
+ * what fetchTree makes never gets them from an agent.
+ */
+function checkTree(tree: unknown, host: string, dir: string): Tree {
+  const bad = (why: string) =>
+    new ProtocolError(host, `its listing of "${dir}" ${why}`);
   const t = tree as Tree;
   if (
-    !t || typeof t.root !== "string" ||
+    !t || typeof t !== "object" || typeof t.root !== "string" ||
     (t.entries !== null && !Array.isArray(t.entries))
   ) {
-    throw new TypeError(
-      `Cannot copy ${what}: the agent's listing is malformed`,
-    );
+    throw bad("is malformed");
   }
+  if (t.entries === null) return { root: t.root, entries: null };
+  const entries: TreeEntry[] = [];
+  const paths = new Set<string>();
   const dirs = new Set<string>([""]);
-  for (const e of t.entries ?? []) {
-    checkRelative(e.path);
-    const parent = e.path.includes("/")
-      ? e.path.slice(0, e.path.lastIndexOf("/"))
-      : "";
-    if (!dirs.has(parent) || !["dir", "file", "link"].includes(e.type)) {
-      throw new TypeError(
-        `Cannot copy ${what}: the agent's listing is malformed at ${
-          JSON.stringify(e.path)
-        }`,
-      );
+  for (const e of t.entries as unknown[]) {
+    const { path, type, mode, size, target } = (e ?? {}) as TreeEntry;
+    const at = JSON.stringify(String(path).slice(0, 200));
+    try {
+      checkRelative(path);
+    } catch {
+      throw bad(`holds a bad path ${at}`);
     }
-    if (e.type === "dir") dirs.add(e.path);
-    e.mode = Number(e.mode) & 0o7777;
+    if (paths.has(path)) throw bad(`lists ${at} twice`);
+    paths.add(path);
+    const parent = path.includes("/")
+      ? path.slice(0, path.lastIndexOf("/"))
+      : "";
+    if (
+      !dirs.has(parent) || !["dir", "file", "link"].includes(type) ||
+      !Number.isSafeInteger(size) || size < 0 ||
+      (type === "link" && (typeof target !== "string" || target === ""))
+    ) {
+      throw bad(`is malformed at ${at}`);
+    }
+    if (!Number.isSafeInteger(mode) || mode < 0) {
+      throw bad(`gives ${at} a bad mode`);
+    }
+    if (type === "dir") dirs.add(path);
+    entries.push({
+      path,
+      type,
+      mode: mode & 0o777,
+      size,
+      ...(type === "link" ? { target } : {}),
+    });
   }
-  return t;
+  return { root: t.root, entries };
 }
 
 /**
@@ -107,7 +135,8 @@ export async function putTree(
   }
   const remote = checkTree(
     await conn.call(builtin("treeList"), [remoteDir], { signal }),
-    `to "${remoteDir}"`,
+    conn.host,
+    remoteDir,
   );
   const changed = await changedFiles(
     local,
@@ -144,7 +173,8 @@ export async function fetchTree(
   signal?.throwIfAborted();
   const remote = checkTree(
     await conn.call(builtin("treeList"), [remoteDir], { signal }),
-    `"${remoteDir}"`,
+    conn.host,
+    remoteDir,
   );
   if (remote.entries === null) {
     throw new Deno.errors.NotFound(
@@ -165,9 +195,12 @@ export async function fetchTree(
   await makeEntries(root, remote.entries, signal);
   let bytes = 0;
   for (const e of changed) {
+    // Exactly there, never into what is in the way, and with its mode set
+    // before it takes its name (a chmod of the name would follow a link).
     const target = await safePath(root, e.path);
-    await fetchFile(conn, `${remote.root}/${e.path}`, target, { signal });
-    await Deno.chmod(target, e.mode);
+    await fetchFile(conn, `${remote.root}/${e.path}`, target, { signal }, {
+      mode: e.mode,
+    });
     bytes += e.size;
   }
   const files = remote.entries.filter((e) => e.type === "file").length;
