@@ -285,3 +285,38 @@ Deno.test("a fetch or fetchTree whose mode is not an integer is refused and leav
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("an agent that answers pings but lets a transfer stand still cannot hold it for ever", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/big.bin`, new Uint8Array(24 * 1024 * 1024));
+    const liveness = { interval: 100, timeout: 800 };
+    for (
+      const [how, transfer] of [
+        ["begin", (t: Hostile) => t.fetch("/x", `${dir}/got.bin`)],
+        ["data", (t: Hostile) => t.fetch("/x", `${dir}/got.bin`)],
+        ["ack", (t: Hostile) => t.put(`${dir}/big.bin`, "/x")],
+      ] as const
+    ) {
+      await using tun = new Hostile("stall", how, {
+        liveness,
+        output: () => {},
+      });
+      await tun.connect();
+      const start = performance.now();
+      const error = await transfer(tun).catch((e) => e);
+      const took = performance.now() - start;
+      assert.ok(error instanceof TimeoutError, `${how}: ${error}`);
+      assert.match(error.message, /stood still/);
+      assert.ok(took < 5_000, `${how}: it took ${took.toFixed(0)} ms`);
+      assert.ok(tun.connected, `${how}: the agent still answers pings`);
+      assert.deepEqual(
+        [...Deno.readDirSync(dir)].map((e) => e.name),
+        ["big.bin"],
+        `${how}: nothing is left here`,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

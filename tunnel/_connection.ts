@@ -424,12 +424,14 @@ export class Connection {
     if (this.#ended) throw this.#ended;
     const id = this.#nextStream++;
     this.#streams.set(id, handler);
+    this.#progress.set(id, performance.now());
     return id;
   }
 
   /** Forgets stream `id`; with `why`, tells the agent to drop it too. */
   closeStream(id: number, why?: string): void {
     this.#flow.delete(id);
+    this.#progress.delete(id);
     if (this.#streams.delete(id) && why !== undefined && !this.#ended) {
       this.#send([Msg.Abort, id, why]);
     }
@@ -467,8 +469,17 @@ export class Connection {
 
   #lastHeard = performance.now();
   #watchdog: ReturnType<typeof setInterval> | undefined;
+  /**
+   * When each open stream last moved (opened, data or an acknowledgement
+   * came): an agent that answers pings but lets a transfer stand still
+   * cannot hold it for ever.
+   */
+  #progress = new Map<number, number>();
 
-  /** Pings the agent when it is quiet; gives up when it stays quiet. */
+  /**
+   * Pings the agent when it is quiet; gives up when it stays quiet, and on
+   * a stream that stands still as long.
+   */
   #watch(liveness: Liveness | false): void {
     if (!liveness) return;
     const step = Math.max(
@@ -489,8 +500,26 @@ export class Connection {
       } else if (quiet >= liveness.interval) {
         this.#send([Msg.Ping]);
       }
+      this.#stopStalled(liveness.timeout);
     }, step);
     Deno.unrefTimer(this.#watchdog);
+  }
+
+  #stopStalled(timeout: number): void {
+    const now = performance.now();
+    for (const [id, at] of this.#progress) {
+      if (now - at < timeout) continue;
+      const stream = this.#streams.get(id);
+      this.closeStream(id, "it stood still");
+      stream?.abort(
+        new TimeoutError(
+          this.host,
+          `transfer stream ${id} stood still: no data and no acknowledgement from the agent for ${
+            Math.round(now - at)
+          } ms (liveness timeout ${timeout} ms)`,
+        ),
+      );
+    }
   }
 
   #onFrame(kind: number, body: Uint8Array): void {
@@ -500,6 +529,7 @@ export class Connection {
       const id = new DataView(body.buffer, body.byteOffset, 4).getUint32(0);
       const stream = this.#stream(id);
       if (!stream) return; // already finished or dropped here
+      this.#progress.set(id, this.#lastHeard);
       if (!stream.data) {
         throw new ProtocolError(this.host, `data on stream ${id}, which sends`);
       }
@@ -588,6 +618,7 @@ export class Connection {
     const stream = this.#stream(id);
     if (!stream) return; // already finished or dropped here
     if (type === Msg.Ack && typeof arg === "number" && stream.ack) {
+      this.#progress.set(id as number, this.#lastHeard);
       return stream.ack(arg);
     }
     if (type === Msg.End && typeof arg === "string" && stream.end) {
@@ -596,6 +627,7 @@ export class Connection {
     if (type === Msg.Abort) {
       this.#streams.delete(id as number);
       this.#flow.delete(id as number);
+      this.#progress.delete(id as number);
       return stream.abort(new Error(String(arg)));
     }
     throw new ProtocolError(this.host, `a bad stream message for ${id}`);
@@ -674,6 +706,7 @@ export class Connection {
     for (const stream of this.#streams.values()) stream.abort(error);
     this.#streams.clear();
     this.#flow.clear();
+    this.#progress.clear();
     this.#modules.stop();
     this.#markEnded();
   }

@@ -97,6 +97,11 @@ export function unlessAborted<T>(
   });
 }
 
+/** A signal that aborts when either does. */
+function either(a: AbortSignal | undefined, b: AbortSignal): AbortSignal {
+  return a ? AbortSignal.any([a, b]) : b;
+}
+
 function basename(path: string): string {
   return path.replace(/\/+$/, "").split("/").pop() || "file";
 }
@@ -146,6 +151,7 @@ export async function putFile(
     let acked = 0;
     let failed: Error | undefined;
     let wake: (() => void) | undefined;
+    const stream = new AbortController();
     id = conn.openStream({
       ack(bytes) {
         acked = bytes;
@@ -153,13 +159,14 @@ export async function putFile(
       },
       abort(error) {
         failed = error;
+        stream.abort(error);
         wake?.();
       },
     });
     await conn.call({ kind: "builtin", name: "putBegin" }, [
       id,
       remotePath ?? null,
-    ], { signal });
+    ], { signal: either(signal, stream.signal) });
     const hash = createHash("sha256");
     // Chunk k goes out only once chunk k - WINDOW/CHUNK was acknowledged,
     // so WINDOW/CHUNK + 1 buffers, reused in turn, are enough.
@@ -186,13 +193,14 @@ export async function putFile(
       sent += n;
     }
     // The last byte is out: the put finishes and reports what happened,
-    // whatever the signal says now (a timed-out put never lands later).
+    // whatever the signal says now (a timed-out put never lands later),
+    // unless the stream fails (the agent never answers: see openStream).
     const result = await conn.call({ kind: "builtin", name: "putEnd" }, [
       id,
       sent,
       hash.digest("hex"),
       mode,
-    ]) as PutResult;
+    ], { signal: stream.signal }) as PutResult;
     conn.closeStream(id);
     return result;
   } catch (error) {
@@ -275,6 +283,7 @@ export async function fetchFile(
   signal?.addEventListener("abort", onAbort, { once: true });
   let closed = false;
   let id = 0;
+  const stream = new AbortController();
   try {
     // Inside the try: a connection that ended meanwhile throws here, and
     // the temporary file goes.
@@ -316,12 +325,19 @@ export async function fetchFile(
         });
       },
       end: (sha) => settle.resolve(sha),
-      abort: (error) => settle.reject(error),
+      abort: (error) => {
+        settle.reject(error);
+        stream.abort(error);
+      },
     });
     const begun = await conn.call({ kind: "builtin", name: "fetchBegin" }, [
       id,
       remotePath,
-    ], { signal }) as { path: string; size: number; mode: number | null };
+    ], { signal: either(signal, stream.signal) }) as {
+      path: string;
+      size: number;
+      mode: number | null;
+    };
     if (!(Number.isSafeInteger(begun.size) && begun.size >= 0)) {
       throw new ProtocolError(conn.host, `fetch stream ${id}: a bad size`);
     }
@@ -374,6 +390,8 @@ export async function fetchFile(
     }
     throw error;
   } finally {
+    // Done with (a failed one was told to the agent above).
+    if (id) conn.closeStream(id);
     signal?.removeEventListener("abort", onAbort);
     if (!closed) file.close();
     // Not waited for: a failed fetch rejects without waiting for a flush.
