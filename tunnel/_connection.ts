@@ -68,7 +68,11 @@ export interface ConnectionOptions {
 
 /** Per-call options. */
 export interface CallOptions {
-  /** Rejects the call with a TimeoutError after this many milliseconds. */
+  /**
+   * Rejects the call with a TimeoutError after this many milliseconds,
+   * from 0 to 2,147,483,647 (a bad value is refused before the call
+   * starts).
+   */
   timeout?: number;
   /** Rejects the call with the signal's reason when it aborts. */
   signal?: AbortSignal;
@@ -193,6 +197,13 @@ export class Connection {
       bootstrap: code.bootstrap,
       cwd: o.cwd,
     });
+    // Made (and so checked) before anything starts.
+    const envExports = envLine({
+      // npm and JSR packages come through the module server.
+      NPM_CONFIG_REGISTRY: base + "p/npm/",
+      JSR_URL: base + "p/jsr/",
+      ...o.env,
+    });
     const spec = o.spawn(script);
     const preamble = spec.preamble;
     const stderr = new OutputLines(
@@ -257,14 +268,9 @@ export class Connection {
       }
     }
     const utf8 = new TextEncoder();
-    channel.write(utf8.encode(
-      envLine({
-        // npm and JSR packages come through the module server.
-        NPM_CONFIG_REGISTRY: base + "p/npm/",
-        JSR_URL: base + "p/jsr/",
-        ...o.env,
-      }) + "\n" + agentImportMap(project, base) + "\n",
-    ));
+    channel.write(
+      utf8.encode(envExports + "\n" + agentImportMap(project, base) + "\n"),
+    );
     channel.writeFrame(
       Kind.Hello,
       utf8.encode(JSON.stringify({

@@ -32,6 +32,8 @@ import { ConnectError } from "../errors.ts";
 import { loadable } from "../modules/_import_map.ts";
 import { toWire } from "../wire/_codec.ts";
 import { uploadDeno } from "../transports/_upload.ts";
+import { checkEnv } from "./_agent_script.ts";
+import { checkCount, checkMilliseconds, checkMode } from "./_option_checks.ts";
 
 export type {
   CallOptions,
@@ -48,7 +50,10 @@ export type {
   TreeResult,
 };
 
-/** Options every tunnel takes. */
+/**
+ * Options every tunnel takes. The constructor refuses a bad value with a
+ * TypeError or RangeError that names the option.
+ */
 export interface TunnelOptions {
   /**
    * The Deno permissions of the agent. Default: all of them, as a remote
@@ -64,8 +69,8 @@ export interface TunnelOptions {
    */
   deno?: string;
   /**
-   * How deep tunnels may nest: a tunnel opened by a function running on an
-   * agent is level 2. Default: 2.
+   * How deep tunnels may nest, a whole number: a tunnel opened by a
+   * function running on an agent is level 2. Default: 2.
    */
   maxDepth?: number;
   /**
@@ -89,7 +94,10 @@ export interface TunnelOptions {
    * agent's event loop for longer than `timeout` looks dead too.
    */
   liveness?: Liveness | false;
-  /** Milliseconds to wait for the agent to start. Default: 30,000. */
+  /**
+   * Milliseconds to wait for the agent to start, from 0 to 2,147,483,647
+   * (about 24.8 days). Default: 30,000.
+   */
   connectTimeout?: number;
   /**
    * How many more times to try connecting after a failure that may pass:
@@ -111,7 +119,10 @@ export interface TunnelOptions {
    * long as the one before (at most 60 s). Default: 1,000.
    */
   retryDelay?: number;
-  /** Default time limit of each call, in milliseconds. Default: none. */
+  /**
+   * Default time limit of each call, in milliseconds, from 0 to
+   * 2,147,483,647. Default: none.
+   */
   callTimeout?: number;
   /**
    * Environment variables set for the agent, sent through the channel.
@@ -168,20 +179,12 @@ export abstract class BaseTunnel implements AsyncDisposable {
     }
     this.host = host;
     this.#options = { ...options };
-    const { retries, retryDelay } = options;
-    if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0)) {
-      throw new RangeError(
-        `Cannot retry connecting to "${host}" ${retries} times: expected a whole number, 0 or more`,
-      );
-    }
-    if (
-      retryDelay !== undefined &&
-      !(Number.isFinite(retryDelay) && retryDelay >= 0)
-    ) {
-      throw new RangeError(
-        `Cannot wait ${retryDelay} ms between connection attempts to "${host}": expected a number of milliseconds, 0 or more`,
-      );
-    }
+    checkCount("retries", options.retries);
+    checkMilliseconds("retryDelay", options.retryDelay);
+    checkMilliseconds("connectTimeout", options.connectTimeout);
+    checkMilliseconds("callTimeout", options.callTimeout);
+    checkCount("maxDepth", options.maxDepth);
+    checkEnv(options.env);
   }
 
   /** How to start the agent script `script` (a POSIX shell script). */
@@ -375,6 +378,7 @@ export abstract class BaseTunnel implements AsyncDisposable {
     ...args: Parameters<F>
   ): Promise<Awaited<ReturnType<F>>> {
     try {
+      checkMilliseconds("timeout", options.timeout);
       return this.#callNow(options, fn, args) ??
         this.#callLater(options, fn, args);
     } catch (error) {
@@ -456,6 +460,7 @@ export abstract class BaseTunnel implements AsyncDisposable {
     remotePath?: string,
     options: PutOptions = {},
   ): Promise<PutResult> {
+    checkMode(options.mode);
     const conn = await this.#connectUnlessAborted(options.signal);
     return await putFile(conn, localPath, remotePath, options);
   }
