@@ -69,7 +69,12 @@ export type ConnectStage =
   | "deno"
   /** Something else than the agent's handshake came back. */
   | "handshake"
-  /** The agent started and then failed. */
+  /**
+   * The agent script or Deno failed on the target before the agent was
+   * ready (a `cwd` that cannot be entered, a tool of the script missing
+   * from PATH, Deno refusing its flags, such as a bad `permissions`
+   * entry), or the agent started and then failed.
+   */
   | "agent"
   /** Nothing came back within `connectTimeout`. */
   | "timeout";

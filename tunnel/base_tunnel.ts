@@ -190,9 +190,13 @@ export abstract class BaseTunnel implements AsyncDisposable {
   /** How to start the agent script `script` (a POSIX shell script). */
   protected abstract spawnSpec(script: string): SpawnSpec;
 
-  /** A hint shown when connecting fails. */
+  /**
+   * A hint added when connecting fails in the transport (or times out).
+   * Failures of the agent script, deno and the agent have hints of their
+   * own. Default: none.
+   */
   protected get connectHint(): string {
-    return "check that deno is installed on the target";
+    return "";
   }
 
   /**
