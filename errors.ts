@@ -3,11 +3,11 @@
  *
  * ```ts
  * import { Local, RemoteError } from "@chopsticks/chopsticks";
- * import { fail } from "./tests/fixtures/funcs.ts";
  * await using tun = new Local();
  * try {
- *   await tun.call(fail, "boom");
+ *   await tun.call(Deno.readTextFile, "/nonexistent/file");
  * } catch (e) {
+ *   // localhost NotFound No such file or directory (os error 2): ...
  *   if (e instanceof RemoteError) console.log(e.host, e.remoteName, e.message);
  * }
  * ```
@@ -181,7 +181,10 @@ export class ProtocolError extends Error {
 }
 
 /**
- * A call or a connection took longer than its time limit.
+ * A call took longer than its time limit (`timeout`, `callTimeout`), or a
+ * transfer of a group or a queue took longer than the operation's
+ * `timeout`. A connection that takes longer than `connectTimeout` is a
+ * {@linkcode ConnectError} of stage `"timeout"` instead.
  *
  * @example
  * ```ts
@@ -193,7 +196,7 @@ export class ProtocolError extends Error {
 export class TimeoutError extends Error {
   /** Always `"TimeoutError"`. */
   override name = "TimeoutError";
-  /** The host the call ran on. */
+  /** The host the call or transfer ran on. */
   readonly host: string;
 
   /** Builds the error. */
