@@ -62,10 +62,12 @@ export interface TunnelOptions {
    */
   permissions?: Permissions;
   /**
-   * The deno binary on the target. Default: `"deno"` (found on PATH).
-   * `"upload"` ships this controller's own binary over the tunnel once and
-   * keeps it in a per-user cache on the target (same OS and architecture
-   * only; checked).
+   * The deno binary on the target: a path, or a name looked up on PATH.
+   * Default: `"deno"`, looked up on PATH, then in `~/.deno/bin`,
+   * `/usr/local/bin` and `/usr/bin`, then among binaries uploaded before
+   * (this controller's version first). `"upload"` ships this controller's
+   * own binary over the tunnel once and keeps it in a per-user cache on
+   * the target (same OS and architecture only; checked).
    */
   deno?: string;
   /**
@@ -125,9 +127,14 @@ export interface TunnelOptions {
    */
   callTimeout?: number;
   /**
-   * Environment variables set for the agent, sent through the channel.
-   * Names of `_` and one or two letters, and `IFS`, are the agent script's
-   * own and refused with a TypeError.
+   * Environment variables set for the agent, sent through the channel
+   * (never in an argument); values are strings. They are set for the
+   * agent script too, before it looks for deno and starts it, so a `PATH`
+   * here must still lead to the script's tools (`mktemp`, `mkfifo`,
+   * `mkdir`, `rm`, `setsid`, `dd`, `cat`, `sleep`). The script's own
+   * variables are named `_` followed by one or two letters (`_d`, `_Dx`):
+   * such names, and `IFS`, are refused with a TypeError (`D`, `_abc` and
+   * `_1` are fine).
    */
   env?: Record<string, string>;
   /** Working directory of the agent. Default: the transport's. */
