@@ -106,8 +106,11 @@ export interface TunnelOptions {
    * the transport failed (ssh could not reach the host, the connection
    * dropped), no answer within `connectTimeout` (which bounds each
    * attempt), or a garbled handshake. A refused login or host key, an
-   * unknown host, a missing or unsupported deno, and sudo failures are
-   * never retried. Each retry is announced on the output. Default: 0.
+   * unknown host, a missing or unsupported deno, sudo failures, and what
+   * fails on the target before the agent is ready (a `cwd` that cannot be
+   * entered, a tool of the agent script missing from PATH, deno refusing
+   * a bad `permissions` entry) are never retried. Each retry is announced
+   * on the output. Default: 0.
    *
    * @example Three more tries, after 0.5, 1 and 2 s
    * ```ts ignore
