@@ -3,11 +3,11 @@
  *
  * ```ts
  * import { Local, RemoteError } from "@chopsticks/chopsticks";
- * import { fail } from "./tests/fixtures/funcs.ts";
  * await using tun = new Local();
  * try {
- *   await tun.call(fail, "boom");
+ *   await tun.call(Deno.readTextFile, "/nonexistent/file");
  * } catch (e) {
+ *   // localhost NotFound No such file or directory (os error 2): ...
  *   if (e instanceof RemoteError) console.log(e.host, e.remoteName, e.message);
  * }
  * ```
@@ -69,7 +69,12 @@ export type ConnectStage =
   | "deno"
   /** Something else than the agent's handshake came back. */
   | "handshake"
-  /** The agent started and then failed. */
+  /**
+   * The agent script or Deno failed on the target before the agent was
+   * ready (a `cwd` that cannot be entered, a tool of the script missing
+   * from PATH, Deno refusing its flags, such as a bad `permissions`
+   * entry), or the agent started and then failed.
+   */
   | "agent"
   /** Nothing came back within `connectTimeout`. */
   | "timeout";
@@ -176,7 +181,10 @@ export class ProtocolError extends Error {
 }
 
 /**
- * A call or a connection took longer than its time limit.
+ * A call took longer than its time limit (`timeout`, `callTimeout`), or a
+ * transfer of a group or a queue took longer than the operation's
+ * `timeout`. A connection that takes longer than `connectTimeout` is a
+ * {@linkcode ConnectError} of stage `"timeout"` instead.
  *
  * @example
  * ```ts
@@ -188,7 +196,7 @@ export class ProtocolError extends Error {
 export class TimeoutError extends Error {
   /** Always `"TimeoutError"`. */
   override name = "TimeoutError";
-  /** The host the call ran on. */
+  /** The host the call or transfer ran on. */
   readonly host: string;
 
   /** Builds the error. */

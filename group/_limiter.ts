@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { refuse } from "../tunnel/_option_checks.ts";
 
 /** Runs a task when a slot is free. */
 export type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
@@ -29,21 +30,12 @@ export function limiter(max: number): Limiter {
 }
 
 /** Checks a `concurrency` option: a positive integer or `Infinity`. */
-export function checkConcurrency(value: number | undefined): number {
+export function checkConcurrency(value: unknown): number {
   if (value === undefined) return Infinity;
+  const expected = "a whole number, 1 or more, or Infinity";
+  if (typeof value !== "number") refuse("concurrency", value, expected, false);
   if (value === Infinity || (Number.isInteger(value) && value > 0)) {
     return value;
   }
-  throw new RangeError(
-    `Cannot use concurrency ${value}: expected a positive integer`,
-  );
-}
-
-/** Checks a `timeout` option: a positive number of milliseconds. */
-export function checkTimeout(value: number | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value === "number" && value > 0) return value;
-  throw new RangeError(
-    `Cannot use timeout ${value}: expected a positive number of milliseconds`,
-  );
+  refuse("concurrency", value, expected, true);
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { checkConcurrency, checkTimeout, limiter } from "./_limiter.ts";
+import { checkConcurrency, limiter } from "./_limiter.ts";
 
 Deno.test("limiter() runs at most N tasks at once, in order", async () => {
   const limit = limiter(2);
@@ -26,12 +26,15 @@ Deno.test("limiter() frees a slot when a task throws", async () => {
   assert.equal(await limit(() => Promise.resolve(5)), 5);
 });
 
-Deno.test("checkConcurrency() and checkTimeout() refuse bad values", () => {
+Deno.test("checkConcurrency() refuses bad values", () => {
   assert.equal(checkConcurrency(undefined), Infinity);
   assert.equal(checkConcurrency(3), 3);
+  assert.equal(checkConcurrency(Infinity), Infinity);
   for (const bad of [0, -1, 1.5, NaN]) {
     assert.throws(() => checkConcurrency(bad), RangeError);
   }
-  assert.equal(checkTimeout(undefined), undefined);
-  assert.throws(() => checkTimeout(0), RangeError);
+  assert.throws(
+    () => checkConcurrency("3"),
+    /Cannot use concurrency "3": expected a whole number, 1 or more/,
+  );
 });

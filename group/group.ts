@@ -13,7 +13,8 @@ import type {
 } from "../tunnel/base_tunnel.ts";
 import { ErrorResult } from "./error_result.ts";
 import type { GroupResult } from "./group_result.ts";
-import { checkConcurrency, checkTimeout } from "./_limiter.ts";
+import { checkConcurrency } from "./_limiter.ts";
+import { checkMilliseconds, checkMode } from "../tunnel/_option_checks.ts";
 import { forget, unreachable } from "./_attempt.ts";
 import { runOnHosts } from "./_run_on_hosts.ts";
 import type { FilterOptions, GroupOptions, RunOptions } from "./run_options.ts";
@@ -57,7 +58,7 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
     options: GroupOptions = {},
   ) {
     checkConcurrency(options.concurrency);
-    checkTimeout(options.timeout);
+    checkMilliseconds("timeout", options.timeout);
     this.#options = { ...options };
     const make = options.tunnel ?? sshTunnel;
     this.#tunnels = [...hostsOrTunnels].map((h) =>
@@ -147,13 +148,18 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
    * Like {@linkcode call}, with options for this call.
    *
    * @returns Each host's result, or its `ErrorResult`.
+   * @throws {RangeError} When `timeout` or `concurrency` is out of range
+   * (a TypeError when not a number), before any host starts.
    */
   callWith<F extends AnyFunction>(
     options: RunOptions,
     fn: F,
     ...args: Parameters<F>
   ): Promise<GroupResult<Awaited<ReturnType<F>>>> {
-    const timeout = checkTimeout(options.timeout ?? this.#options.timeout);
+    const timeout = checkMilliseconds(
+      "timeout",
+      options.timeout ?? this.#options.timeout,
+    );
     const signal = options.signal;
     return this.#run(
       (tunnel) => tunnel.callWith({ timeout, signal }, fn, ...args),
@@ -168,19 +174,24 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
    * @param remotePath Where to write it on each host (default: the tunnel's).
    * @param options The file mode, and options of the operation.
    * @returns What each host wrote, or its `ErrorResult`.
+   * @throws {RangeError} When `mode` or `timeout` is out of range (a
+   * TypeError when not a number), before any host starts.
    */
   put(
     localPath: string,
     remotePath?: string,
     options: PutOptions & RunOptions = {},
   ): Promise<GroupResult<PutResult>> {
-    const mode = options.mode === undefined ? {} : { mode: options.mode };
+    const mode = options.mode === undefined
+      ? {}
+      : { mode: checkMode(options.mode) };
+    const limits = this.#limits(options);
     return this.#run(
       (tunnel) =>
         bounded(
           tunnel,
           `Put of "${localPath}"`,
-          this.#limits(options),
+          limits,
           (signal) => tunnel.put(localPath, remotePath, { ...mode, signal }),
         ),
       options,
@@ -204,12 +215,13 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
     options: RunOptions = {},
   ): Promise<GroupResult<FetchResult>> {
     const paths = fetchPaths(localTemplate, this.hosts, remotePath);
+    const limits = this.#limits(options);
     return this.#run(
       (tunnel) =>
         bounded(
           tunnel,
           `Fetch of "${remotePath}"`,
-          this.#limits(options),
+          limits,
           (signal) =>
             tunnel.fetch(remotePath, paths.get(tunnel.host), { signal }),
         ),
@@ -239,12 +251,13 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
     remoteDir: string,
     options: RunOptions = {},
   ): Promise<GroupResult<TreeResult>> {
+    const limits = this.#limits(options);
     return this.#run(
       (tunnel) =>
         bounded(
           tunnel,
           `Tree copy of "${localDir}"`,
-          this.#limits(options),
+          limits,
           (signal) => tunnel.putTree(localDir, remoteDir, { signal }),
         ),
       options,
@@ -275,12 +288,13 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
     options: RunOptions = {},
   ): Promise<GroupResult<TreeResult>> {
     const paths = fetchPaths(localTemplate, this.hosts, remoteDir);
+    const limits = this.#limits(options);
     return this.#run(
       (tunnel) =>
         bounded(
           tunnel,
           `Tree fetch of "${remoteDir}"`,
-          this.#limits(options),
+          limits,
           (signal) =>
             tunnel.fetchTree(remoteDir, paths.get(tunnel.host)!, { signal }),
         ),
@@ -376,7 +390,10 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
   }
 
   #limits(options: RunOptions): { timeout?: number; signal?: AbortSignal } {
-    const timeout = checkTimeout(options.timeout ?? this.#options.timeout);
+    const timeout = checkMilliseconds(
+      "timeout",
+      options.timeout ?? this.#options.timeout,
+    );
     return { timeout, signal: options.signal };
   }
 

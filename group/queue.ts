@@ -15,23 +15,20 @@ import { AsyncResult } from "./async_result.ts";
 import type { ErrorResult } from "./error_result.ts";
 import { Group } from "./group.ts";
 import { GroupResult } from "./group_result.ts";
-import {
-  checkConcurrency,
-  checkTimeout,
-  type Limiter,
-  limiter,
-} from "./_limiter.ts";
+import { checkConcurrency, type Limiter, limiter } from "./_limiter.ts";
 import { attempt } from "./_attempt.ts";
 import { bounded } from "./_bounded.ts";
 import { fetchPaths } from "./_fetch_paths.ts";
+import { checkMilliseconds, checkMode } from "../tunnel/_option_checks.ts";
 
 /** Options of a queue. */
 export interface QueueOptions {
   /** At most this many operations (so hosts) at once. Default: no limit. */
   concurrency?: number;
   /**
-   * Time limit of each operation, in milliseconds: a call past it is
-   * cancelled on the agent, a transfer stopped. Default: none.
+   * Time limit of each operation, in milliseconds, from 0 to
+   * 2,147,483,647: a call past it is cancelled on the agent, a transfer
+   * stopped. Default: none.
    */
   timeout?: number;
 }
@@ -77,7 +74,7 @@ export class Queue {
    */
   constructor(options: QueueOptions = {}) {
     this.#limit = limiter(checkConcurrency(options.concurrency));
-    this.#timeout = checkTimeout(options.timeout);
+    this.#timeout = checkMilliseconds("timeout", options.timeout);
   }
 
   /**
@@ -141,6 +138,7 @@ export class Queue {
     options: PutOptions = {},
     // deno-lint-ignore no-explicit-any
   ): AsyncResult<any> {
+    checkMode(options.mode);
     return this.#queue(target, (tunnel) => ({
       op: () =>
         bounded(

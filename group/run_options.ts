@@ -21,8 +21,9 @@ export interface RunOptions {
   /** At most this many hosts at once. Default: the group's, or no limit. */
   concurrency?: number;
   /**
-   * Time limit of each host's operation, in milliseconds (connecting is
-   * bounded by the tunnel's `connectTimeout` instead). A call past it is
+   * Time limit of each host's operation, in milliseconds, from 0 to
+   * 2,147,483,647 (connecting is bounded by the tunnel's `connectTimeout`
+   * instead). A call past it is
    * cancelled on the agent; a transfer is stopped and its partial file
    * removed. Default: the group's.
    */

@@ -95,8 +95,75 @@ Deno.test("a deno path that does not exist fails with a clear ConnectError", asy
   assert.equal(error.stage, "deno");
   assert.equal(error.exitCode, 127);
   assert.match(error.message, /"nodeno".*deno not found: \/no\/such\/deno/);
+  assert.match(error.message, /install deno on the target/);
   assert.ok(lines.some((l) => l.includes("deno not found")));
   assert.equal(tun.connected, false);
+});
+
+Deno.test("an env PATH without the agent script's tools fails naming the tool and PATH, not deno", async () => {
+  const { lines, options } = capture();
+  const tun = new Local("nopath", {
+    ...options,
+    env: { PATH: "/nonexistent" },
+    retries: 2,
+    retryDelay: 10,
+  });
+  const error = await tun.connect().catch((e) => e);
+  assert.ok(error instanceof ConnectError, String(error));
+  assert.equal(error.stage, "agent");
+  assert.match(error.message, /"nopath": the agent script exited with code/);
+  assert.match(error.message, /mkfifo: not found/);
+  assert.match(
+    error.message,
+    /mkfifo, a tool of the agent script, is not on PATH.*env option/,
+  );
+  assert.doesNotMatch(error.message, /deno/i);
+  assert.ok(!lines.some((l) => /retry/.test(l)), "retried: " + lines);
+});
+
+Deno.test("deno refusing the agent's flags (a bad permissions.net entry) shows Deno's message, not its backtrace", async () => {
+  const tun = new Local("badnet", {
+    ...capture().options,
+    permissions: { net: ["not a host:xx"] },
+  });
+  const error = await tun.connect().catch((e) => e);
+  assert.ok(error instanceof ConnectError, String(error));
+  assert.equal(error.stage, "agent");
+  assert.equal(error.exitCode, 1);
+  assert.match(
+    error.message,
+    /"badnet": deno exited with code 1: invalid host 'not a host': invalid char found in FQDN; /,
+  );
+  assert.match(error.message, /permissions option/);
+  assert.doesNotMatch(error.message, /<unknown>|backtrace|install/);
+  assert.ok(!error.message.includes("\u001b"), "colour codes in the message");
+});
+
+Deno.test("a cwd that does not exist fails at once, saying so, without a deno hint", async () => {
+  const { lines, options } = capture();
+  const tun = new Local("nocwd", {
+    ...options,
+    cwd: "/nonexistent/chopsticks",
+    retries: 2,
+    retryDelay: 10,
+  });
+  const error = await tun.connect().catch((e) => e);
+  assert.ok(error instanceof ConnectError, String(error));
+  assert.equal(error.stage, "agent");
+  assert.equal(error.exitCode, 125);
+  assert.match(error.message, /cannot enter \/nonexistent\/chopsticks; /);
+  assert.match(error.message, /cwd option/);
+  assert.doesNotMatch(error.message, /deno/i);
+  assert.ok(!lines.some((l) => /retry/.test(l)), "retried: " + lines);
+});
+
+Deno.test("a connectTimeout too short says to raise it, not that deno is missing", async () => {
+  const tun = new Local("hasty", { ...capture().options, connectTimeout: 1 });
+  const error = await tun.connect().catch((e) => e);
+  assert.ok(error instanceof ConnectError, String(error));
+  assert.equal(error.stage, "timeout");
+  assert.match(error.message, /no answer within 1 ms; raise connectTimeout/);
+  assert.doesNotMatch(error.message, /deno/i);
 });
 
 Deno.test("a deno of another major version is refused, naming both versions", async () => {

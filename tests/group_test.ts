@@ -13,6 +13,7 @@ import {
   type HostEvent,
   Local,
   RemoteError,
+  type SpawnSpec,
   TimeoutError,
   Tunnel,
 } from "../mod.ts";
@@ -160,6 +161,39 @@ Deno.test("Group timeout limits each host's call", async () => {
   assert.equal(group.unreachable.size, 0, "a timeout is not a lost host");
   const again = await group.callWith({ timeout: 10_000 }, envDelay);
   assert.equal(again.get("slow"), 1500, "a per-call timeout wins");
+});
+
+Deno.test("Group refuses a bad timeout or mode before any host starts", () => {
+  let spawned = 0;
+  class Counting extends Local {
+    protected override spawnSpec(script: string): SpawnSpec {
+      spawned++;
+      return super.spawnSpec(script);
+    }
+  }
+  // Longer than a timer takes: it would fire at once.
+  for (const timeout of [Infinity, 2 ** 31, -1, NaN]) {
+    assert.throws(
+      () => new Group([], { timeout }),
+      (e: Error) =>
+        e instanceof RangeError && /Cannot use timeout/.test(e.message),
+    );
+  }
+  new Group([], { timeout: 0 });
+  const group = new Group([new Counting("a"), new Counting("b")]);
+  assert.throws(
+    () => group.put("deno.json", "/tmp/never", { mode: "644" as never }),
+    (e: Error) => e instanceof TypeError && /mode "644".*0o644/.test(e.message),
+  );
+  assert.throws(
+    () => group.fetch("/etc/hostname", "/tmp/never-{host}", { timeout: -1 }),
+    (e: Error) => e instanceof RangeError && /timeout -1/.test(e.message),
+  );
+  assert.throws(
+    () => group.callWith({ timeout: "5s" as never }, add, 1, 2),
+    (e: Error) => e instanceof TypeError && /timeout "5s"/.test(e.message),
+  );
+  assert.equal(spawned, 0, "no agent was started");
 });
 
 Deno.test("GroupResult.raiseFailures() names every failed host and its message", async () => {

@@ -11,6 +11,7 @@ import {
   GroupResult,
   Local,
   Queue,
+  type SpawnSpec,
   TimeoutError,
 } from "../mod.ts";
 import { add } from "./fixtures/funcs.ts";
@@ -128,4 +129,28 @@ Deno.test("Queue concurrency limits operations at once", async () => {
   const spans = results.map((r) => r.value as Span);
   const most = maxOverlap(spans);
   assert.equal(most, 2);
+});
+
+Deno.test("Queue refuses a bad timeout or mode at once, before anything runs", async () => {
+  assert.throws(
+    () => new Queue({ timeout: 2 ** 31 }),
+    (e: Error) =>
+      e instanceof RangeError &&
+      /timeout 2147483648: expected a number of milliseconds from 0 to 2147483647/
+        .test(e.message),
+  );
+  let spawned = 0;
+  const tun = new (class extends Local {
+    protected override spawnSpec(script: string): SpawnSpec {
+      spawned++;
+      return super.spawnSpec(script);
+    }
+  })("a");
+  const queue = new Queue();
+  assert.throws(
+    () => queue.put(tun, "deno.json", "/tmp/never", { mode: "644" as never }),
+    (e: Error) => e instanceof TypeError && /mode "644".*0o644/.test(e.message),
+  );
+  await queue.run();
+  assert.equal(spawned, 0, "no agent was started");
 });

@@ -272,7 +272,7 @@ export class Tunnel extends BaseTunnel {
 
   /** A hint shown when connecting fails. */
   protected override get connectHint(): string {
-    return "check the host, the user and the key (ssh runs with BatchMode=yes), and that deno is installed there";
+    return "check the host, the user and the key (ssh runs with BatchMode=yes)";
   }
 
   /**

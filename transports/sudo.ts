@@ -89,8 +89,8 @@ export class Sudo extends BaseTunnel {
   /** A hint shown when connecting fails. */
   protected override get connectHint(): string {
     return this.#source
-      ? "check the password, and that deno is on sudo's secure_path"
-      : "check that sudo lets this user run commands as the target user without a password, and that deno is on the secure_path";
+      ? "check the password"
+      : "check that sudo lets this user run commands as the target user without a password";
   }
 
   /** Names the likely cause: sudo's own failure, or its stderr lines. */

@@ -49,6 +49,7 @@ import {
   type Permissions,
   shellQuote,
 } from "./_permissions.ts";
+import { refuse } from "./_option_checks.ts";
 
 /** What the script needs to know. */
 export interface AgentScriptOptions {
@@ -195,13 +196,18 @@ exit $_rc
 }
 
 /**
- * The shell line that exports `env` for the agent script. The script's own
- * variables are named `_` and one or two letters, so that no variable of
- * `env` can change what it does; those names (and `IFS`) are refused.
+ * Checks the `env` option: an object of strings, whose names are shell
+ * names that the agent script does not use itself. Its own variables are
+ * named `_` followed by one or two letters (such as `_d` or `_Dx`), so that
+ * no variable of `env` can change what it does; those names (and `IFS`)
+ * are refused. Throws a TypeError naming the variable otherwise.
  */
-export function envLine(env: Record<string, string> | undefined): string {
-  const words: string[] = [];
-  for (const [key, value] of Object.entries(env ?? {})) {
+export function checkEnv(env: unknown): void {
+  if (env === undefined) return;
+  if (typeof env !== "object" || env === null || Array.isArray(env)) {
+    refuse("env", env, "an object of variable names to strings", false);
+  }
+  for (const [key, value] of Object.entries(env)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
       throw new TypeError(
         `Cannot set environment variable "${key}": names are letters, digits and _`,
@@ -209,7 +215,15 @@ export function envLine(env: Record<string, string> | undefined): string {
     }
     if (/^_[A-Za-z]{1,2}$/.test(key) || key === "IFS") {
       throw new TypeError(
-        `Cannot set environment variable "${key}": the agent script uses that name (its own are _ and one or two letters); choose another`,
+        `Cannot set environment variable "${key}": the agent script uses that name (its own are _ followed by one or two letters); choose another`,
+      );
+    }
+    if (typeof value !== "string") {
+      refuse(
+        `env.${key}`,
+        value,
+        `a string, such as ${JSON.stringify(String(value))}`,
+        false,
       );
     }
     if (/[\n\0]/.test(value)) {
@@ -217,6 +231,17 @@ export function envLine(env: Record<string, string> | undefined): string {
         `Cannot set environment variable "${key}": the value holds a newline or NUL`,
       );
     }
+  }
+}
+
+/**
+ * The shell line that exports `env` for the agent script (checked as
+ * {@linkcode checkEnv} says).
+ */
+export function envLine(env: Record<string, string> | undefined): string {
+  checkEnv(env);
+  const words: string[] = [];
+  for (const [key, value] of Object.entries(env ?? {})) {
     words.push(`${key}='${value.replaceAll("'", `'\\''`)}'`);
   }
   return words.length ? `export ${words.join(" ")}` : ":";

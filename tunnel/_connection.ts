@@ -30,7 +30,12 @@ import { agentContext } from "../modules/_agent_context.ts";
 import { agentScript, envLine } from "./_agent_script.ts";
 import { ModuleRequests } from "./_module_requests.ts";
 import { loadAgentCode } from "./_agent_code.ts";
-import { importer, STAGE_HINTS } from "./_connect_hints.ts";
+import {
+  exitCause,
+  importer,
+  meaningfulLines,
+  STAGE_HINTS,
+} from "./_connect_hints.ts";
 import { DEFAULT_LIVENESS, type Liveness, track } from "./_liveness.ts";
 import type { SpawnSpec } from "./_spawn_spec.ts";
 import { OutputLines, type OutputSink } from "./_output.ts";
@@ -68,7 +73,11 @@ export interface ConnectionOptions {
 
 /** Per-call options. */
 export interface CallOptions {
-  /** Rejects the call with a TimeoutError after this many milliseconds. */
+  /**
+   * Rejects the call with a TimeoutError after this many milliseconds,
+   * from 0 to 2,147,483,647 (a bad value is refused before the call
+   * starts).
+   */
   timeout?: number;
   /** Rejects the call with the signal's reason when it aborts. */
   signal?: AbortSignal;
@@ -193,6 +202,13 @@ export class Connection {
       bootstrap: code.bootstrap,
       cwd: o.cwd,
     });
+    // Made (and so checked) before anything starts.
+    const envExports = envLine({
+      // npm and JSR packages come through the module server.
+      NPM_CONFIG_REGISTRY: base + "p/npm/",
+      JSR_URL: base + "p/jsr/",
+      ...o.env,
+    });
     const spec = o.spawn(script);
     const preamble = spec.preamble;
     const stderr = new OutputLines(
@@ -235,7 +251,9 @@ export class Connection {
           new ConnectError(
             o.host,
             "timeout",
-            `Cannot connect to "${o.host}": no answer within ${o.connectTimeout} ms; ${o.hint}`,
+            `Cannot connect to "${o.host}": no answer within ${o.connectTimeout} ms; ${STAGE_HINTS.timeout}${
+              o.hint ? "; " + o.hint : ""
+            }`,
             { stderrTail: stderr.tail },
           ),
         ),
@@ -257,14 +275,9 @@ export class Connection {
       }
     }
     const utf8 = new TextEncoder();
-    channel.write(utf8.encode(
-      envLine({
-        // npm and JSR packages come through the module server.
-        NPM_CONFIG_REGISTRY: base + "p/npm/",
-        JSR_URL: base + "p/jsr/",
-        ...o.env,
-      }) + "\n" + agentImportMap(project, base) + "\n",
-    ));
+    channel.write(
+      utf8.encode(envExports + "\n" + agentImportMap(project, base) + "\n"),
+    );
     channel.writeFrame(
       Kind.Hello,
       utf8.encode(JSON.stringify({
@@ -313,14 +326,22 @@ export class Connection {
       if (e instanceof PortInUse) throw e;
       if (e instanceof ConnectError) throw e;
       const status = await channel.status;
-      const last = stderr.tail.findLast((l) => l.trim() !== "") ?? "";
-      const [stage, who, hint] = e instanceof ProtocolError
-        ? ["handshake", spec.command, STAGE_HINTS.handshake] as const
+      const last = meaningfulLines(stderr.tail).at(-1) ?? "";
+      const { stage, who, said, hint } = e instanceof ProtocolError
+        ? {
+          stage: "handshake",
+          who: "",
+          said: last,
+          hint: STAGE_HINTS.handshake,
+        } as const
         : channel.sawMarker
-        ? ["agent", "the agent", STAGE_HINTS.agent] as const
-        : status.code === 127 && last.startsWith("chopsticks: deno not found")
-        ? ["deno", spec.command, STAGE_HINTS.deno] as const
-        : ["transport", spec.command, o.hint] as const;
+        ? {
+          stage: "agent",
+          who: "the agent",
+          said: last,
+          hint: STAGE_HINTS.agent,
+        } as const
+        : exitCause(stderr.tail, status.code, spec.command, o.hint);
       throw new ConnectError(
         o.host,
         stage,
@@ -328,7 +349,7 @@ export class Connection {
           e instanceof ProtocolError
             ? e.message
             : `${who} exited with code ${status.code}`
-        }${last ? ": " + last : ""}; ${hint}`,
+        }${said ? ": " + said : ""}${hint ? "; " + hint : ""}`,
         { exitCode: status.code, stderrTail: stderr.tail, cause: e },
       );
     } finally {

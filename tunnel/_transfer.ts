@@ -72,7 +72,10 @@ export interface TransferOptions {
  * ```
  */
 export interface PutOptions extends TransferOptions {
-  /** Permission bits of the new file. Default: those of the local file. */
+  /**
+   * Permission bits of the new file, from 0 to 0o7777, written in octal
+   * (`0o644`, not `644` or `"644"`). Default: those of the local file.
+   */
   mode?: number;
 }
 

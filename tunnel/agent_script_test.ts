@@ -11,7 +11,10 @@ Deno.test("envLine() quotes values and refuses names the agent script uses", () 
       name,
     );
   }
-  assert.equal(envLine({ d: "x", _abc: "y" }), `export d='x' _abc='y'`);
+  assert.equal(
+    envLine({ d: "x", X: "z", _1: "w", _abc: "y" }),
+    `export d='x' X='z' _1='w' _abc='y'`,
+  );
   assert.throws(() => envLine({ "A-B": "x" }), /letters, digits and _/);
   assert.throws(() => envLine({ A: "a\nb" }), /newline/);
 });

@@ -32,6 +32,8 @@ import { ConnectError } from "../errors.ts";
 import { loadable } from "../modules/_import_map.ts";
 import { toWire } from "../wire/_codec.ts";
 import { uploadDeno } from "../transports/_upload.ts";
+import { checkEnv } from "./_agent_script.ts";
+import { checkCount, checkMilliseconds, checkMode } from "./_option_checks.ts";
 
 export type {
   CallOptions,
@@ -48,7 +50,10 @@ export type {
   TreeResult,
 };
 
-/** Options every tunnel takes. */
+/**
+ * Options every tunnel takes. The constructor refuses a bad value with a
+ * TypeError or RangeError that names the option.
+ */
 export interface TunnelOptions {
   /**
    * The Deno permissions of the agent. Default: all of them, as a remote
@@ -57,15 +62,17 @@ export interface TunnelOptions {
    */
   permissions?: Permissions;
   /**
-   * The deno binary on the target. Default: `"deno"` (found on PATH).
-   * `"upload"` ships this controller's own binary over the tunnel once and
-   * keeps it in a per-user cache on the target (same OS and architecture
-   * only; checked).
+   * The deno binary on the target: a path, or a name looked up on PATH.
+   * Default: `"deno"`, looked up on PATH, then in `~/.deno/bin`,
+   * `/usr/local/bin` and `/usr/bin`, then among binaries uploaded before
+   * (this controller's version first). `"upload"` ships this controller's
+   * own binary over the tunnel once and keeps it in a per-user cache on
+   * the target (same OS and architecture only; checked).
    */
   deno?: string;
   /**
-   * How deep tunnels may nest: a tunnel opened by a function running on an
-   * agent is level 2. Default: 2.
+   * How deep tunnels may nest, a whole number: a tunnel opened by a
+   * function running on an agent is level 2. Default: 2.
    */
   maxDepth?: number;
   /**
@@ -89,15 +96,21 @@ export interface TunnelOptions {
    * agent's event loop for longer than `timeout` looks dead too.
    */
   liveness?: Liveness | false;
-  /** Milliseconds to wait for the agent to start. Default: 30,000. */
+  /**
+   * Milliseconds to wait for the agent to start, from 0 to 2,147,483,647
+   * (about 24.8 days). Default: 30,000.
+   */
   connectTimeout?: number;
   /**
    * How many more times to try connecting after a failure that may pass:
    * the transport failed (ssh could not reach the host, the connection
    * dropped), no answer within `connectTimeout` (which bounds each
    * attempt), or a garbled handshake. A refused login or host key, an
-   * unknown host, a missing or unsupported deno, and sudo failures are
-   * never retried. Each retry is announced on the output. Default: 0.
+   * unknown host, a missing or unsupported deno, sudo failures, and what
+   * fails on the target before the agent is ready (a `cwd` that cannot be
+   * entered, a tool of the agent script missing from PATH, deno refusing
+   * a bad `permissions` entry) are never retried. Each retry is announced
+   * on the output. Default: 0.
    *
    * @example Three more tries, after 0.5, 1 and 2 s
    * ```ts ignore
@@ -111,12 +124,20 @@ export interface TunnelOptions {
    * long as the one before (at most 60 s). Default: 1,000.
    */
   retryDelay?: number;
-  /** Default time limit of each call, in milliseconds. Default: none. */
+  /**
+   * Default time limit of each call, in milliseconds, from 0 to
+   * 2,147,483,647. Default: none.
+   */
   callTimeout?: number;
   /**
-   * Environment variables set for the agent, sent through the channel.
-   * Names of `_` and one or two letters, and `IFS`, are the agent script's
-   * own and refused with a TypeError.
+   * Environment variables set for the agent, sent through the channel
+   * (never in an argument); values are strings. They are set for the
+   * agent script too, before it looks for deno and starts it, so a `PATH`
+   * here must still lead to the script's tools (`mktemp`, `mkfifo`,
+   * `mkdir`, `rm`, `setsid`, `dd`, `cat`, `sleep`). The script's own
+   * variables are named `_` followed by one or two letters (`_d`, `_Dx`):
+   * such names, and `IFS`, are refused with a TypeError (`D`, `_abc` and
+   * `_1` are fine).
    */
   env?: Record<string, string>;
   /** Working directory of the agent. Default: the transport's. */
@@ -168,28 +189,24 @@ export abstract class BaseTunnel implements AsyncDisposable {
     }
     this.host = host;
     this.#options = { ...options };
-    const { retries, retryDelay } = options;
-    if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0)) {
-      throw new RangeError(
-        `Cannot retry connecting to "${host}" ${retries} times: expected a whole number, 0 or more`,
-      );
-    }
-    if (
-      retryDelay !== undefined &&
-      !(Number.isFinite(retryDelay) && retryDelay >= 0)
-    ) {
-      throw new RangeError(
-        `Cannot wait ${retryDelay} ms between connection attempts to "${host}": expected a number of milliseconds, 0 or more`,
-      );
-    }
+    checkCount("retries", options.retries);
+    checkMilliseconds("retryDelay", options.retryDelay);
+    checkMilliseconds("connectTimeout", options.connectTimeout);
+    checkMilliseconds("callTimeout", options.callTimeout);
+    checkCount("maxDepth", options.maxDepth);
+    checkEnv(options.env);
   }
 
   /** How to start the agent script `script` (a POSIX shell script). */
   protected abstract spawnSpec(script: string): SpawnSpec;
 
-  /** A hint shown when connecting fails. */
+  /**
+   * A hint added when connecting fails in the transport (or times out).
+   * Failures of the agent script, deno and the agent have hints of their
+   * own. Default: none.
+   */
   protected get connectHint(): string {
-    return "check that deno is installed on the target";
+    return "";
   }
 
   /**
@@ -375,6 +392,7 @@ export abstract class BaseTunnel implements AsyncDisposable {
     ...args: Parameters<F>
   ): Promise<Awaited<ReturnType<F>>> {
     try {
+      checkMilliseconds("timeout", options.timeout);
       return this.#callNow(options, fn, args) ??
         this.#callLater(options, fn, args);
     } catch (error) {
@@ -456,6 +474,7 @@ export abstract class BaseTunnel implements AsyncDisposable {
     remotePath?: string,
     options: PutOptions = {},
   ): Promise<PutResult> {
+    checkMode(options.mode);
     const conn = await this.#connectUnlessAborted(options.signal);
     return await putFile(conn, localPath, remotePath, options);
   }

@@ -1,0 +1,83 @@
+/**
+ * Checks of option values, shared by tunnels, groups and queues. A bad
+ * value is refused at once, before anything starts, with a TypeError (not
+ * a number) or a RangeError (a number out of range) that names the
+ * option, the value and what is expected:
+ * `Cannot use timeout -1: expected a number of milliseconds from 0 to ...`.
+ *
+ * @module
+ */
+
+/**
+ * The longest delay a timer takes (about 24.8 days): a longer one, or
+ * `Infinity`, would fire at once.
+ */
+export const MAX_DELAY = 2 ** 31 - 1;
+
+/** A value as a message shows it: strings quoted. */
+export function showValue(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "bigint") return `${value}n`;
+  if (typeof value === "object" && value !== null) {
+    try {
+      return JSON.stringify(value) ?? String(value);
+    } catch {
+      return String(value);
+    }
+  }
+  return String(value);
+}
+
+/**
+ * Throws a TypeError when `value` is not of the expected type (`range`
+ * false), else a RangeError.
+ */
+export function refuse(
+  name: string,
+  value: unknown,
+  expected: string,
+  range: boolean,
+): never {
+  const Kind = range ? RangeError : TypeError;
+  throw new Kind(
+    `Cannot use ${name} ${showValue(value)}: expected ${expected}`,
+  );
+}
+
+/**
+ * Checks a time option (`timeout`, `connectTimeout`, ...): undefined, or
+ * a number of milliseconds from 0 to {@linkcode MAX_DELAY}.
+ */
+export function checkMilliseconds(
+  name: string,
+  value: unknown,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const expected = `a number of milliseconds from 0 to ${MAX_DELAY}`;
+  if (typeof value !== "number") refuse(name, value, expected, false);
+  if (!(value >= 0 && value <= MAX_DELAY)) refuse(name, value, expected, true);
+  return value;
+}
+
+/** Checks a count option (`retries`, `maxDepth`): a whole number, 0 or more. */
+export function checkCount(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const expected = "a whole number, 0 or more";
+  if (typeof value !== "number") refuse(name, value, expected, false);
+  if (!(Number.isInteger(value) && value >= 0)) {
+    refuse(name, value, expected, true);
+  }
+  return value;
+}
+
+/** Checks a file's `mode`: permission bits, a whole number to 0o7777. */
+export function checkMode(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const expected =
+    "permission bits, a whole number from 0 to 0o7777 written in octal, such as 0o644";
+  if (typeof value !== "number") refuse("mode", value, expected, false);
+  if (!(Number.isInteger(value) && value >= 0 && value <= 0o7777)) {
+    refuse("mode", value, expected, true);
+  }
+  return value;
+}
