@@ -44,6 +44,41 @@ function text(status: number, message: string): ModuleAnswer {
 }
 
 /**
+ * Where an upstream request may go: one of `origins`, under the path
+ * `prefix`, over `http:` or `https:`, with no user name or password.
+ */
+interface Scope {
+  origins: ReadonlySet<string>;
+  prefix: string;
+}
+
+function scopeOf(base: URL): Scope {
+  return { origins: new Set([base.origin]), prefix: base.pathname };
+}
+
+function inScope(url: URL, scope: Scope): boolean {
+  return (url.protocol === "https:" || url.protocol === "http:") &&
+    url.username === "" && url.password === "" &&
+    scope.origins.has(url.origin) && url.pathname.startsWith(scope.prefix);
+}
+
+/**
+ * `base + rest` parsed, when it is still on `base`'s origin and under its
+ * path; else undefined. Whatever the URL parser makes of `rest` (it drops
+ * tabs and newlines, resolves `..` and `%2e%2e`, reads `\` as `/`), the
+ * URL fetched is checked, not the text the agent sent.
+ */
+export function within(base: string, rest: string): URL | undefined {
+  let url: URL;
+  try {
+    url = new URL(base + rest);
+  } catch {
+    return undefined;
+  }
+  return inScope(url, scopeOf(new URL(base))) ? url : undefined;
+}
+
+/**
  * Answers `rest`, one of `p/npm/<path>`, `p/jsr/<path>`, `u/https/<host>/
  * <path>` or `u/http/<host>/<path>`. `https:`/`http:` modules are fetched
  * only from origins this program loaded modules from itself, or that
@@ -53,19 +88,17 @@ export async function upstream(
   rest: string,
   allowed: readonly string[] = [],
 ): Promise<ModuleAnswer> {
-  let url: string;
+  let url: URL | undefined;
   let npm = false;
   if (rest.startsWith("p/npm/")) {
-    url = npmRegistry() + rest.slice(6);
+    url = within(npmRegistry(), rest.slice(6));
     npm = true;
   } else if (rest.startsWith("p/jsr/")) {
-    url = jsrRegistry() + rest.slice(6);
+    url = within(jsrRegistry(), rest.slice(6));
   } else if (/^u\/https?\//.test(rest)) {
     const scheme = rest.startsWith("u/https/") ? "https" : "http";
-    url = `${scheme}://${rest.slice(scheme.length + 3)}`;
-    let origin: string;
     try {
-      origin = new URL(url).origin;
+      url = new URL(`${scheme}://${rest.slice(scheme.length + 3)}`);
     } catch {
       return text(400, "Bad request: not a URL");
     }
@@ -73,16 +106,19 @@ export async function upstream(
       ...allowed.map((a) => new URL(a).origin),
       ...(await loadedModuleUrls()).map((u) => new URL(u).origin),
     ]);
-    if (!origins.has(origin)) {
+    if (!inScope(url, { origins, prefix: "/" })) {
       return text(
         403,
-        `Forbidden: the controller loads no module from ${origin}; list it in the tunnel's remoteModules option`,
+        `Forbidden: the controller loads no module from ${url.origin}; list it in the tunnel's remoteModules option`,
       );
     }
   } else {
     return text(404, "Not found");
   }
-  const known = memory.get(url);
+  if (url === undefined) {
+    return text(403, "Forbidden: outside the registry's path");
+  }
+  const known = memory.get(url.href);
   if (known) return known;
   let response: Response;
   try {
@@ -96,7 +132,7 @@ export async function upstream(
   const media = (response.headers.get("content-type") ?? "").split(";")[0]
     .trim();
   let body = new Uint8Array(await response.arrayBuffer());
-  let type = TYPES[media] ?? (npm ? 6 : guessType(url));
+  let type = TYPES[media] ?? (npm ? 6 : guessType(url.pathname));
   if (npm && (media.includes("json") || type === 3)) {
     // Tarball URLs in npm metadata point back through the agent.
     const json = new TextDecoder().decode(body)
@@ -107,14 +143,13 @@ export async function upstream(
   }
   const answer = { status: response.status, type, body };
   if (response.ok && memoryBytes + body.length <= MAX_MEMORY) {
-    memory.set(url, answer);
+    memory.set(url.href, answer);
     memoryBytes += body.length;
   }
   return answer;
 }
 
-function guessType(url: string): number {
-  const path = new URL(url).pathname;
+function guessType(path: string): number {
   if (/\.(ts|mts|cts)$/.test(path)) return 1;
   if (/\.json$/.test(path)) return 3;
   if (/\.tsx$/.test(path)) return 4;

@@ -456,6 +456,12 @@ async function moduleProbe(): Promise<void> {
       [`${S}p/npm/%2e%2e/%2E%2e/private/x`, 403],
       [`${S}p/npm/..\\..\\private`, 403],
       [`${S}p/jsr/../../private/x`, 403],
+      // URL parsers drop tabs and newlines, leaving "..": refused before.
+      [`${S}p/npm/.\t./.\t./private/x`, 400],
+      [`${S}p/npm/%2\te%2e/%2e\n%2e/private/x`, 400],
+      [`${S}p/jsr/.\r./private/x`, 400],
+      [`${S}p/npm/. ./x`, 400],
+      [`${S}f${f.inRoot}/.\t./.\t./ok.ts`, 400],
       [`${S}p/other/x`, 404],
     ];
     const answers = await probe(cases.map(([p]) => p));
