@@ -18,8 +18,11 @@ import { upstream, within } from "./_upstream.ts";
 
 const EMPTY = new Uint8Array(0);
 
-/** The largest module file served: what fits in one frame. */
-const MAX_MODULE = MAX_FRAME - 512;
+/**
+ * The largest module served, file or upstream answer: what fits in one
+ * `ModuleResponse` frame with its head.
+ */
+export const MAX_MODULE = MAX_FRAME - 512;
 
 const MEDIA: readonly string[] = MODULE_TYPES;
 

@@ -7,7 +7,7 @@
  * @module
  */
 import { NPM_PLACEHOLDER } from "../wire/_protocol.ts";
-import type { ModuleAnswer } from "./_module_server.ts";
+import { MAX_MODULE, type ModuleAnswer } from "./_module_server.ts";
 import { loadedModuleUrls } from "./_function_ref.ts";
 
 const TYPES: Record<string, number> = {
@@ -21,6 +21,18 @@ const TYPES: Record<string, number> = {
 };
 
 const MAX_MEMORY = 256 * 1024 * 1024;
+
+/**
+ * How long one upstream request may take, from asking to the last byte of
+ * the answer (else 504). Neither Deno's module loader on the agent nor the
+ * agent's module request gives up by itself, and each request waiting
+ * holds one of the agent's 8 module workers and up to a frame of memory.
+ * 60 s is the time after which the controller gives up on a silent agent,
+ * and lets the largest answer that fits in a frame (64 MiB) come at 9
+ * Mbit/s; a registry slower than that fails the import instead of
+ * holding the agent's module requests for ever.
+ */
+export const UPSTREAM_TIMEOUT = 60_000;
 const memory = new Map<string, ModuleAnswer>();
 let memoryBytes = 0;
 
@@ -79,6 +91,48 @@ export function within(base: string, rest: string): URL | undefined {
 }
 
 /**
+ * The body of `response`, read as it comes, or undefined once it is over
+ * `limit` bytes: the rest is not read (the body is cancelled), so no more
+ * than `limit` bytes are ever held. A declared length over `limit` is
+ * refused before anything is read.
+ */
+async function readAtMost(
+  response: Response,
+  limit: number,
+): Promise<Uint8Array | undefined> {
+  const declared = response.headers.get("content-length");
+  // (fetch decompresses: an encoded body's length says little.)
+  if (
+    declared !== null && !response.headers.has("content-encoding") &&
+    Number(declared) > limit
+  ) {
+    await response.body?.cancel().catch(() => {});
+    return undefined;
+  }
+  if (response.body === null) return new Uint8Array(0);
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.length;
+  }
+  return body;
+}
+
+/**
  * Answers `rest`, one of `p/npm/<path>`, `p/jsr/<path>`, `u/https/<host>/
  * <path>` or `u/http/<host>/<path>`. `https:`/`http:` modules are fetched
  * only from origins this program loaded modules from itself, or that
@@ -87,6 +141,7 @@ export function within(base: string, rest: string): URL | undefined {
 export async function upstream(
   rest: string,
   allowed: readonly string[] = [],
+  timeout: number = UPSTREAM_TIMEOUT,
 ): Promise<ModuleAnswer> {
   let url: URL | undefined;
   let npm = false;
@@ -120,18 +175,35 @@ export async function upstream(
   }
   const known = memory.get(url.href);
   if (known) return known;
+  const signal = AbortSignal.timeout(timeout);
   let response: Response;
+  let read: Uint8Array | undefined;
   try {
-    response = await fetch(url, { redirect: "follow" });
+    response = await fetch(url, { redirect: "follow", signal });
+    read = await readAtMost(response, MAX_MODULE);
   } catch (error) {
+    if (signal.aborted) {
+      return text(
+        504,
+        `Gateway timeout: the controller could not fetch ${url} within ${
+          timeout / 1000
+        } s`,
+      );
+    }
     return text(
       502,
       `Bad gateway: the controller cannot fetch ${url}: ${error}`,
     );
   }
+  if (read === undefined) {
+    return text(
+      413,
+      `Too large: ${url} is over ${MAX_MODULE} bytes, what fits in a frame`,
+    );
+  }
+  let body = read;
   const media = (response.headers.get("content-type") ?? "").split(";")[0]
     .trim();
-  let body = new Uint8Array(await response.arrayBuffer());
   let type = TYPES[media] ?? (npm ? 6 : guessType(url.pathname));
   if (npm && (media.includes("json") || type === 3)) {
     // Tarball URLs in npm metadata point back through the agent.
