@@ -179,7 +179,8 @@ async function relay(prefix: string, rest: string): Promise<ModuleAnswer> {
   const url = within(prefix, rest);
   if (!url) return refuse(403, "Forbidden: outside the relay's prefix");
   try {
-    const response = await fetch(url);
+    // The module server above never redirects.
+    const response = await fetch(url, { redirect: "error" });
     const media = response.headers.get("content-type") ?? "";
     const type = Math.max(0, MEDIA.indexOf(media.split(";")[0].trim()));
     return {

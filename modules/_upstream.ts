@@ -33,6 +33,10 @@ const MAX_MEMORY = 256 * 1024 * 1024;
  * holding the agent's module requests for ever.
  */
 export const UPSTREAM_TIMEOUT = 60_000;
+
+/** Redirects followed per upstream request. */
+const MAX_REDIRECTS = 5;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const memory = new Map<string, ModuleAnswer>();
 let memoryBytes = 0;
 
@@ -133,6 +137,50 @@ async function readAtMost(
 }
 
 /**
+ * Fetches `url`, following redirects only to URLs in `scope` (an open
+ * redirect on a registry would otherwise fetch any host for the agent),
+ * and at most MAX_REDIRECTS of them. Same-origin redirects are what
+ * registries and module hosts do (a version resolved, a path moved); one
+ * to another origin is refused, unless `scope` allows that origin.
+ */
+async function fetchWithin(
+  url: URL,
+  scope: Scope,
+  signal: AbortSignal,
+): Promise<Response | ModuleAnswer> {
+  let at = url;
+  for (let hops = 0;; hops++) {
+    const response = await fetch(at, { redirect: "manual", signal });
+    const location = response.headers.get("location");
+    if (!REDIRECTS.has(response.status) || location === null) {
+      return response;
+    }
+    await response.body?.cancel().catch(() => {});
+    let next: URL | undefined;
+    try {
+      next = new URL(location, at);
+    } catch {
+      // Left undefined: refused below.
+    }
+    if (next === undefined || !inScope(next, scope)) {
+      return text(
+        502,
+        `Bad gateway: ${at} redirects to ${
+          location.slice(0, 200)
+        }, outside what the agent may fetch`,
+      );
+    }
+    if (hops === MAX_REDIRECTS) {
+      return text(
+        502,
+        `Bad gateway: more than ${MAX_REDIRECTS} redirects from ${url}`,
+      );
+    }
+    at = next;
+  }
+}
+
+/**
  * Answers `rest`, one of `p/npm/<path>`, `p/jsr/<path>`, `u/https/<host>/
  * <path>` or `u/http/<host>/<path>`. `https:`/`http:` modules are fetched
  * only from origins this program loaded modules from itself, or that
@@ -144,12 +192,13 @@ export async function upstream(
   timeout: number = UPSTREAM_TIMEOUT,
 ): Promise<ModuleAnswer> {
   let url: URL | undefined;
+  let scope: Scope;
   let npm = false;
-  if (rest.startsWith("p/npm/")) {
-    url = within(npmRegistry(), rest.slice(6));
-    npm = true;
-  } else if (rest.startsWith("p/jsr/")) {
-    url = within(jsrRegistry(), rest.slice(6));
+  if (rest.startsWith("p/npm/") || rest.startsWith("p/jsr/")) {
+    npm = rest.startsWith("p/npm/");
+    const base = npm ? npmRegistry() : jsrRegistry();
+    url = within(base, rest.slice(6));
+    scope = scopeOf(new URL(base));
   } else if (/^u\/https?\//.test(rest)) {
     const scheme = rest.startsWith("u/https/") ? "https" : "http";
     try {
@@ -161,7 +210,8 @@ export async function upstream(
       ...allowed.map((a) => new URL(a).origin),
       ...(await loadedModuleUrls()).map((u) => new URL(u).origin),
     ]);
-    if (!inScope(url, { origins, prefix: "/" })) {
+    scope = { origins, prefix: "/" };
+    if (!inScope(url, scope)) {
       return text(
         403,
         `Forbidden: the controller loads no module from ${url.origin}; list it in the tunnel's remoteModules option`,
@@ -176,10 +226,11 @@ export async function upstream(
   const known = memory.get(url.href);
   if (known) return known;
   const signal = AbortSignal.timeout(timeout);
-  let response: Response;
+  let response: Response | ModuleAnswer;
   let read: Uint8Array | undefined;
   try {
-    response = await fetch(url, { redirect: "follow", signal });
+    response = await fetchWithin(url, scope, signal);
+    if (!(response instanceof Response)) return response;
     read = await readAtMost(response, MAX_MODULE);
   } catch (error) {
     if (signal.aborted) {

@@ -83,3 +83,86 @@ Deno.test("an upstream request that stalls ends with a 504 at its timeout", asyn
     await server.shutdown();
   }
 });
+
+Deno.test("upstream redirects are followed only within the registry's path or to allowed origins", async () => {
+  // Another host: nothing may reach it.
+  const elsewhere: string[] = [];
+  const other = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => {
+      elsewhere.push(new URL(req.url).pathname);
+      return new Response("export const stolen = 1;");
+    },
+  );
+  const otherOrigin = `http://127.0.0.1:${other.addr.port}`;
+  const asked: string[] = [];
+  const registry = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => {
+      const path = new URL(req.url).pathname;
+      asked.push(path);
+      const to = (location: string) =>
+        new Response(null, { status: 302, headers: { location } });
+      switch (path) {
+        case "/npm/moved":
+          return to("/npm/ok");
+        case "/npm/ok":
+        case "/mods/ok.ts":
+          return Response.json({ name: "ok" });
+        case "/npm/away":
+          return to(`${otherOrigin}/secret`);
+        case "/npm/up":
+          return to("/admin/x");
+        case "/npm/loop":
+          return to("/npm/loop");
+        case "/jsr/away":
+          return new Response(null, {
+            status: 307,
+            headers: { location: `${otherOrigin}/internal` },
+          });
+        case "/mods/away.ts":
+          return to(`${otherOrigin}/x.ts`);
+        case "/mods/moved.ts":
+          return to("/mods/ok.ts");
+      }
+      return new Response("not found", { status: 404 });
+    },
+  );
+  const host = `127.0.0.1:${registry.addr.port}`;
+  const saved = {
+    NPM_CONFIG_REGISTRY: Deno.env.get("NPM_CONFIG_REGISTRY"),
+    JSR_URL: Deno.env.get("JSR_URL"),
+  };
+  Deno.env.set("NPM_CONFIG_REGISTRY", `http://${host}/npm/`);
+  Deno.env.set("JSR_URL", `http://${host}/jsr/`);
+  const allowed = [`http://${host}`];
+  const get = async (rest: string) => {
+    const a = await upstream(rest, allowed, 5000);
+    return `${a.status} ${new TextDecoder().decode(a.body).slice(0, 200)}`;
+  };
+  try {
+    assert.match(await get("p/npm/moved"), /^200 .*"ok"/);
+    assert.match(await get("u/http/" + host + "/mods/moved.ts"), /^200 /);
+    for (
+      const rest of [
+        "p/npm/away",
+        "p/npm/up",
+        "p/jsr/away",
+        `u/http/${host}/mods/away.ts`,
+      ]
+    ) {
+      assert.match(await get(rest), /^502 .*redirects to/, rest);
+    }
+    assert.match(await get("p/npm/loop"), /^502 .*more than 5 redirects/);
+    assert.deepEqual(elsewhere, [], "another host was asked");
+    assert.ok(!asked.includes("/admin/x"), "the registry was asked /admin/x");
+    assert.equal(asked.filter((p) => p === "/npm/loop").length, 6);
+  } finally {
+    for (const [key, value] of Object.entries(saved)) {
+      if (value === undefined) Deno.env.delete(key);
+      else Deno.env.set(key, value);
+    }
+    await registry.shutdown();
+    await other.shutdown();
+  }
+});
