@@ -20,8 +20,6 @@ const TYPES: Record<string, number> = {
   "application/octet-stream": 6,
 };
 
-const MAX_MEMORY = 256 * 1024 * 1024;
-
 /**
  * How long one upstream request may take, from asking to the last byte of
  * the answer (else 504). Neither Deno's module loader on the agent nor the
@@ -37,6 +35,8 @@ export const UPSTREAM_TIMEOUT = 60_000;
 /** Redirects followed per upstream request. */
 const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+const MAX_MEMORY = 256 * 1024 * 1024;
 const memory = new Map<string, ModuleAnswer>();
 let memoryBytes = 0;
 
