@@ -14,12 +14,15 @@
  */
 import { createHash } from "node:crypto";
 import { MAX_FRAME, MODULE_TYPES } from "../wire/_protocol.ts";
-import { upstream } from "./_upstream.ts";
+import { upstream, within } from "./_upstream.ts";
 
 const EMPTY = new Uint8Array(0);
 
-/** The largest module file served: what fits in one frame. */
-const MAX_MODULE = MAX_FRAME - 512;
+/**
+ * The largest module served, file or upstream answer: what fits in one
+ * `ModuleResponse` frame with its head.
+ */
+export const MAX_MODULE = MAX_FRAME - 512;
 
 const MEDIA: readonly string[] = MODULE_TYPES;
 
@@ -101,6 +104,11 @@ export class ModuleServer {
   async #answer(path: string): Promise<ModuleAnswer> {
     if (!sameSecret(path, this.#secret)) return refuse(404, "Not found");
     const rest = path.slice(this.#secret.length);
+    // URL parsers drop tabs and newlines (`.\t.` becomes `..`): refused
+    // before anything parses the path. No HTTP client sends them raw.
+    if (hasControlOrSpace(rest)) {
+      return refuse(400, "Bad request: a control character or space");
+    }
     // URL parsing resolves these (`%2e%2e` too), which could climb out of
     // a registry's path or the relay's prefix.
     if (hasDotSegment(rest)) {
@@ -109,7 +117,7 @@ export class ModuleServer {
     if (rest.startsWith("v/")) {
       return this.#memory.get(rest.slice(2)) ?? refuse(404, "Not found");
     }
-    if (this.#relay !== undefined) return await relay(this.#relay + rest);
+    if (this.#relay !== undefined) return await relay(this.#relay, rest);
     if (rest.startsWith("p/") || rest.startsWith("u/")) {
       return await upstream(rest, this.#remoteModules);
     }
@@ -167,9 +175,12 @@ function check(
 }
 
 /** Fetches a module from the module server one level up. */
-async function relay(url: string): Promise<ModuleAnswer> {
+async function relay(prefix: string, rest: string): Promise<ModuleAnswer> {
+  const url = within(prefix, rest);
+  if (!url) return refuse(403, "Forbidden: outside the relay's prefix");
   try {
-    const response = await fetch(url);
+    // The module server above never redirects.
+    const response = await fetch(url, { redirect: "error" });
     const media = response.headers.get("content-type") ?? "";
     const type = Math.max(0, MEDIA.indexOf(media.split(";")[0].trim()));
     return {
@@ -211,6 +222,15 @@ function decodePath(urlPath: string): string | ModuleAnswer {
     out.push(part);
   }
   return "/" + out.join("/");
+}
+
+/** True when `path` holds a C0 control character, DEL or a space. */
+function hasControlOrSpace(path: string): boolean {
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f) return true;
+  }
+  return false;
 }
 
 /**

@@ -7,7 +7,7 @@
  * @module
  */
 import { NPM_PLACEHOLDER } from "../wire/_protocol.ts";
-import type { ModuleAnswer } from "./_module_server.ts";
+import { MAX_MODULE, type ModuleAnswer } from "./_module_server.ts";
 import { loadedModuleUrls } from "./_function_ref.ts";
 
 const TYPES: Record<string, number> = {
@@ -19,6 +19,22 @@ const TYPES: Record<string, number> = {
   "text/jsx": 5,
   "application/octet-stream": 6,
 };
+
+/**
+ * How long one upstream request may take, from asking to the last byte of
+ * the answer (else 504). Neither Deno's module loader on the agent nor the
+ * agent's module request gives up by itself, and each request waiting
+ * holds one of the agent's 8 module workers and up to a frame of memory.
+ * 60 s is the time after which the controller gives up on a silent agent,
+ * and lets the largest answer that fits in a frame (64 MiB) come at 9
+ * Mbit/s; a registry slower than that fails the import instead of
+ * holding the agent's module requests for ever.
+ */
+export const UPSTREAM_TIMEOUT = 60_000;
+
+/** Redirects followed per upstream request. */
+const MAX_REDIRECTS = 5;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 const MAX_MEMORY = 256 * 1024 * 1024;
 const memory = new Map<string, ModuleAnswer>();
@@ -44,6 +60,127 @@ function text(status: number, message: string): ModuleAnswer {
 }
 
 /**
+ * Where an upstream request may go: one of `origins`, under the path
+ * `prefix`, over `http:` or `https:`, with no user name or password.
+ */
+interface Scope {
+  origins: ReadonlySet<string>;
+  prefix: string;
+}
+
+function scopeOf(base: URL): Scope {
+  return { origins: new Set([base.origin]), prefix: base.pathname };
+}
+
+function inScope(url: URL, scope: Scope): boolean {
+  return (url.protocol === "https:" || url.protocol === "http:") &&
+    url.username === "" && url.password === "" &&
+    scope.origins.has(url.origin) && url.pathname.startsWith(scope.prefix);
+}
+
+/**
+ * `base + rest` parsed, when it is still on `base`'s origin and under its
+ * path; else undefined. Whatever the URL parser makes of `rest` (it drops
+ * tabs and newlines, resolves `..` and `%2e%2e`, reads `\` as `/`), the
+ * URL fetched is checked, not the text the agent sent.
+ */
+export function within(base: string, rest: string): URL | undefined {
+  let url: URL;
+  try {
+    url = new URL(base + rest);
+  } catch {
+    return undefined;
+  }
+  return inScope(url, scopeOf(new URL(base))) ? url : undefined;
+}
+
+/**
+ * The body of `response`, read as it comes, or undefined once it is over
+ * `limit` bytes: the rest is not read (the body is cancelled), so no more
+ * than `limit` bytes are ever held. A declared length over `limit` is
+ * refused before anything is read.
+ */
+async function readAtMost(
+  response: Response,
+  limit: number,
+): Promise<Uint8Array | undefined> {
+  const declared = response.headers.get("content-length");
+  // (fetch decompresses: an encoded body's length says little.)
+  if (
+    declared !== null && !response.headers.has("content-encoding") &&
+    Number(declared) > limit
+  ) {
+    await response.body?.cancel().catch(() => {});
+    return undefined;
+  }
+  if (response.body === null) return new Uint8Array(0);
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.length;
+  }
+  return body;
+}
+
+/**
+ * Fetches `url`, following redirects only to URLs in `scope` (an open
+ * redirect on a registry would otherwise fetch any host for the agent),
+ * and at most MAX_REDIRECTS of them. Same-origin redirects are what
+ * registries and module hosts do (a version resolved, a path moved); one
+ * to another origin is refused, unless `scope` allows that origin.
+ */
+async function fetchWithin(
+  url: URL,
+  scope: Scope,
+  signal: AbortSignal,
+): Promise<Response | ModuleAnswer> {
+  let at = url;
+  for (let hops = 0;; hops++) {
+    const response = await fetch(at, { redirect: "manual", signal });
+    const location = response.headers.get("location");
+    if (!REDIRECTS.has(response.status) || location === null) {
+      return response;
+    }
+    await response.body?.cancel().catch(() => {});
+    let next: URL | undefined;
+    try {
+      next = new URL(location, at);
+    } catch {
+      // Left undefined: refused below.
+    }
+    if (next === undefined || !inScope(next, scope)) {
+      return text(
+        502,
+        `Bad gateway: ${at} redirects to ${
+          location.slice(0, 200)
+        }, outside what the agent may fetch`,
+      );
+    }
+    if (hops === MAX_REDIRECTS) {
+      return text(
+        502,
+        `Bad gateway: more than ${MAX_REDIRECTS} redirects from ${url}`,
+      );
+    }
+    at = next;
+  }
+}
+
+/**
  * Answers `rest`, one of `p/npm/<path>`, `p/jsr/<path>`, `u/https/<host>/
  * <path>` or `u/http/<host>/<path>`. `https:`/`http:` modules are fetched
  * only from origins this program loaded modules from itself, or that
@@ -52,20 +189,20 @@ function text(status: number, message: string): ModuleAnswer {
 export async function upstream(
   rest: string,
   allowed: readonly string[] = [],
+  timeout: number = UPSTREAM_TIMEOUT,
 ): Promise<ModuleAnswer> {
-  let url: string;
+  let url: URL | undefined;
+  let scope: Scope;
   let npm = false;
-  if (rest.startsWith("p/npm/")) {
-    url = npmRegistry() + rest.slice(6);
-    npm = true;
-  } else if (rest.startsWith("p/jsr/")) {
-    url = jsrRegistry() + rest.slice(6);
+  if (rest.startsWith("p/npm/") || rest.startsWith("p/jsr/")) {
+    npm = rest.startsWith("p/npm/");
+    const base = npm ? npmRegistry() : jsrRegistry();
+    url = within(base, rest.slice(6));
+    scope = scopeOf(new URL(base));
   } else if (/^u\/https?\//.test(rest)) {
     const scheme = rest.startsWith("u/https/") ? "https" : "http";
-    url = `${scheme}://${rest.slice(scheme.length + 3)}`;
-    let origin: string;
     try {
-      origin = new URL(url).origin;
+      url = new URL(`${scheme}://${rest.slice(scheme.length + 3)}`);
     } catch {
       return text(400, "Bad request: not a URL");
     }
@@ -73,30 +210,52 @@ export async function upstream(
       ...allowed.map((a) => new URL(a).origin),
       ...(await loadedModuleUrls()).map((u) => new URL(u).origin),
     ]);
-    if (!origins.has(origin)) {
+    scope = { origins, prefix: "/" };
+    if (!inScope(url, scope)) {
       return text(
         403,
-        `Forbidden: the controller loads no module from ${origin}; list it in the tunnel's remoteModules option`,
+        `Forbidden: the controller loads no module from ${url.origin}; list it in the tunnel's remoteModules option`,
       );
     }
   } else {
     return text(404, "Not found");
   }
-  const known = memory.get(url);
+  if (url === undefined) {
+    return text(403, "Forbidden: outside the registry's path");
+  }
+  const known = memory.get(url.href);
   if (known) return known;
-  let response: Response;
+  const signal = AbortSignal.timeout(timeout);
+  let response: Response | ModuleAnswer;
+  let read: Uint8Array | undefined;
   try {
-    response = await fetch(url, { redirect: "follow" });
+    response = await fetchWithin(url, scope, signal);
+    if (!(response instanceof Response)) return response;
+    read = await readAtMost(response, MAX_MODULE);
   } catch (error) {
+    if (signal.aborted) {
+      return text(
+        504,
+        `Gateway timeout: the controller could not fetch ${url} within ${
+          timeout / 1000
+        } s`,
+      );
+    }
     return text(
       502,
       `Bad gateway: the controller cannot fetch ${url}: ${error}`,
     );
   }
+  if (read === undefined) {
+    return text(
+      413,
+      `Too large: ${url} is over ${MAX_MODULE} bytes, what fits in a frame`,
+    );
+  }
+  let body = read;
   const media = (response.headers.get("content-type") ?? "").split(";")[0]
     .trim();
-  let body = new Uint8Array(await response.arrayBuffer());
-  let type = TYPES[media] ?? (npm ? 6 : guessType(url));
+  let type = TYPES[media] ?? (npm ? 6 : guessType(url.pathname));
   if (npm && (media.includes("json") || type === 3)) {
     // Tarball URLs in npm metadata point back through the agent.
     const json = new TextDecoder().decode(body)
@@ -107,14 +266,13 @@ export async function upstream(
   }
   const answer = { status: response.status, type, body };
   if (response.ok && memoryBytes + body.length <= MAX_MEMORY) {
-    memory.set(url, answer);
+    memory.set(url.href, answer);
     memoryBytes += body.length;
   }
   return answer;
 }
 
-function guessType(url: string): number {
-  const path = new URL(url).pathname;
+function guessType(path: string): number {
   if (/\.(ts|mts|cts)$/.test(path)) return 1;
   if (/\.json$/.test(path)) return 3;
   if (/\.tsx$/.test(path)) return 4;

@@ -240,6 +240,13 @@ Deno.test("hostile agents: every broken protocol settles at once and leaves othe
     },
   );
 
+  await t.step(
+    "an upstream answer over a frame is cut off, not held whole",
+    async () => {
+      await upstreamTooLarge();
+    },
+  );
+
   await bystander.stop();
   assert.deepEqual(bystander.failures, [], "the bystander's calls failed");
   assert.ok(bystander.calls > 20, `only ${bystander.calls} bystander calls`);
@@ -456,6 +463,12 @@ async function moduleProbe(): Promise<void> {
       [`${S}p/npm/%2e%2e/%2E%2e/private/x`, 403],
       [`${S}p/npm/..\\..\\private`, 403],
       [`${S}p/jsr/../../private/x`, 403],
+      // URL parsers drop tabs and newlines, leaving "..": refused before.
+      [`${S}p/npm/.\t./.\t./private/x`, 400],
+      [`${S}p/npm/%2\te%2e/%2e\n%2e/private/x`, 400],
+      [`${S}p/jsr/.\r./private/x`, 400],
+      [`${S}p/npm/. ./x`, 400],
+      [`${S}f${f.inRoot}/.\t./.\t./ok.ts`, 400],
       [`${S}p/other/x`, 404],
     ];
     const answers = await probe(cases.map(([p]) => p));
@@ -488,6 +501,94 @@ async function moduleProbe(): Promise<void> {
     }
     await registry.server.shutdown();
     await removeFixture(f);
+  }
+}
+
+/**
+ * Points the controller's npm and JSR registries at `origin` while `body`
+ * runs.
+ */
+async function withRegistries(
+  origin: string,
+  body: () => Promise<void>,
+): Promise<void> {
+  const saved = {
+    NPM_CONFIG_REGISTRY: Deno.env.get("NPM_CONFIG_REGISTRY"),
+    JSR_URL: Deno.env.get("JSR_URL"),
+  };
+  Deno.env.set("NPM_CONFIG_REGISTRY", `${origin}/npm/`);
+  Deno.env.set("JSR_URL", `${origin}/jsr/`);
+  try {
+    await body();
+  } finally {
+    for (const [key, value] of Object.entries(saved)) {
+      if (value === undefined) Deno.env.delete(key);
+      else Deno.env.set(key, value);
+    }
+  }
+}
+
+async function upstreamTooLarge(): Promise<void> {
+  // A registry whose answers are 256 MiB, sent as they are read, with a
+  // content-length for /npm/declared-*, without one (chunked) for the rest.
+  const SIZE = 256 * MiB;
+  const chunk = new Uint8Array(MiB).fill(0x61);
+  let sent = 0;
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => {
+      let left = SIZE;
+      const body = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (left === 0) return c.close();
+          c.enqueue(chunk);
+          left -= MiB;
+          sent += MiB;
+        },
+      }, { highWaterMark: 0 });
+      const headers: Record<string, string> = {
+        "content-type": "application/octet-stream",
+      };
+      if (new URL(req.url).pathname.startsWith("/npm/declared-")) {
+        headers["content-length"] = String(SIZE);
+      }
+      return new Response(body, { headers });
+    },
+  );
+  const { port } = server.addr as Deno.NetAddr;
+  try {
+    await withRegistries(`http://127.0.0.1:${port}`, async () => {
+      const paths = [
+        ...Array.from({ length: 4 }, (_, i) => `/{secret}/p/npm/big-${i}.tgz`),
+        "/{secret}/p/npm/declared-0.tgz",
+      ];
+      const before = Deno.memoryUsage().rss;
+      let peak = before;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, Deno.memoryUsage().rss);
+      }, 5);
+      const start = performance.now();
+      const answers = await probe(paths);
+      clearInterval(sampler);
+      const took = performance.now() - start;
+      for (const path of paths) {
+        const a = answers.get(path)!;
+        assert.equal(a.status, 413, `${path}: ${a.status} ${a.body}`);
+      }
+      const grew = peak - before;
+      // Each of the 4 chunked answers is read up to the limit (64 MiB),
+      // and some more is in flight when it is cut (about 290 MiB in all
+      // here); the declared one is refused from its header. Read whole,
+      // they were 1.25 GiB.
+      assert.ok(
+        sent < 6 * MAX_FRAME,
+        `the registry sent ${sent / MiB} MiB`,
+      );
+      assert.ok(grew < 512 * MiB, `the controller grew ${grew / MiB} MiB`);
+      assert.ok(took < SETTLE_MS * 2, `took ${took.toFixed(0)} ms`);
+    });
+  } finally {
+    await server.shutdown();
   }
 }
 

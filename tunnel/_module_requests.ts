@@ -8,7 +8,7 @@
  * @module
  */
 import { Kind, MAX_FRAME } from "../wire/_protocol.ts";
-import type { ModuleServer } from "../modules/_module_server.ts";
+import { MAX_MODULE, type ModuleServer } from "../modules/_module_server.ts";
 import type { ProcessChannel } from "./_process_channel.ts";
 
 /** Module requests answered at once per agent; more wait in a queue. */
@@ -85,9 +85,10 @@ export class ModuleRequests {
     await this.#channel.drained(MODULE_BACKLOG);
     if (this.#stopped) return;
     let a = await this.#server.answer(path, known);
-    if (a.body.length > MAX_FRAME - 512) {
-      // The agent would refuse the frame (and file modules are checked
-      // before they are read); say so instead.
+    if (a.body.length > MAX_MODULE) {
+      // The agent would refuse the frame (file modules are checked before
+      // they are read, upstream answers as they are; npm metadata may grow
+      // a little when its tarball URLs are rewritten): say so instead.
       a = {
         status: 413,
         type: 0,

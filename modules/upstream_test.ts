@@ -1,0 +1,168 @@
+import assert from "node:assert/strict";
+import { upstream, within } from "./_upstream.ts";
+
+Deno.test("within() keeps the URL fetched on the registry's origin and under its path, whatever the parser does", () => {
+  const base = "http://127.0.0.1:4873/repository/npm-proxy/";
+  // What the module server refuses first (control characters, dot
+  // segments, backslashes), checked here again on the parsed URL.
+  const out = [
+    ".\t./.\t./admin/secret",
+    "%2\te%2e/%2e\n%2e/admin/x",
+    ".\r./.\r./internal/y",
+    "../../admin",
+    "%2e%2e/%2E%2e/admin",
+    "..\\..\\admin",
+    "../npm-proxy-other/x",
+    "..",
+    "x/../../admin",
+  ];
+  for (const rest of out) {
+    assert.equal(within(base, rest), undefined, JSON.stringify(rest));
+  }
+  const kept: [string, string][] = [
+    ["is-number", "/repository/npm-proxy/is-number"],
+    ["@scope%2fname", "/repository/npm-proxy/@scope%2fname"],
+    [
+      "is-number/-/is-number-7.0.0.tgz",
+      "/repository/npm-proxy/is-number/-/is-number-7.0.0.tgz",
+    ],
+    ["//evil.example/x", "/repository/npm-proxy///evil.example/x"],
+    ["a/../b", "/repository/npm-proxy/b"],
+  ];
+  for (const [rest, path] of kept) {
+    const url = within(base, rest);
+    assert.ok(url, JSON.stringify(rest));
+    assert.equal(url.origin, "http://127.0.0.1:4873");
+    assert.equal(url.pathname, path);
+  }
+});
+
+Deno.test("an upstream request that stalls ends with a 504 at its timeout", async () => {
+  // One path never answers, one sends its headers and part of its body,
+  // then nothing more; both are let go when the test ends.
+  let release = () => {};
+  const released = new Promise<void>((r) => release = r);
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (req) => {
+      if (new URL(req.url).pathname === "/silent.ts") {
+        await released;
+        return new Response("export {};");
+      }
+      return new Response(
+        new ReadableStream({
+          async start(c) {
+            c.enqueue(new TextEncoder().encode("export const x = "));
+            await released;
+            c.close();
+          },
+        }),
+        { headers: { "content-type": "application/typescript" } },
+      );
+    },
+  );
+  const origin = `http://127.0.0.1:${server.addr.port}`;
+  try {
+    for (const path of ["silent.ts", "stalled.ts"]) {
+      const start = performance.now();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const answer = await Promise.race([
+        upstream(`u/http/${origin.slice(7)}/${path}`, [origin], 300),
+        new Promise<"hang">((r) => timer = setTimeout(() => r("hang"), 5000)),
+      ]);
+      clearTimeout(timer);
+      assert.notEqual(answer, "hang", `${path}: no answer after 5 s`);
+      if (answer === "hang") return;
+      assert.equal(answer.status, 504, new TextDecoder().decode(answer.body));
+      assert.match(new TextDecoder().decode(answer.body), /within 0\.3 s/);
+      const took = performance.now() - start;
+      assert.ok(took < 2000, `${path}: took ${took.toFixed(0)} ms`);
+    }
+  } finally {
+    release();
+    await server.shutdown();
+  }
+});
+
+Deno.test("upstream redirects are followed only within the registry's path or to allowed origins", async () => {
+  // Another host: nothing may reach it.
+  const elsewhere: string[] = [];
+  const other = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => {
+      elsewhere.push(new URL(req.url).pathname);
+      return new Response("export const stolen = 1;");
+    },
+  );
+  const otherOrigin = `http://127.0.0.1:${other.addr.port}`;
+  const asked: string[] = [];
+  const registry = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => {
+      const path = new URL(req.url).pathname;
+      asked.push(path);
+      const to = (location: string) =>
+        new Response(null, { status: 302, headers: { location } });
+      switch (path) {
+        case "/npm/moved":
+          return to("/npm/ok");
+        case "/npm/ok":
+        case "/mods/ok.ts":
+          return Response.json({ name: "ok" });
+        case "/npm/away":
+          return to(`${otherOrigin}/secret`);
+        case "/npm/up":
+          return to("/admin/x");
+        case "/npm/loop":
+          return to("/npm/loop");
+        case "/jsr/away":
+          return new Response(null, {
+            status: 307,
+            headers: { location: `${otherOrigin}/internal` },
+          });
+        case "/mods/away.ts":
+          return to(`${otherOrigin}/x.ts`);
+        case "/mods/moved.ts":
+          return to("/mods/ok.ts");
+      }
+      return new Response("not found", { status: 404 });
+    },
+  );
+  const host = `127.0.0.1:${registry.addr.port}`;
+  const saved = {
+    NPM_CONFIG_REGISTRY: Deno.env.get("NPM_CONFIG_REGISTRY"),
+    JSR_URL: Deno.env.get("JSR_URL"),
+  };
+  Deno.env.set("NPM_CONFIG_REGISTRY", `http://${host}/npm/`);
+  Deno.env.set("JSR_URL", `http://${host}/jsr/`);
+  const allowed = [`http://${host}`];
+  const get = async (rest: string) => {
+    const a = await upstream(rest, allowed, 5000);
+    return `${a.status} ${new TextDecoder().decode(a.body).slice(0, 200)}`;
+  };
+  try {
+    assert.match(await get("p/npm/moved"), /^200 .*"ok"/);
+    assert.match(await get("u/http/" + host + "/mods/moved.ts"), /^200 /);
+    for (
+      const rest of [
+        "p/npm/away",
+        "p/npm/up",
+        "p/jsr/away",
+        `u/http/${host}/mods/away.ts`,
+      ]
+    ) {
+      assert.match(await get(rest), /^502 .*redirects to/, rest);
+    }
+    assert.match(await get("p/npm/loop"), /^502 .*more than 5 redirects/);
+    assert.deepEqual(elsewhere, [], "another host was asked");
+    assert.ok(!asked.includes("/admin/x"), "the registry was asked /admin/x");
+    assert.equal(asked.filter((p) => p === "/npm/loop").length, 6);
+  } finally {
+    for (const [key, value] of Object.entries(saved)) {
+      if (value === undefined) Deno.env.delete(key);
+      else Deno.env.set(key, value);
+    }
+    await registry.shutdown();
+    await other.shutdown();
+  }
+});
