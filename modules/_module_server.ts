@@ -13,7 +13,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { MAX_FRAME, MODULE_TYPES } from "../wire/_protocol.ts";
+import { MAX_FRAME, MODULE_TYPES, NPM_PLACEHOLDER } from "../wire/_protocol.ts";
 import { upstream, within } from "./_upstream.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -183,11 +183,18 @@ async function relay(prefix: string, rest: string): Promise<ModuleAnswer> {
     const response = await fetch(url, { redirect: "error" });
     const media = response.headers.get("content-type") ?? "";
     const type = Math.max(0, MEDIA.indexOf(media.split(";")[0].trim()));
-    return {
-      status: response.status,
-      type,
-      body: new Uint8Array(await response.arrayBuffer()),
-    };
+    let body = new Uint8Array(await response.arrayBuffer());
+    if (rest.startsWith("p/npm/") && MEDIA[type] === "application/json") {
+      // The agent above pointed npm's tarballs at itself, where the agent
+      // below cannot reach: back to the placeholder each agent fills in.
+      body = new TextEncoder().encode(
+        new TextDecoder().decode(body).replaceAll(
+          `${prefix}p/npm/`,
+          NPM_PLACEHOLDER,
+        ),
+      );
+    }
+    return { status: response.status, type, body };
   } catch (error) {
     return refuse(502, `Bad gateway: ${error}`);
   }

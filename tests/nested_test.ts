@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { Local, RemoteError } from "../mod.ts";
 import { capture } from "./_conformance.ts";
-import { chain, viaInner } from "./fixtures/nested.ts";
+import { chain, viaInner, viaSsh } from "./fixtures/nested.ts";
+import { hostTest } from "./_hosts.ts";
 
 Deno.test("a function on an agent opens a tunnel of its own, with stacked output prefixes", async () => {
   const { lines, options } = capture();
@@ -39,3 +40,28 @@ Deno.test("a script that opens its tunnel in unguarded top-level code is told to
   assert.match(stderr, /again -> again -> again/);
   assert.match(stderr, /under `if \(import\.meta\.main\)`/);
 });
+
+hostTest(
+  "an agent's own tunnel to another host loads npm packages through it, with a cold cache there",
+  async (env) => {
+    // The inner agent is in another network namespace: what the outer agent
+    // serves on its loopback port is out of its reach.
+    const host = env.ssh.multiHosts[0];
+    const cache = `/tmp/chopsticks-nested-${crypto.randomUUID()}`;
+    try {
+      await using outer = new Local("outer", capture().options);
+      for (let i = 0; i < 2; i++) {
+        const pid = await outer.call(
+          viaSsh,
+          host,
+          ["-F", env.ssh.config],
+          cache,
+        );
+        assert.equal(typeof pid, "number");
+      }
+    } finally {
+      // The test hosts share this machine's file system.
+      await Deno.remove(cache, { recursive: true }).catch(() => {});
+    }
+  },
+);
