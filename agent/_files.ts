@@ -152,6 +152,12 @@ async function open(
     write: true,
     createNew: true,
     mode: 0o600,
+  }).catch(async (error) => {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    const there = await Deno.stat(dir).then((i) => i.isDirectory, () => false);
+    throw there ? error : new Deno.errors.NotFound(
+      `Cannot put to "${path}": its directory ${dir} does not exist; make it first (putTree makes the directories of a tree)`,
+    );
   });
   incoming.set(id, {
     file,

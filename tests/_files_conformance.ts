@@ -113,8 +113,38 @@ export function filesConformance(transport: string, make: TunnelFactory): void {
         () => tun.put(local, `${remote}/dir.txt`),
         /not a regular file/,
       );
+      await assert.rejects(
+        () => tun.put(`${local}/a.txt`, `${remote}/no/such/a.txt`),
+        (e: Error) =>
+          e.message.includes(`its directory ${remote}/no/such does not exist`),
+      );
       assert.deepEqual(await tun.call(list, remote), []);
       assert.equal(await tun.call(add, 1, 1), 2, "the tunnel stays usable");
+    } finally {
+      await tun.call(removeAll, remote);
+      await Deno.remove(local, { recursive: true });
+    }
+  });
+
+  test("fetch() makes the missing directories of its local path", async () => {
+    const local = await Deno.makeTempDir();
+    await using tun = make();
+    const remote = await tun.call(tempDir);
+    try {
+      await tun.call(writeBytes, `${remote}/log`, new Uint8Array([7]));
+      const got = await tun.fetch(`${remote}/log`, `${local}/logs/a/b.log`);
+      assert.equal(got.localPath, `${local}/logs/a/b.log`);
+      assert.deepEqual(await Deno.readFile(got.localPath), new Uint8Array([7]));
+      // A file where a directory should be: a clear error, nothing made.
+      await Deno.writeTextFile(`${local}/file`, "x");
+      await assert.rejects(
+        () => tun.fetch(`${remote}/log`, `${local}/file/b.log`),
+        /cannot make its directory/,
+      );
+      assert.deepEqual(
+        [...Deno.readDirSync(local)].map((e) => e.name).sort(),
+        ["file", "logs"],
+      );
     } finally {
       await tun.call(removeAll, remote);
       await Deno.remove(local, { recursive: true });

@@ -259,6 +259,16 @@ export async function fetchFile(
     const info = await Deno.stat(target).catch(() => undefined);
     if (info?.isDirectory) {
       target = `${target.replace(/\/+$/, "")}/${basename(remotePath)}`;
+    } else if (!info) {
+      // A path of the user's own machine: its directories are made, as
+      // for a tree (`logs/{host}.log` on a group).
+      const dir = target.slice(0, target.lastIndexOf("/")) || "/";
+      await Deno.mkdir(dir, { recursive: true }).catch((e) => {
+        throw new Error(
+          `Cannot fetch "${remotePath}" to "${target}": cannot make its directory: ${e.message}`,
+          { cause: e },
+        );
+      });
     }
   }
   const tmp = besides(target);

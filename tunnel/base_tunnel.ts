@@ -455,12 +455,12 @@ export abstract class BaseTunnel implements AsyncDisposable {
   /**
    * Copies the local file `localPath` to `remotePath` on the target (a
    * relative path is taken from the agent's working directory; without one,
-   * a fresh file in the agent's `TMPDIR`). The data streams in chunks; the target writes
-   * a temporary file beside the destination, checks its sha256, applies
-   * `mode` (default: the local file's), syncs it to disk, and only then
-   * renames it into place, so neither a failure nor a crash of the target
-   * leaves a partial file there. `signal` stops
-   * the transfer (see {@linkcode TransferOptions}).
+   * a fresh file in the agent's `TMPDIR`; its directory must exist). The
+   * data streams in chunks; the target writes a temporary file beside the
+   * destination, checks its sha256, applies `mode` (default: the local
+   * file's), syncs it to disk, and only then renames it into place, so
+   * neither a failure nor a crash of the target leaves a partial file
+   * there. `signal` stops the transfer (see {@linkcode TransferOptions}).
    *
    * @example
    * ```ts
@@ -482,9 +482,10 @@ export abstract class BaseTunnel implements AsyncDisposable {
   /**
    * Copies `remotePath` from the target to `localPath` (default: the file's
    * name in the current directory; an existing directory receives the file
-   * inside it), checked by sha256, synced to disk and renamed into place
-   * only when whole. A failed fetch never touches a file already at `localPath`. `signal`
-   * stops the transfer (see {@linkcode TransferOptions}).
+   * inside it; missing directories of the path are made), checked by
+   * sha256, synced to disk and renamed into place only when whole. A failed
+   * fetch never touches a file already at `localPath`. `signal` stops the
+   * transfer (see {@linkcode TransferOptions}).
    *
    * @example
    * ```ts
