@@ -274,12 +274,34 @@ Deno.test("a fetch or fetchTree whose mode is not an integer is refused and leav
         refused,
         what,
       );
+      assert.equal(tun.connected, false, `${what}: the tunnel is closed`);
       await assert.rejects(
         () => tun.fetchTree("/remote", `${dir}/tree`),
         refused,
         what,
       );
       assert.deepEqual([...Deno.readDirSync(dir)], [], `${what}: left`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a fetch whose begin is not answered with an object breaks the protocol: refused, and the tunnel closed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chopsticks-trust-" });
+  try {
+    for (const begun of [null, "x", { size: 3, mode: 420 }]) {
+      await using tun = new Hostile("files", { content: "abc", begun }, {
+        output: () => {},
+      });
+      await assert.rejects(
+        () => tun.fetch("/remote/f", `${dir}/f`),
+        (e: Error) =>
+          e instanceof ProtocolError && /a bad (answer|path)/.test(e.message),
+        JSON.stringify(begun),
+      );
+      assert.equal(tun.connected, false);
+      assert.deepEqual([...Deno.readDirSync(dir)], []);
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -440,6 +440,14 @@ export class Connection {
     await this.#channel.close(force);
   }
 
+  /**
+   * The agent broke the protocol where the connection could not see it (in
+   * what a transfer's built-in answered): the connection ends with `error`.
+   */
+  broke(error: ProtocolError): void {
+    void this.#lost(error);
+  }
+
   /** Registers a transfer stream; returns its id. */
   openStream(handler: StreamHandler): number {
     if (this.#ended) throw this.#ended;

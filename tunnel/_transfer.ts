@@ -350,7 +350,13 @@ export async function fetchFile(
       path: string;
       size: number;
       mode: number | null;
-    };
+    } | null;
+    if (typeof begun !== "object" || begun === null) {
+      throw new ProtocolError(conn.host, `fetch stream ${id}: a bad answer`);
+    }
+    if (typeof begun.path !== "string") {
+      throw new ProtocolError(conn.host, `fetch stream ${id}: a bad path`);
+    }
     if (!(Number.isSafeInteger(begun.size) && begun.size >= 0)) {
       throw new ProtocolError(conn.host, `fetch stream ${id}: a bad size`);
     }

@@ -28,7 +28,7 @@ import {
 } from "./_transfer.ts";
 import { fetchTree, putTree, type TreeResult } from "./_tree.ts";
 import type { Permissions, PermissionValue } from "./_permissions.ts";
-import { ConnectError } from "../errors.ts";
+import { ConnectError, ProtocolError } from "../errors.ts";
 import { loadable } from "../modules/_import_map.ts";
 import { toWire } from "../wire/_codec.ts";
 import { uploadDeno } from "../transports/_upload.ts";
@@ -475,8 +475,10 @@ export abstract class BaseTunnel implements AsyncDisposable {
     options: PutOptions = {},
   ): Promise<PutResult> {
     checkMode(options.mode);
-    const conn = await this.#connectUnlessAborted(options.signal);
-    return await putFile(conn, localPath, remotePath, options);
+    return await this.#transfer(
+      options.signal,
+      (conn) => putFile(conn, localPath, remotePath, options),
+    );
   }
 
   /**
@@ -499,8 +501,10 @@ export abstract class BaseTunnel implements AsyncDisposable {
     localPath?: string,
     options: TransferOptions = {},
   ): Promise<FetchResult> {
-    const conn = await this.#connectUnlessAborted(options.signal);
-    return await fetchFile(conn, remotePath, localPath, options);
+    return await this.#transfer(
+      options.signal,
+      (conn) => fetchFile(conn, remotePath, localPath, options),
+    );
   }
 
   /**
@@ -525,8 +529,10 @@ export abstract class BaseTunnel implements AsyncDisposable {
     remoteDir: string,
     options: TransferOptions = {},
   ): Promise<TreeResult> {
-    const conn = await this.#connectUnlessAborted(options.signal);
-    return await putTree(conn, localDir, remoteDir, options);
+    return await this.#transfer(
+      options.signal,
+      (conn) => putTree(conn, localDir, remoteDir, options),
+    );
   }
 
   /**
@@ -547,13 +553,28 @@ export abstract class BaseTunnel implements AsyncDisposable {
     localDir: string,
     options: TransferOptions = {},
   ): Promise<TreeResult> {
-    const conn = await this.#connectUnlessAborted(options.signal);
-    return await fetchTree(conn, remoteDir, localDir, options);
+    return await this.#transfer(
+      options.signal,
+      (conn) => fetchTree(conn, remoteDir, localDir, options),
+    );
   }
 
-  /** The connection, unless `signal` aborts first (it is still made then). */
-  #connectUnlessAborted(signal?: AbortSignal): Promise<Connection> {
-    return unlessAborted(() => this.#connect(), signal);
+  /**
+   * Runs a transfer on the connection, unless `signal` aborts first (the
+   * connection is still made then). An agent that broke the protocol on
+   * the way loses its connection, as it would for a call.
+   */
+  async #transfer<T>(
+    signal: AbortSignal | undefined,
+    run: (conn: Connection) => Promise<T>,
+  ): Promise<T> {
+    const conn = await unlessAborted(() => this.#connect(), signal);
+    try {
+      return await run(conn);
+    } catch (error) {
+      if (error instanceof ProtocolError) conn.broke(error);
+      throw error;
+    }
   }
 
   /**
