@@ -132,3 +132,23 @@ Deno.test("put() refuses a mode that is not permission bits before an agent star
   }
   assert.equal(tun.spawned, 0, "no agent was started");
 });
+
+Deno.test("tunnel options: liveness is false or an interval and a timeout in milliseconds", () => {
+  for (
+    const [value, kind, named] of [
+      [{ interval: -5, timeout: 1000 }, RangeError, "liveness.interval -5"],
+      [{ interval: 100, timeout: 2 ** 40 }, RangeError, "liveness.timeout"],
+      [{ interval: 100 }, TypeError, "liveness.timeout null"],
+      [{ interval: "1s", timeout: 1000 }, TypeError, 'liveness.interval "1s"'],
+      [true, TypeError, "liveness true"],
+    ] as const
+  ) {
+    assert.throws(
+      () => new Local("x", { liveness: bad(value) }),
+      (e: Error) => e instanceof kind && e.message.includes(named),
+      JSON.stringify(value),
+    );
+  }
+  new Local("x", { liveness: false });
+  new Local("x", { liveness: { interval: 0, timeout: 1000 } });
+});

@@ -81,3 +81,24 @@ export function checkMode(value: unknown): number | undefined {
   }
   return value;
 }
+
+/**
+ * Checks the `liveness` option: undefined, `false`, or an object whose
+ * `interval` and `timeout` are times (see {@linkcode checkMilliseconds}).
+ */
+export function checkLiveness(value: unknown): void {
+  if (value === undefined || value === false) return;
+  if (typeof value !== "object" || value === null) {
+    refuse(
+      "liveness",
+      value,
+      "false or { interval, timeout } in milliseconds",
+      false,
+    );
+  }
+  const { interval, timeout } = value as Record<string, unknown>;
+  for (const [name, ms] of [["interval", interval], ["timeout", timeout]]) {
+    // Both are needed: a missing one would make the checks never run.
+    checkMilliseconds(`liveness.${name}`, ms ?? null);
+  }
+}

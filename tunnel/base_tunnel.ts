@@ -33,7 +33,12 @@ import { loadable } from "../modules/_import_map.ts";
 import { toWire } from "../wire/_codec.ts";
 import { uploadDeno } from "../transports/_upload.ts";
 import { checkEnv } from "./_agent_script.ts";
-import { checkCount, checkMilliseconds, checkMode } from "./_option_checks.ts";
+import {
+  checkCount,
+  checkLiveness,
+  checkMilliseconds,
+  checkMode,
+} from "./_option_checks.ts";
 
 export type {
   CallOptions,
@@ -194,6 +199,7 @@ export abstract class BaseTunnel implements AsyncDisposable {
     checkMilliseconds("connectTimeout", options.connectTimeout);
     checkMilliseconds("callTimeout", options.callTimeout);
     checkCount("maxDepth", options.maxDepth);
+    checkLiveness(options.liveness);
     checkEnv(options.env);
   }
 
