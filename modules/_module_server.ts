@@ -15,6 +15,7 @@
 import { createHash } from "node:crypto";
 import { MAX_FRAME, MODULE_TYPES, NPM_PLACEHOLDER } from "../wire/_protocol.ts";
 import { upstream, within } from "./_upstream.ts";
+import { isUnder } from "./_paths.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -255,9 +256,4 @@ function extension(path: string): string {
   const name = path.slice(path.lastIndexOf("/") + 1);
   const dot = name.lastIndexOf(".");
   return dot <= 0 ? "" : name.slice(dot).toLowerCase();
-}
-
-function isUnder(path: string, root: string): boolean {
-  return path === root ||
-    path.startsWith(root.endsWith("/") ? root : root + "/");
 }
