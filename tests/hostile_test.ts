@@ -9,7 +9,12 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { ConnectError, ConnectionLostError, ProtocolError } from "../mod.ts";
+import {
+  ConnectError,
+  ConnectionLostError,
+  ProtocolError,
+  RemoteError,
+} from "../mod.ts";
 import { MAX_FRAME } from "../wire/_protocol.ts";
 import {
   Bystander,
@@ -138,6 +143,36 @@ Deno.test("hostile agents: every broken protocol settles at once and leaves othe
       assert.ok(e.message.length < 2000, `${what}: the message is huge`);
     }
   });
+
+  await t.step(
+    "a huge remote error is cut to 64 KiB and settles at once",
+    async () => {
+      // 1 MB of "file://": the path mapping's regex once took minutes on
+      // it (quadratic), blocking every tunnel.
+      const huge = "file://".repeat(150_000);
+      const replies: [string, unknown][] = [
+        ["an Error", [ext(0), [ext(14), "Error", huge, huge]]],
+        ["a string", huge],
+      ];
+      for (const [what, value] of replies) {
+        await using tun = new Hostile("reply", [2, null, value], {
+          output: () => {},
+        });
+        await tun.connect();
+        const start = performance.now();
+        const e = await tun.call(add, 1, 2).catch((e) => e);
+        const took = performance.now() - start;
+        assert.ok(e instanceof RemoteError, `${what}: ${e}`);
+        assert.ok(took < 1000, `${what}: took ${took.toFixed(0)} ms`);
+        for (const text of [e.message, e.remoteStack]) {
+          assert.ok(text.length < 65_600, `${what}: ${text.length} chars`);
+        }
+        const note = "… [984464 more characters cut]";
+        assert.ok(e.message.endsWith(note), e.message.slice(-80));
+        assert.equal(tun.connected, true, "the tunnel stays open");
+      }
+    },
+  );
 
   await t.step(
     "plain nesting over MAX_DEPTH (no markers) is refused",
