@@ -10,11 +10,14 @@
  */
 import assert from "node:assert/strict";
 import {
+  BaseTunnel,
   ConnectError,
   ConnectionLostError,
   ProtocolError,
   RemoteError,
+  type SpawnSpec,
 } from "../mod.ts";
+import { localDeno } from "../transports/_upload.ts";
 import { MAX_FRAME } from "../wire/_protocol.ts";
 import {
   Bystander,
@@ -37,6 +40,30 @@ Deno.test("hostile agents: every broken protocol settles at once and leaves othe
     const e = await settles(tun, () => tun.connect(), ConnectError);
     assert.match(String(e.cause), /more than 1 MiB of output/);
   });
+
+  await t.step(
+    'a line without end before deno: "upload" answers is capped at 1 MiB',
+    async () => {
+      await localDeno(); // hashed once, before measuring
+      const before = Deno.memoryUsage().rss;
+      let peak = before;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, Deno.memoryUsage().rss);
+      }, 5);
+      // Once 1 GiB and stalls of up to 9.6 s until connectTimeout.
+      const tun = new EndlessLine("endless-line", {
+        deno: "upload",
+        connectTimeout: 10_000,
+        output: () => {},
+      });
+      const e = await settles(tun, () => tun.connect(), ConnectError);
+      clearInterval(sampler);
+      assert.match(e.message, /more than 1 MiB of output while looking/);
+      assert.equal((e as ConnectError).stage, "handshake");
+      const grew = peak - before;
+      assert.ok(grew < 128 * MiB, `the controller grew ${grew / MiB} MiB`);
+    },
+  );
 
   await t.step(
     "a length prefix of 0xFFFFFFFF is refused before its body comes",
@@ -283,6 +310,16 @@ Deno.test("hostile agents: every broken protocol settles at once and leaves othe
     `a bystander call took ${bystander.worst.toFixed(0)} ms`,
   );
 });
+
+/** A target whose shell prints one line that never ends, and no more. */
+class EndlessLine extends BaseTunnel {
+  protected spawnSpec(_script: string): SpawnSpec {
+    return {
+      command: "sh",
+      args: ["-c", "yes 0123456789abcdef | tr -d '\\n'"],
+    };
+  }
+}
 
 /** Files inside and outside the module roots for the module tests. */
 interface Fixture {
