@@ -47,6 +47,32 @@ Deno.test("formatValue() and toJsonable() print any value on one line", () => {
   assert.equal(truncate("abc", 4), "abc");
 });
 
+Deno.test("truncate() looks at no more of a long text than it keeps", () => {
+  assert.equal(truncate("😀😀😀", 3), "😀😀😀");
+  assert.equal(truncate("😀😀😀😀", 3), "😀😀…");
+  assert.equal(truncate("ab", 1), "…");
+  assert.equal(truncate("ab", 0), "");
+  // Counts the code points read: spreading a 64 MiB value from an agent
+  // into an array took 9 times its size.
+  const iterate = String.prototype[Symbol.iterator];
+  let read = 0;
+  String.prototype[Symbol.iterator] = function (this: string) {
+    const chars = iterate.call(this);
+    const next = chars.next.bind(chars);
+    chars.next = () => {
+      read++;
+      return next();
+    };
+    return chars;
+  };
+  try {
+    assert.equal(truncate("x".repeat(100_000), 10), "xxxxxxxxx…");
+  } finally {
+    String.prototype[Symbol.iterator] = iterate;
+  }
+  assert.ok(read <= 11, `read ${read} code points`);
+});
+
 Deno.test("renderPlain() prints host, status and value separated by tabs", () => {
   assert.equal(
     renderPlain(outcomes),
