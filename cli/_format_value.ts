@@ -66,11 +66,21 @@ export function formatValue(value: unknown): string {
   return JSON.stringify(toJsonable(value)) ?? "null";
 }
 
-/** `text` cut to `width` columns, with "…" when cut. */
+/**
+ * `text` cut to `width` columns (code points), with "…" when cut. Only the
+ * first `width` + 1 code points are looked at: a value from an agent may
+ * be 64 MiB, which spread into an array took 9 times its size.
+ */
 export function truncate(text: string, width: number): string {
   if (width <= 0) return "";
-  const chars = [...text];
-  return chars.length <= width
-    ? text
-    : chars.slice(0, Math.max(0, width - 1)).join("") + "…";
+  if (text.length <= width) return text;
+  let count = 0;
+  let at = 0;
+  let cut = 0;
+  for (const char of text) {
+    if (count === width - 1) cut = at;
+    if (++count > width) return text.slice(0, cut) + "…";
+    at += char.length;
+  }
+  return text;
 }

@@ -4,6 +4,7 @@ import { RemoteError } from "../errors.ts";
 import { formatValue, toJsonable, truncate } from "./_format_value.ts";
 import type { Outcome } from "./_outcome.ts";
 import {
+  oneLine,
   renderBlocks,
   renderFooter,
   renderJson,
@@ -46,6 +47,32 @@ Deno.test("formatValue() and toJsonable() print any value on one line", () => {
   assert.equal(truncate("abc", 4), "abc");
 });
 
+Deno.test("truncate() looks at no more of a long text than it keeps", () => {
+  assert.equal(truncate("😀😀😀", 3), "😀😀😀");
+  assert.equal(truncate("😀😀😀😀", 3), "😀😀…");
+  assert.equal(truncate("ab", 1), "…");
+  assert.equal(truncate("ab", 0), "");
+  // Counts the code points read: spreading a 64 MiB value from an agent
+  // into an array took 9 times its size.
+  const iterate = String.prototype[Symbol.iterator];
+  let read = 0;
+  String.prototype[Symbol.iterator] = function (this: string) {
+    const chars = iterate.call(this);
+    const next = chars.next.bind(chars);
+    chars.next = () => {
+      read++;
+      return next();
+    };
+    return chars;
+  };
+  try {
+    assert.equal(truncate("x".repeat(100_000), 10), "xxxxxxxxx…");
+  } finally {
+    String.prototype[Symbol.iterator] = iterate;
+  }
+  assert.ok(read <= 11, `read ${read} code points`);
+});
+
 Deno.test("renderPlain() prints host, status and value separated by tabs", () => {
   assert.equal(
     renderPlain(outcomes),
@@ -79,6 +106,44 @@ Deno.test("renderTable() fits the screen and renderFooter() sums up", () => {
   );
   const colored = renderTable(outcomes, { columns: 60, color: true });
   assert.ok(colored.includes("\x1b[31mfailed"));
+});
+
+Deno.test("oneLine() makes each run of white space with a line break one space", () => {
+  assert.equal(oneLine("a \n\t b  c\r\n\nd\n"), "a b  c d ");
+  assert.equal(oneLine("\u00a0\nx\u2028y"), " x\u2028y");
+  // What the regex \s*\n\s* did, on seeded random texts.
+  const pieces = [" ", "\n", "\t", "\r", "\u00a0", "x", "yz"];
+  let seed = 7;
+  const random = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return Math.floor(seed / 2 ** 31 * n);
+  };
+  for (let i = 0; i < 5000; i++) {
+    let text = "";
+    for (let j = random(12); j > 0; j--) text += pieces[random(pieces.length)];
+    assert.equal(oneLine(text), text.replace(/\s*\n\s*/g, " "), text);
+  }
+});
+
+Deno.test("renderTable() and renderBlocks() take linear time on white space from an agent", () => {
+  // 160,000 spaces took 9.4 s in renderTable; 400,000 take minutes.
+  const spaces = " ".repeat(400_000) + "x";
+  const error = new ErrorResult(
+    "b",
+    new RemoteError("b", { name: "Error", message: spaces, stack: "" }),
+  );
+  const hostile: Outcome[] = [
+    { host: "a", ok: true, value: spaces, ms: 1 },
+    { host: "b", ok: false, error, ms: 1 },
+  ];
+  const start = performance.now();
+  const table = renderTable(hostile, screen);
+  const blocks = renderBlocks(hostile, screen);
+  const took = performance.now() - start;
+  assert.ok(took < 1000, `took ${took.toFixed(0)} ms`);
+  for (const line of [...table.split("\n"), ...blocks.split("\n")]) {
+    assert.ok([...line].length < 60, line);
+  }
 });
 
 Deno.test("renderBlocks() prints each key of a host's value on its own line", () => {

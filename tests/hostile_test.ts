@@ -9,7 +9,15 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { ConnectError, ConnectionLostError, ProtocolError } from "../mod.ts";
+import {
+  BaseTunnel,
+  ConnectError,
+  ConnectionLostError,
+  ProtocolError,
+  RemoteError,
+  type SpawnSpec,
+} from "../mod.ts";
+import { localDeno } from "../transports/_upload.ts";
 import { MAX_FRAME } from "../wire/_protocol.ts";
 import {
   Bystander,
@@ -32,6 +40,30 @@ Deno.test("hostile agents: every broken protocol settles at once and leaves othe
     const e = await settles(tun, () => tun.connect(), ConnectError);
     assert.match(String(e.cause), /more than 1 MiB of output/);
   });
+
+  await t.step(
+    'a line without end before deno: "upload" answers is capped at 1 MiB',
+    async () => {
+      await localDeno(); // hashed once, before measuring
+      const before = Deno.memoryUsage().rss;
+      let peak = before;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, Deno.memoryUsage().rss);
+      }, 5);
+      // Once 1 GiB and stalls of up to 9.6 s until connectTimeout.
+      const tun = new EndlessLine("endless-line", {
+        deno: "upload",
+        connectTimeout: 10_000,
+        output: () => {},
+      });
+      const e = await settles(tun, () => tun.connect(), ConnectError);
+      clearInterval(sampler);
+      assert.match(e.message, /more than 1 MiB of output while looking/);
+      assert.equal((e as ConnectError).stage, "handshake");
+      const grew = peak - before;
+      assert.ok(grew < 128 * MiB, `the controller grew ${grew / MiB} MiB`);
+    },
+  );
 
   await t.step(
     "a length prefix of 0xFFFFFFFF is refused before its body comes",
@@ -138,6 +170,36 @@ Deno.test("hostile agents: every broken protocol settles at once and leaves othe
       assert.ok(e.message.length < 2000, `${what}: the message is huge`);
     }
   });
+
+  await t.step(
+    "a huge remote error is cut to 64 KiB and settles at once",
+    async () => {
+      // 1 MB of "file://": the path mapping's regex once took minutes on
+      // it (quadratic), blocking every tunnel.
+      const huge = "file://".repeat(150_000);
+      const replies: [string, unknown][] = [
+        ["an Error", [ext(0), [ext(14), "Error", huge, huge]]],
+        ["a string", huge],
+      ];
+      for (const [what, value] of replies) {
+        await using tun = new Hostile("reply", [2, null, value], {
+          output: () => {},
+        });
+        await tun.connect();
+        const start = performance.now();
+        const e = await tun.call(add, 1, 2).catch((e) => e);
+        const took = performance.now() - start;
+        assert.ok(e instanceof RemoteError, `${what}: ${e}`);
+        assert.ok(took < 1000, `${what}: took ${took.toFixed(0)} ms`);
+        for (const text of [e.message, e.remoteStack]) {
+          assert.ok(text.length < 65_600, `${what}: ${text.length} chars`);
+        }
+        const note = "… [984464 more characters cut]";
+        assert.ok(e.message.endsWith(note), e.message.slice(-80));
+        assert.equal(tun.connected, true, "the tunnel stays open");
+      }
+    },
+  );
 
   await t.step(
     "plain nesting over MAX_DEPTH (no markers) is refused",
@@ -255,6 +317,16 @@ Deno.test("hostile agents: every broken protocol settles at once and leaves othe
     `a bystander call took ${bystander.worst.toFixed(0)} ms`,
   );
 });
+
+/** A target whose shell prints one line that never ends, and no more. */
+class EndlessLine extends BaseTunnel {
+  protected spawnSpec(_script: string): SpawnSpec {
+    return {
+      command: "sh",
+      args: ["-c", "yes 0123456789abcdef | tr -d '\\n'"],
+    };
+  }
+}
 
 /** Files inside and outside the module roots for the module tests. */
 interface Fixture {

@@ -20,6 +20,20 @@ export interface HintRule {
   permanent?: boolean;
 }
 
+/**
+ * How much of a stderr line the rules see. The lines come from the target
+ * (up to 64 KiB each), and a pattern such as /Host key .* differs/
+ * backtracks over the rest of the line from each place it could start:
+ * 20 such lines held the controller for 17 s. The messages the rules look
+ * for are short and near the start of their line.
+ */
+const SPAN = 1024;
+
+/** Whether `pattern` matches `line`, looking at its first 1 KiB only. */
+export function lineMatches(pattern: RegExp, line: string): boolean {
+  return pattern.test(line.length > SPAN ? line.slice(0, SPAN) : line);
+}
+
 /** Rules every transport shares: sudo refusing. */
 export const COMMON_RULES: HintRule[] = [
   {
@@ -58,7 +72,7 @@ export function explainWith(
 ): ConnectError {
   const lines = error.stderrTail.filter((l) => l.trim() !== "");
   for (let i = lines.length - 1; i >= 0; i--) {
-    const rule = rules.find((r) => r.pattern.test(lines[i]));
+    const rule = rules.find((r) => lineMatches(r.pattern, lines[i]));
     if (!rule) continue;
     // Only the transport's generic hint is replaced; a hint the core chose
     // for another stage (deno missing, a bad handshake) already fits.
@@ -90,6 +104,6 @@ export function explainWith(
  */
 export function isPermanent(error: ConnectError, rules: HintRule[]): boolean {
   return error.stderrTail.some((line) =>
-    rules.find((r) => r.pattern.test(line))?.permanent === true
+    rules.find((r) => lineMatches(r.pattern, line))?.permanent === true
   );
 }

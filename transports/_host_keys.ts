@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { HintRule } from "./_hints.ts";
+import { type HintRule, lineMatches } from "./_hints.ts";
 
 /**
  * How ssh treats the host's key: `"strict"` refuses a host whose key is not
@@ -68,7 +68,7 @@ export function hostKeyRules(
   port: number | undefined,
 ): HintRule[] {
   const scan = `ssh-keyscan${port === undefined ? "" : ` -p ${port}`} ${host}`;
-  if (tail.some((l) => CHANGED.test(l))) {
+  if (tail.some((l) => lineMatches(CHANGED, l))) {
     return [{
       pattern: new RegExp(`${CHANGED.source}|${REFUSED.source}`),
       hint:

@@ -16,7 +16,9 @@ import { createHash } from "node:crypto";
 import { ConnectError } from "../errors.ts";
 import type { SpawnSpec } from "../tunnel/_connection.ts";
 import { OutputLines, type OutputSink } from "../tunnel/_output.ts";
-import { LineReader } from "./_lines.ts";
+import { LineReader, TooMuchOutput } from "./_lines.ts";
+import { MAX_NOISE } from "../wire/_protocol.ts";
+import { STAGE_HINTS } from "../tunnel/_connect_hints.ts";
 
 /** What the upload step needs besides the transport. */
 export interface UploadOptions {
@@ -153,7 +155,21 @@ export async function uploadDeno(
   );
   const stderrDone = stderr.drain(child.stderr);
   const noise = new OutputLines(host, options.output);
-  const lines = new LineReader(child.stdout, noise, marker + " ");
+  // The step prints a few short lines: more than the agent may print
+  // before its handshake is refused, like there.
+  const lines = new LineReader(child.stdout, noise, marker + " ", MAX_NOISE);
+  const next = () =>
+    lines.next().catch((e) => {
+      if (!(e instanceof TooMuchOutput)) throw e;
+      throw new ConnectError(
+        host,
+        "handshake",
+        `Cannot connect to "${host}": more than ${
+          MAX_NOISE / 1024 / 1024
+        } MiB of output while looking for deno; ${STAGE_HINTS.handshake}`,
+        { stderrTail: stderr.tail, cause: e },
+      );
+    });
   const writer = child.stdin.getWriter();
   writer.closed.catch(() => {});
   // The transport's step (sudo's password) runs beside the step's own
@@ -193,7 +209,7 @@ export async function uploadDeno(
     );
   };
   try {
-    const first = await bounded(lines.next(), options.connectTimeout);
+    const first = await bounded(next(), options.connectTimeout);
     if (first === undefined) {
       kill();
       await ended();
@@ -229,7 +245,7 @@ export async function uploadDeno(
       throw await exited("the upload of deno stopped");
     }
     await writer.close().catch(() => {});
-    const done = await bounded(lines.next(), options.connectTimeout);
+    const done = await bounded(next(), options.connectTimeout);
     if (done === undefined || done === null || !done.startsWith("done ")) {
       throw await exited();
     }

@@ -9,16 +9,20 @@ class Probe extends Tunnel {
     return this.spawnSpec(script);
   }
   explain(tail: string[]): string {
-    return this.explainConnectError(
-      new ConnectError(
-        this.host,
-        "transport",
-        `Cannot connect to "${this.host}": ssh exited with code 255: ${
-          tail.at(-1)
-        }; ${this.connectHint}`,
-        { exitCode: 255, stderrTail: tail },
-      ),
-    ).message;
+    return this.explainConnectError(this.#failure(tail)).message;
+  }
+  retries(tail: string[]): boolean {
+    return this.retryable(this.#failure(tail));
+  }
+  #failure(tail: string[]): ConnectError {
+    return new ConnectError(
+      this.host,
+      "transport",
+      `Cannot connect to "${this.host}": ssh exited with code 255: ${
+        tail.at(-1)
+      }; ${this.connectHint}`,
+      { exitCode: 255, stderrTail: tail },
+    );
   }
 }
 
@@ -219,6 +223,23 @@ Deno.test("Tunnel explains ssh failures by their likely cause", () => {
     assert.ok(!message.includes("BatchMode=yes), and"), message);
   }
   assert.match(p.explain(["something else"]), /something else; check the host/);
+});
+
+Deno.test("Tunnel explains a failure at once however long the target's stderr lines", () => {
+  // A target's login script may print anything to ssh's stderr: lines of
+  // 64 KiB that start a host-key pattern again and again held the
+  // controller for 17 s while the patterns ran over whole lines.
+  const long = (s: string) => s.repeat(65_536 / s.length + 1).slice(0, 65_536);
+  const tail = [
+    ...Array(10).fill(long("Host key ")),
+    ...Array(10).fill(long("Host key for ")),
+    "deploy@web1: Permission denied (publickey).",
+  ];
+  const start = performance.now();
+  assert.match(probe().explain(tail), /authentication failed/);
+  assert.equal(probe().retries(tail), false);
+  const took = performance.now() - start;
+  assert.ok(took < 1000, `took ${took.toFixed(0)} ms`);
 });
 
 Deno.test("Tunnel runs an agent through any ssh-like program (a stub that runs the command locally)", async () => {

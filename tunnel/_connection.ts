@@ -36,6 +36,7 @@ import {
   meaningfulLines,
   STAGE_HINTS,
 } from "./_connect_hints.ts";
+import { cutText, replaceAgentFiles } from "./_remote_text.ts";
 import { DEFAULT_LIVENESS, type Liveness, track } from "./_liveness.ts";
 import type { SpawnSpec } from "./_spawn_spec.ts";
 import { OutputLines, type OutputSink } from "./_output.ts";
@@ -682,14 +683,17 @@ export class Connection {
           : this.#bootstrap.endsWith(tail))
         ? bootstrap
         : bundle;
+    // A hostile agent's text is cut first (it may be 64 MiB), and every
+    // pattern here runs in linear time (see _remote_text.ts).
     const fix = (s: string) =>
-      s.replaceAll(this.#base + "v/agent.js", bundle)
-        .replace(
-          /data:application\/javascript;base64,([A-Za-z0-9+/=]+)(?:\.{6}([A-Za-z0-9+/=]+))?(?=:\d+:\d+)/g,
-          dataUrl,
-        )
-        .replace(/file:\/\/[^\s)]*\/agent-[0-9a-f]{64}\.js/g, bundle)
-        .replaceAll(this.#base + "f", "file://");
+      replaceAgentFiles(
+        cutText(s).replaceAll(this.#base + "v/agent.js", bundle)
+          .replace(
+            /data:application\/javascript;base64,([A-Za-z0-9+/=]+)(?:\.{6}([A-Za-z0-9+/=]+))?(?=:\d+:\d+)/g,
+            dataUrl,
+          ),
+        bundle,
+      ).replaceAll(this.#base + "f", "file://");
     e.message = fix(e.message);
     e.stack = fix(String(e.stack ?? ""));
     e.message += importer(e);

@@ -50,12 +50,16 @@ export class OutputLines {
     return [...this.#tail];
   }
 
-  /** Feeds bytes. */
+  /** Feeds bytes. Only what they hold is searched for line breaks. */
   push(chunk: Uint8Array): void {
-    const text = this.#partial + this.#decoder.decode(chunk, { stream: true });
-    const lines = text.split("\n");
-    this.#partial = lines.pop()!;
-    for (const line of lines) this.#emit(line);
+    const text = this.#decoder.decode(chunk, { stream: true });
+    let start = 0;
+    for (let at = text.indexOf("\n"); at >= 0; at = text.indexOf("\n", start)) {
+      this.#emit(this.#partial + text.slice(start, at));
+      this.#partial = "";
+      start = at + 1;
+    }
+    this.#partial += text.slice(start);
     while (this.#partial.length > MAX_LINE) {
       this.#emit(this.#partial.slice(0, MAX_LINE));
       this.#partial = this.#partial.slice(MAX_LINE);
