@@ -664,6 +664,27 @@ Deno.test("a function whose module is outside the project is refused before it i
   }
 });
 
+Deno.test("what a host prints reaches the controller's stderr unable to drive its terminal", async () => {
+  const root = new URL("..", import.meta.url).pathname;
+  const code = `import { Local } from "${root}mod.ts";
+import { printEscapes } from "${root}tests/fixtures/funcs.ts";
+await using tun = new Local("esc");
+await tun.call(printEscapes);`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--config", `${root}deno.json`, code],
+    cwd: root,
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.ok(out.success, stderr);
+  assert.ok(
+    stderr.includes(
+      "[esc] ^[]0;pwned^Gtitle ^[[2Jcleared \x1b[31mred\x1b[0m\x1b[0m\n",
+    ),
+    JSON.stringify(stderr),
+  );
+});
+
 Deno.test("a damaged copy of the agent's code on the target is replaced, and the agent starts", async () => {
   await withFilledCache(async (env, cache, name) => {
     const good = await Deno.readFile(`${cache}/${name}`);

@@ -13,9 +13,42 @@ const TAIL = 20;
 const MAX_LINE = 64 * 1024;
 const stderrEncoder = new TextEncoder();
 
-/** The default sink: `[host] line` on the controller's stderr. */
+/** A colour (SGR) sequence, or a control character other than tab. */
+// deno-lint-ignore no-control-regex
+const CONTROLS = /\x1b\[[0-9;:]*m|[\x00-\x08\x0a-\x1f\x7f-\x9f]/g;
+
+/**
+ * `line` made safe for a terminal: colours (SGR sequences, `ESC [ ... m`)
+ * stay, and are reset at the end of the line; every other control
+ * character is shown in caret notation (`ESC` as `^[`, BEL as `^G`, DEL as
+ * `^?`, C1 controls as `M-^[`-style), so that what a host prints cannot
+ * move the cursor, retitle the window, write the clipboard or fake a
+ * prompt on the controller's terminal.
+ */
+export function printable(line: string): string {
+  let coloured = false;
+  const out = line.replace(
+    CONTROLS,
+    (c) => {
+      if (c.length > 1) {
+        coloured = true;
+        return c;
+      }
+      const code = c.charCodeAt(0);
+      if (code === 0x7f) return "^?";
+      if (code >= 0x80) return "M-^" + String.fromCharCode(code - 0x80 + 0x40);
+      return "^" + String.fromCharCode(code + 0x40);
+    },
+  );
+  return coloured ? out + "\x1b[0m" : out;
+}
+
+/**
+ * The default sink: `[host] line` on the controller's stderr, the line
+ * made {@linkcode printable}.
+ */
 export const prefixToStderr: OutputSink = (line, host) => {
-  const bytes = stderrEncoder.encode(`[${host}] ${line}\n`);
+  const bytes = stderrEncoder.encode(`[${host}] ${printable(line)}\n`);
   for (let done = 0; done < bytes.length;) {
     done += Deno.stderr.writeSync(bytes.subarray(done));
   }

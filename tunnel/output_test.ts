@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { OutputLines } from "./_output.ts";
+import { OutputLines, printable } from "./_output.ts";
 
 const utf8 = new TextEncoder();
 
@@ -40,4 +40,21 @@ Deno.test("OutputLines searches each byte once: a long line in 1-byte reads", ()
   const took = performance.now() - start;
   assert.ok(took < 3000, `took ${took.toFixed(0)} ms`);
   assert.equal(lines.length, 31);
+});
+
+Deno.test("printable() keeps colours and shows every other control character", () => {
+  assert.equal(printable("plain\ttext"), "plain\ttext");
+  assert.equal(
+    printable("\x1b]0;pwned\x07title"),
+    "^[]0;pwned^Gtitle",
+    "no retitling",
+  );
+  assert.equal(printable("a\x1b[2Jb\x1b[1;1H"), "a^[[2Jb^[[1;1H", "no cursor");
+  assert.equal(printable("\x1b]52;c;ZXZpbA==\x07"), "^[]52;c;ZXZpbA==^G");
+  assert.equal(printable("\x00\x7f\x9b"), "^@^?M-^[");
+  assert.equal(
+    printable("\x1b[31mred\x1b[0m"),
+    "\x1b[31mred\x1b[0m\x1b[0m",
+    "colours stay, reset at the end",
+  );
 });
