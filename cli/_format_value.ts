@@ -61,9 +61,26 @@ export function toJsonable(value: unknown, seen = new Set<object>()): unknown {
  */
 export function formatValue(value: unknown): string {
   if (typeof value === "string") {
-    return /[\t\n\r]/.test(value) ? JSON.stringify(value) : value;
+    return CONTROL.test(value) ? escapeControls(JSON.stringify(value)) : value;
   }
-  return JSON.stringify(toJsonable(value)) ?? "null";
+  return escapeControls(JSON.stringify(toJsonable(value)) ?? "null");
+}
+
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
+// deno-lint-ignore no-control-regex
+const CONTROLS = /[\x00-\x1f\x7f-\x9f]/g;
+
+/**
+ * `text` with every control character written as `\uXXXX`, so that what
+ * an agent returns cannot drive the terminal (escape sequences; JSON
+ * leaves DEL and the C1 controls as they are).
+ */
+export function escapeControls(text: string): string {
+  return text.replace(
+    CONTROLS,
+    (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"),
+  );
 }
 
 /**

@@ -4,7 +4,12 @@
  *
  * @module
  */
-import { formatValue, toJsonable, truncate } from "./_format_value.ts";
+import {
+  escapeControls,
+  formatValue,
+  toJsonable,
+  truncate,
+} from "./_format_value.ts";
 import type { Counts, Outcome } from "./_outcome.ts";
 
 /** Layout options for a terminal. */
@@ -60,8 +65,10 @@ export function renderTable(outcomes: Outcome[], screen: Screen): string {
       o.ok ? 32 : 31,
       (o.ok ? "ok" : "failed").padEnd(6),
     );
-    const text = o.ok ? formatValue(o.value) : o.error.toString();
-    out += row(o.host, status, seconds(o.ms), oneLine(text));
+    const text = o.ok
+      ? formatValue(o.value)
+      : escapeControls(oneLine(o.error.toString()));
+    out += row(o.host, status, seconds(o.ms), text);
   }
   return out;
 }
@@ -73,7 +80,7 @@ export function renderBlocks(outcomes: Outcome[], screen: Screen): string {
     const status = paint(screen.color, o.ok ? 32 : 31, o.ok ? "ok" : "failed");
     out += `${paint(screen.color, 1, o.host)}  ${status}  ${seconds(o.ms)}\n`;
     if (!o.ok) {
-      const text = oneLine(o.error.toString());
+      const text = escapeControls(oneLine(o.error.toString()));
       out += `  ${truncate(text, screen.columns - 3)}\n`;
       continue;
     }

@@ -183,3 +183,29 @@ Deno.test("renderProgress() shows done, failed and running in the width", () => 
     39,
   );
 });
+
+Deno.test("what an agent returns or throws cannot drive the terminal through the CLI", () => {
+  const escapes = "\x1b]0;pwned\x07\x1b[2J\x9b1m";
+  const error = new ErrorResult(
+    "b",
+    new RemoteError("b", { name: "Error", message: escapes, stack: "" }),
+  );
+  const hostile: Outcome[] = [
+    { host: "a", ok: true, value: escapes, ms: 1 },
+    { host: "b", ok: false, error, ms: 1 },
+    { host: "c", ok: true, value: { k: escapes }, ms: 1 },
+  ];
+  const wide = { columns: 200, color: false };
+  for (
+    const text of [
+      renderPlain(hostile),
+      renderTable(hostile, wide),
+      renderBlocks(hostile, wide),
+    ]
+  ) {
+    // deno-lint-ignore no-control-regex
+    const controls = text.replace(/[\t\n]/g, "").match(/[\x00-\x1f\x7f-\x9f]/g);
+    assert.equal(controls, null, JSON.stringify(text));
+    assert.ok(text.includes("\\u001b]0;pwned\\u0007"), text);
+  }
+});
