@@ -17,7 +17,7 @@ import { ExtData } from "@msgpack/msgpack";
 import { Marker, MAX_BIGINT_BITS, MAX_DEPTH } from "./_codec_markers.ts";
 
 export { Marker, MAX_BIGINT_BITS, MAX_DEPTH } from "./_codec_markers.ts";
-export { fromWire } from "./_codec_read.ts";
+export { fromWire, MAX_REGEXP_SOURCE } from "./_codec_read.ts";
 
 const EMPTY = new Uint8Array(0);
 const tag = (type: number): ExtData => new ExtData(type, EMPTY);

@@ -37,8 +37,18 @@ export function fromWire(tree: unknown): unknown {
   if (tree.length !== 2 || markerOf(tree[0]) !== Marker.ROOT) {
     throw malformed("the root node is not [ROOT, body]");
   }
+  regexpBudget = MAX_REGEXP_SOURCE;
   return read(tree[1], [], 0);
 }
+
+/**
+ * Characters of regular expression source one value may hold in all.
+ * Building a RegExp costs far more than its size (`\p{L}` about 40 us):
+ * 64 MiB of them would hold the controller for minutes.
+ */
+export const MAX_REGEXP_SOURCE = 16 * 1024;
+/** What is left of MAX_REGEXP_SOURCE for the value being read. */
+let regexpBudget = MAX_REGEXP_SOURCE;
 
 /** Rebuilds one node; objects are numbered in `objects` in pre-order. */
 function read(node: unknown, objects: unknown[], depth: number): unknown {
@@ -145,6 +155,12 @@ function readTagged(
       checkLength(node, 3, "REGEXP");
       const source = readString(node[1]);
       const flags = readString(node[2]);
+      regexpBudget -= source.length;
+      if (regexpBudget < 0) {
+        throw malformed(
+          `regular expressions of more than ${MAX_REGEXP_SOURCE} characters in one value`,
+        );
+      }
       try {
         return push(objects, new RegExp(source, flags));
       } catch {

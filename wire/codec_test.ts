@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { Decoder, Encoder, ExtData } from "@msgpack/msgpack";
-import { fromWire, Marker, MAX_DEPTH, toWire } from "./_codec.ts";
+import {
+  fromWire,
+  Marker,
+  MAX_DEPTH,
+  MAX_REGEXP_SOURCE,
+  toWire,
+} from "./_codec.ts";
 
 const encoder = new Encoder();
 const decoder = new Decoder();
@@ -546,4 +552,23 @@ Deno.test("fromWire() throws only TypeError or RangeError on corrupted frames", 
     }
   }
   assert.ok(rebuilt > 0);
+});
+
+Deno.test("fromWire() refuses more than MAX_REGEXP_SOURCE characters of regular expressions in one value, at once", () => {
+  // Each \p{L} costs tens of microseconds to build: 64 MiB of them took
+  // minutes before the budget.
+  const many = Array.from({ length: 20_000 }, () => /\p{L}\p{L}/u);
+  const start = performance.now();
+  assert.throws(
+    () => fromWire(toWire(many, "value")),
+    (e: Error) =>
+      e instanceof TypeError &&
+      e.message.includes(`more than ${MAX_REGEXP_SOURCE} characters`),
+  );
+  assert.ok(performance.now() - start < 1000, "refused at once");
+  // Within the budget, and again for the next value.
+  const some = Array.from({ length: 100 }, () => /\p{L}+/u);
+  for (let i = 0; i < 2; i++) {
+    assert.equal((fromWire(toWire(some, "value")) as RegExp[]).length, 100);
+  }
 });
