@@ -43,6 +43,12 @@ Deno.test("cli call prints host<TAB>ok<TAB>value lines off a terminal", async ()
   assert.ok(!run.stderr.includes("\x1b["), "no progress off a terminal");
 });
 
+function withoutInitCwd(): Record<string, string> {
+  const env = Deno.env.toObject();
+  delete env.INIT_CWD;
+  return env;
+}
+
 Deno.test("deno task cli takes paths from where it was run, as a user types them", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
@@ -59,7 +65,10 @@ Deno.test("deno task cli takes paths from where it was run, as a user types them
       "[2, 3]",
     ],
     cwd: `${root}tests/fixtures`,
-    env: { NO_COLOR: "1" },
+    // As from a shell: deno task keeps an INIT_CWD it inherits (npm sets
+    // one when the tests run through npx).
+    clearEnv: true,
+    env: { ...withoutInitCwd(), NO_COLOR: "1" },
   }).output();
   const stderr = new TextDecoder().decode(out.stderr);
   assert.equal(out.code, 0, stderr);
