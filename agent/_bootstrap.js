@@ -199,13 +199,23 @@ function removeOwnFiles() {
   }
   remove(ownDir, true);
   if (ownPort) {
-    const deno = `${Deno.args[3]}/deno`;
-    for (const sub of ["remote", "gen"]) {
-      remove(`${deno}/${sub}/http/127.0.0.1_PORT${ownPort}`, true);
+    for (const [dir, name] of PORT_DIRS) {
+      remove(`${Deno.args[3]}/deno/${dir}/${name(ownPort)}`, true);
     }
-    remove(`${deno}/npm/${ownPort}`, true);
   }
 }
+
+/**
+ * Where Deno caches what an agent loads from its loopback port, under the
+ * cache's deno/: a directory, and the name the port gives there. (The agent
+ * script's EXIT trap names the same three.)
+ * @type {[string, (port: number) => string][]}
+ */
+const PORT_DIRS = [
+  ["npm", (port) => String(port)],
+  ["remote/http", (port) => `127.0.0.1_PORT${port}`],
+  ["gen/http", (port) => `127.0.0.1_PORT${port}`],
+];
 
 // Incoming frames: read loop with a growable buffer.
 /** @type {Handler | undefined} */
@@ -585,33 +595,32 @@ async function removeOld(dir, drop = () => true, max = Infinity) {
  */
 async function removeOrphans(deno) {
   const old = Date.now() - DAY;
-  for (
-    const [dir, pattern] of /** @type {const} */ ([
-      [`${deno}/npm`, /^(\d{1,5})$/],
-      [`${deno}/remote/http`, /^127\.0\.0\.1_PORT(\d{1,5})$/],
-      [`${deno}/gen/http`, /^127\.0\.0\.1_PORT(\d{1,5})$/],
-    ])
-  ) {
+  for (const [sub, name] of PORT_DIRS) {
+    const dir = `${deno}/${sub}`;
+    /** @type {string[]} */
+    let names = [];
     try {
-      for await (const entry of Deno.readDir(dir)) {
-        const port = Number(pattern.exec(entry.name)?.[1]);
-        if (!(port > 0 && port < 65536) || port === ownPort) continue;
-        const path = `${dir}/${entry.name}`;
-        const info = await Deno.lstat(path);
-        if ((info.mtime?.getTime() ?? Date.now()) > old) continue;
-        /** @type {Deno.Listener | undefined} */
-        let held;
-        try {
-          held = Deno.listen({ hostname: "127.0.0.1", port });
-          await Deno.remove(path, { recursive: true });
-        } catch {
-          // In use, or not ours to listen on or remove.
-        } finally {
-          held?.close();
-        }
-      }
+      names = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name);
     } catch {
-      // Nothing cached there.
+      continue; // Nothing cached there.
+    }
+    for (const entry of names) {
+      const digits = /(\d{1,5})$/.exec(entry)?.[1];
+      const port = Number(digits);
+      if (!(port > 0 && port < 65536) || port === ownPort) continue;
+      if (name(port) !== entry) continue;
+      /** @type {Deno.Listener | undefined} */
+      let held;
+      try {
+        const info = await Deno.lstat(`${dir}/${entry}`);
+        if ((info.mtime?.getTime() ?? Date.now()) > old) continue;
+        held = Deno.listen({ hostname: "127.0.0.1", port });
+        await Deno.remove(`${dir}/${entry}`, { recursive: true });
+      } catch {
+        // Gone meanwhile, in use, or not ours to listen on or remove.
+      } finally {
+        held?.close();
+      }
     }
   }
 }

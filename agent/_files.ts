@@ -192,7 +192,11 @@ export function putData(
     if (s.written - s.flushed >= FLUSH) {
       s.flushed = s.written;
       const file = s.file;
-      s.flushing = s.flushing.then(() => file.syncData());
+      // Each flush done is acknowledged again: the controller sees the put
+      // move while a slow disk catches up, at its end too.
+      s.flushing = s.flushing.then(() => file.syncData()).then(() =>
+        files.message([Msg.Ack, id, s.written])
+      );
       s.flushing.catch(() => {});
     }
     files.message([Msg.Ack, id, s.written]);

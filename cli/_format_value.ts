@@ -70,15 +70,21 @@ export function formatValue(value: unknown): string {
 const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
 // deno-lint-ignore no-control-regex
 const CONTROLS = /[\x00-\x1f\x7f-\x9f]/g;
+// deno-lint-ignore no-control-regex
+const CONTROLS_BUT_LINES = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/g;
 
 /**
  * `text` with every control character written as `\uXXXX`, so that what
  * an agent returns cannot drive the terminal (escape sequences; JSON
- * leaves DEL and the C1 controls as they are).
+ * leaves DEL and the C1 controls as they are). With `layout`, line breaks
+ * stay (text laid out here, such as indented JSON).
  */
-export function escapeControls(text: string): string {
+export function escapeControls(
+  text: string,
+  options: { layout?: boolean } = {},
+): string {
   return text.replace(
-    CONTROLS,
+    options.layout ? CONTROLS_BUT_LINES : CONTROLS,
     (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"),
   );
 }

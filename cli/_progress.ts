@@ -7,6 +7,7 @@
 import type { HostEvent } from "../group/run_options.ts";
 import type { Counts } from "./_outcome.ts";
 import { renderProgress } from "./_render.ts";
+import { printable } from "../tunnel/_output.ts";
 
 /** Where the progress line goes. */
 export interface ProgressSink {
@@ -57,9 +58,12 @@ export class Progress {
     this.#draw();
   };
 
-  /** Prints an agent's output line above the progress line. */
+  /**
+   * Prints an agent's output line above the progress line, made printable
+   * as the default output sink makes it.
+   */
   line = (line: string, host: string): void => {
-    this.#sink.write(`${CLEAR}[${host}] ${line}\n`);
+    this.#sink.write(`${CLEAR}[${host}] ${printable(line)}\n`);
     this.#shown = false;
     this.#draw();
   };

@@ -43,7 +43,11 @@ export function renderJson(
       : { host: o.host, ok: false, ms: round(o.ms), error: o.error.toJSON() }
   );
   const ok = outcomes.every((o) => o.ok);
-  return JSON.stringify({ ...command, ok, hosts }, null, 2) + "\n";
+  // JSON escapes the C0 controls in strings, not DEL and C1; its layout's
+  // line breaks stay.
+  return escapeControls(JSON.stringify({ ...command, ok, hosts }, null, 2), {
+    layout: true,
+  }) + "\n";
 }
 
 /** A table: host, status, time and result (cut to the screen's width). */
@@ -90,10 +94,13 @@ export function renderBlocks(outcomes: Outcome[], screen: Screen): string {
       continue;
     }
     const entries = Object.entries(value);
-    const width = Math.max(0, ...entries.map(([k]) => k.length));
+    const width = Math.max(
+      0,
+      ...entries.map(([k]) => escapeControls(k).length),
+    );
     for (const [key, v] of entries) {
       const text = formatValue(v);
-      out += `  ${key.padEnd(width)}  ${
+      out += `  ${escapeControls(key).padEnd(width)}  ${
         truncate(text, screen.columns - width - 5)
       }\n`;
     }

@@ -135,6 +135,13 @@ export function filesConformance(transport: string, make: TunnelFactory): void {
       const got = await tun.fetch(`${remote}/log`, `${local}/logs/a/b.log`);
       assert.equal(got.localPath, `${local}/logs/a/b.log`);
       assert.deepEqual(await Deno.readFile(got.localPath), new Uint8Array([7]));
+      // A path ending in "/" names a directory, made if missing.
+      const into = await tun.fetch(`${remote}/log`, `${local}/logs/new/`);
+      assert.equal(into.localPath, `${local}/logs/new/log`);
+      assert.deepEqual(
+        await Deno.readFile(into.localPath),
+        new Uint8Array([7]),
+      );
       // A file where a directory should be: a clear error, nothing made.
       await Deno.writeTextFile(`${local}/file`, "x");
       await assert.rejects(

@@ -141,6 +141,8 @@ Deno.test("tunnel options: liveness is false or an interval and a timeout in mil
       [{ interval: 100 }, TypeError, "liveness.timeout null"],
       [{ interval: "1s", timeout: 1000 }, TypeError, 'liveness.interval "1s"'],
       [true, TypeError, "liveness true"],
+      [{ interval: 0, timeout: 0 }, RangeError, "a timeout longer"],
+      [{ interval: 15_000, timeout: 5 }, RangeError, "a timeout longer"],
     ] as const
   ) {
     assert.throws(
@@ -150,5 +152,5 @@ Deno.test("tunnel options: liveness is false or an interval and a timeout in mil
     );
   }
   new Local("x", { liveness: false });
-  new Local("x", { liveness: { interval: 0, timeout: 1000 } });
+  new Local("x", { liveness: { interval: 1, timeout: 1000 } });
 });

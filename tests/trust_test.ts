@@ -342,3 +342,29 @@ Deno.test("an agent that answers pings but lets a transfer stand still cannot ho
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a put whose end takes longer than the liveness timeout succeeds while the agent acknowledges it, and fails when it stands still", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/small.bin`, new Uint8Array(1024));
+    const liveness = { interval: 100, timeout: 500 };
+    {
+      await using tun = new Hostile("slow-end", { delay: 1500, every: 200 }, {
+        liveness,
+        output: () => {},
+      });
+      const done = await tun.put(`${dir}/small.bin`, "/x");
+      assert.equal(done.size, 1024);
+    }
+    await using still = new Hostile("slow-end", { delay: 1500, every: 0 }, {
+      liveness,
+      output: () => {},
+    });
+    await assert.rejects(
+      () => still.put(`${dir}/small.bin`, "/x"),
+      (e: Error) => e instanceof TimeoutError && /stood still/.test(e.message),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -101,4 +101,15 @@ export function checkLiveness(value: unknown): void {
     // Both are needed: a missing one would make the checks never run.
     checkMilliseconds(`liveness.${name}`, ms ?? null);
   }
+  // A ping needs time to be answered before the agent counts as lost.
+  if (
+    !((interval as number) >= 1 && (timeout as number) > (interval as number))
+  ) {
+    refuse(
+      "liveness",
+      value,
+      "an interval of 1 ms or more, and a timeout longer than the interval",
+      true,
+    );
+  }
 }

@@ -257,7 +257,11 @@ export async function fetchFile(
     }
   } else {
     const info = await Deno.stat(target).catch(() => undefined);
-    if (info?.isDirectory) {
+    if (!info && target.endsWith("/")) {
+      // A directory that is not there yet: made, and the file goes in it.
+      await Deno.mkdir(target, { recursive: true });
+      target = `${target.replace(/\/+$/, "")}/${basename(remotePath)}`;
+    } else if (info?.isDirectory) {
       target = `${target.replace(/\/+$/, "")}/${basename(remotePath)}`;
     } else if (!info) {
       // A path of the user's own machine: its directories are made, as
