@@ -90,7 +90,11 @@ export async function loadable(
     return target;
   }
   throw new TypeError(
-    `Cannot call "${target.name}": its module ${target.file} is outside the directories agents may load modules from (the project ${configDir}, where the main module's deno.json is, and this library); move the module into the project, or give the tunnel the option \`project\` naming the directory that holds it`,
+    `Cannot call "${target.name}": its module ${target.file} is outside the directories agents may load modules from (the project ${configDir}, ${
+      project === undefined
+        ? "found from the main module"
+        : "named by the option `project`"
+    }, and this library); move the module into the project, or give the tunnel the option \`project\` naming the directory that holds it`,
   );
 }
 

@@ -154,3 +154,33 @@ Deno.test("tunnel options: liveness is false or an interval and a timeout in mil
   new Local("x", { liveness: false });
   new Local("x", { liveness: { interval: 1, timeout: 1000 } });
 });
+
+Deno.test("tunnel options: cwd, deno, project, output, remoteModules and permissions are checked when the tunnel is made", () => {
+  for (
+    const [options, kind, named] of [
+      [{ cwd: 5 }, TypeError, "cwd 5: expected a string"],
+      [{ deno: 5 }, TypeError, "deno 5: expected a string"],
+      [{ project: ["/x"] }, TypeError, "project"],
+      [{ output: "x" }, TypeError, 'output "x": expected a function'],
+      [{ remoteModules: "https://x" }, TypeError, "a list of strings"],
+      [{ permissions: "all" }, TypeError, "permissions"],
+      [{ permissions: { bogus: true } }, TypeError, 'permission "bogus"'],
+      [{ permissions: { read: "yes" } }, TypeError, 'permission "read"'],
+      [{ permissions: { net: ["a,b"] } }, RangeError, "without commas"],
+    ] as const
+  ) {
+    const counting = () => new Counting(bad(options));
+    assert.throws(
+      counting,
+      (e: Error) => e instanceof kind && e.message.includes(named),
+      JSON.stringify(options),
+    );
+  }
+  new Local("x", {
+    cwd: "/",
+    deno: "upload",
+    output: () => {},
+    remoteModules: ["https://deno.land/"],
+    permissions: { read: true, net: ["127.0.0.1"] },
+  });
+});

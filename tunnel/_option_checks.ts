@@ -113,3 +113,31 @@ export function checkLiveness(value: unknown): void {
     );
   }
 }
+
+/**
+ * Checks an option of a simple kind: undefined, or a string, a function,
+ * a list of strings, or a plain object.
+ */
+export function checkKind(
+  name: string,
+  value: unknown,
+  kind: "string" | "function" | "strings" | "object",
+): void {
+  if (value === undefined) return;
+  const ok = kind === "strings"
+    ? Array.isArray(value) && value.every((v) => typeof v === "string")
+    : kind === "object"
+    ? typeof value === "object" && value !== null && !Array.isArray(value)
+    : kind === "string"
+    ? typeof value === "string"
+    : typeof value === "function";
+  if (!ok) {
+    const expected = {
+      string: "a string",
+      function: "a function",
+      strings: "a list of strings",
+      object: "an object",
+    }[kind];
+    refuse(name, value, expected, false);
+  }
+}

@@ -27,7 +27,11 @@ import {
   unlessAborted,
 } from "./_transfer.ts";
 import { fetchTree, putTree, type TreeResult } from "./_tree.ts";
-import type { Permissions, PermissionValue } from "./_permissions.ts";
+import {
+  permissionFlags,
+  type Permissions,
+  type PermissionValue,
+} from "./_permissions.ts";
 import { ConnectError, ProtocolError } from "../errors.ts";
 import { loadable } from "../modules/_import_map.ts";
 import { toWire } from "../wire/_codec.ts";
@@ -35,6 +39,7 @@ import { uploadDeno } from "../transports/_upload.ts";
 import { checkEnv } from "./_agent_script.ts";
 import {
   checkCount,
+  checkKind,
   checkLiveness,
   checkMilliseconds,
   checkMode,
@@ -201,6 +206,14 @@ export abstract class BaseTunnel implements AsyncDisposable {
     checkCount("maxDepth", options.maxDepth);
     checkLiveness(options.liveness);
     checkEnv(options.env);
+    checkKind("cwd", options.cwd, "string");
+    checkKind("deno", options.deno, "string");
+    checkKind("project", options.project, "string");
+    checkKind("output", options.output, "function");
+    checkKind("remoteModules", options.remoteModules, "strings");
+    checkKind("permissions", options.permissions, "object");
+    // The flags themselves say what is wrong in a permission.
+    permissionFlags(options.permissions, {});
   }
 
   /** How to start the agent script `script` (a POSIX shell script). */

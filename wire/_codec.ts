@@ -14,10 +14,20 @@
  * @module
  */
 import { ExtData } from "@msgpack/msgpack";
-import { Marker, MAX_BIGINT_BITS, MAX_DEPTH } from "./_codec_markers.ts";
+import {
+  Marker,
+  MAX_BIGINT_BITS,
+  MAX_DEPTH,
+  MAX_REGEXP_SOURCE,
+} from "./_codec_markers.ts";
 
-export { Marker, MAX_BIGINT_BITS, MAX_DEPTH } from "./_codec_markers.ts";
-export { fromWire, MAX_REGEXP_SOURCE } from "./_codec_read.ts";
+export {
+  Marker,
+  MAX_BIGINT_BITS,
+  MAX_DEPTH,
+  MAX_REGEXP_SOURCE,
+} from "./_codec_markers.ts";
+export { fromWire } from "./_codec_read.ts";
 
 const EMPTY = new Uint8Array(0);
 const tag = (type: number): ExtData => new ExtData(type, EMPTY);
@@ -76,6 +86,7 @@ class Refusal {
 export function toWire(value: unknown, where: string): unknown {
   if (value === undefined) return UNDEFINED_ROOT;
   if (isPlain(value, new Set(), 0)) return value;
+  regexpLeft = MAX_REGEXP_SOURCE;
   try {
     return [ROOT, write(value, new Map(), 0)];
   } catch (error) {
@@ -84,6 +95,9 @@ export function toWire(value: unknown, where: string): unknown {
     throw new error.kind(`Cannot send ${path}: ${error.reason}`);
   }
 }
+
+/** What is left of MAX_REGEXP_SOURCE for the value being written. */
+let regexpLeft = MAX_REGEXP_SOURCE;
 
 /** Tells whether `value` can travel as itself. */
 function isPlain(value: unknown, seen: Set<object>, depth: number): boolean {
@@ -179,6 +193,14 @@ function writeObject(value: object, ids: Map<object, number>, depth: number) {
   if (proto === Date.prototype) return [DATE, (value as Date).getTime()];
   if (proto === RegExp.prototype) {
     const { source, flags } = value as RegExp;
+    // What the receiver accepts (see fromWire): refused here, with a path.
+    regexpLeft -= source.length;
+    if (regexpLeft < 0) {
+      throw new Refusal(
+        RangeError,
+        `regular expressions of more than ${MAX_REGEXP_SOURCE} characters in one value cannot be sent`,
+      );
+    }
     return [REGEXP, writeString(source), flags];
   }
   if (proto === ArrayBuffer.prototype) {

@@ -12,6 +12,14 @@ export const MAX_DEPTH = 1000;
 export const MAX_BIGINT_BITS = 1_048_576;
 
 /**
+ * Characters of regular expression source one value may hold in all, as
+ * `toWire` sends and `fromWire` accepts. Building a RegExp costs far more
+ * than its size (`\p{L}` about 40 us): 64 MiB of them would hold the
+ * receiver for minutes.
+ */
+export const MAX_REGEXP_SOURCE = 16 * 1024;
+
+/**
  * The msgpack ext types used as markers. `UNDEFINED` and `NEG_ZERO` stand
  * alone; `ROOT` heads the whole tree, `[ROOT, body]`; every other type heads
  * an array, `[ext, ...fields]`, called a tagged node. An array is a tagged

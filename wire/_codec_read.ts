@@ -7,7 +7,12 @@
  * @module
  */
 import { ExtData } from "@msgpack/msgpack";
-import { Marker, MAX_BIGINT_BITS, MAX_DEPTH } from "./_codec_markers.ts";
+import {
+  Marker,
+  MAX_BIGINT_BITS,
+  MAX_DEPTH,
+  MAX_REGEXP_SOURCE,
+} from "./_codec_markers.ts";
 
 /**
  * Rebuilds a value from a tree decoded by a plain msgpack `Decoder`. A tree
@@ -41,12 +46,6 @@ export function fromWire(tree: unknown): unknown {
   return read(tree[1], [], 0);
 }
 
-/**
- * Characters of regular expression source one value may hold in all.
- * Building a RegExp costs far more than its size (`\p{L}` about 40 us):
- * 64 MiB of them would hold the controller for minutes.
- */
-export const MAX_REGEXP_SOURCE = 16 * 1024;
 /** What is left of MAX_REGEXP_SOURCE for the value being read. */
 let regexpBudget = MAX_REGEXP_SOURCE;
 
