@@ -117,6 +117,14 @@ export class OutputLines {
   }
 
   #emit(raw: string): void {
+    // A long line that came whole in one read is cut as an unfinished one is.
+    for (; raw.length > MAX_LINE; raw = raw.slice(MAX_LINE)) {
+      this.#emitLine(raw.slice(0, MAX_LINE));
+    }
+    this.#emitLine(raw);
+  }
+
+  #emitLine(raw: string): void {
     const whole = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
     const line = this.#filter ? this.#filter(whole) : whole;
     if (line === undefined) return;

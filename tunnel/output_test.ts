@@ -58,3 +58,10 @@ Deno.test("printable() keeps colours and shows every other control character", (
     "colours stay, reset at the end",
   );
 });
+
+Deno.test("OutputLines cuts a long line at 64 KiB even when it comes whole in one read", () => {
+  const lines: string[] = [];
+  const out = new OutputLines("h", (line) => void lines.push(line));
+  out.push(new TextEncoder().encode("x".repeat(100 * 1024) + "\nend\n"));
+  assert.deepEqual(lines.map((l) => l.length), [64 * 1024, 36 * 1024, 3]);
+});
