@@ -38,6 +38,8 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 const MAX_MEMORY = 256 * 1024 * 1024;
 const memory = new Map<string, ModuleAnswer>();
+/** Fetches under way, by URL. */
+const inflight = new Map<string, Promise<ModuleAnswer>>();
 let memoryBytes = 0;
 
 function registry(env: string, fallback: string): string {
@@ -225,6 +227,25 @@ export async function upstream(
   }
   const known = memory.get(url.href);
   if (known) return known;
+  // Agents that ask for the same URL at once (a fleet starting) share one
+  // fetch, and one copy of its answer.
+  let fetching = inflight.get(url.href);
+  if (!fetching) {
+    fetching = fetchAnswer(url, scope, npm, timeout);
+    inflight.set(url.href, fetching);
+    const href = url.href;
+    fetching.finally(() => inflight.delete(href)).catch(() => {});
+  }
+  return await fetching;
+}
+
+/** Fetches `url` for {@linkcode upstream}, and keeps a good answer. */
+async function fetchAnswer(
+  url: URL,
+  scope: Scope,
+  npm: boolean,
+  timeout: number,
+): Promise<ModuleAnswer> {
   const signal = AbortSignal.timeout(timeout);
   let response: Response | ModuleAnswer;
   let read: Uint8Array | undefined;

@@ -166,3 +166,42 @@ Deno.test("upstream redirects are followed only within the registry's path or to
     await other.shutdown();
   }
 });
+
+Deno.test("agents that ask for one URL at once share one upstream fetch", async () => {
+  let asked = 0;
+  let release = () => {};
+  const released = new Promise<void>((r) => release = r);
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async () => {
+      asked++;
+      await released;
+      return new Response("export const shared = 1;", {
+        headers: { "content-type": "application/typescript" },
+      });
+    },
+  );
+  const origin = `http://127.0.0.1:${server.addr.port}`;
+  try {
+    // A path no other test fetches: answers are kept in memory.
+    const rest =
+      `u/http/127.0.0.1:${server.addr.port}/shared-${crypto.randomUUID()}.ts`;
+    const answers = Array.from(
+      { length: 8 },
+      () => upstream(rest, [origin], 5000),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    release();
+    for (const answer of await Promise.all(answers)) {
+      assert.equal(answer.status, 200);
+      assert.equal(
+        new TextDecoder().decode(answer.body),
+        "export const shared = 1;",
+      );
+    }
+    assert.equal(asked, 1, "one fetch for eight requests");
+  } finally {
+    release();
+    await server.shutdown();
+  }
+});
