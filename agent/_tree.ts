@@ -25,6 +25,8 @@ export interface TreeEntry {
 export interface Tree {
   /** The root, absolute. */
   root: string;
+  /** Permission bits of the root, when it is there. */
+  mode?: number;
   /** The entries, parents before children; null when the root is missing. */
   entries: TreeEntry[] | null;
 }
@@ -49,6 +51,7 @@ export function checkRelative(path: string): string {
 export async function listTree(root: string): Promise<Tree> {
   const info = await Deno.lstat(root).catch(() => undefined);
   if (!info) return { root, entries: null };
+  const rootMode = (info.mode ?? 0) & 0o7777;
   if (!info.isDirectory) {
     throw new TypeError(
       `Cannot copy the tree "${root}": it is not a directory`,
@@ -81,7 +84,7 @@ export async function listTree(root: string): Promise<Tree> {
     }
   };
   await walk(root, "");
-  return { root, entries };
+  return { root, mode: rootMode, entries };
 }
 
 /**
@@ -112,7 +115,9 @@ export async function hashFiles(
 }
 
 /**
- * Makes the directories and symlinks of `entries` under `root`, and gets
+ * Makes `root` (with `rootMode`, when given: the source tree's root's, if
+ * the root is ours to change) and
+ * the directories and symlinks of `entries` under it, and gets
  * ready for its files (copied separately): what is in the way of an entry
  * of another kind is removed, and an existing file gets the entry's mode.
  * A symlink replaces what was at its path, atomically.
@@ -123,8 +128,19 @@ export async function makeEntries(
   root: string,
   entries: TreeEntry[],
   signal?: AbortSignal,
+  rootMode?: number,
 ): Promise<void> {
   await Deno.mkdir(root, { recursive: true });
+  if (
+    rootMode !== undefined &&
+    ((await Deno.stat(root)).mode! & 0o7777) !== rootMode
+  ) {
+    // A root that is not ours (a shared directory the tree goes into)
+    // keeps its mode: the tree's contents still go.
+    await Deno.chmod(root, rootMode).catch((e) => {
+      if (!(e instanceof Deno.errors.PermissionDenied)) throw e;
+    });
+  }
   for (const e of entries) {
     signal?.throwIfAborted();
     const full = await safePath(root, e.path);

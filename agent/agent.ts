@@ -98,11 +98,12 @@ const builtins: Record<string, Callable> = {
     tree.listTree(files.absolute(path as string, fileChannel.cwd)),
   treeHash: (root, paths) =>
     tree.hashFiles(root as string, paths as string[], storage.get()?.signal),
-  treeMake: (root, entries) =>
+  treeMake: (root, entries, rootMode) =>
     tree.makeEntries(
       root as string,
       entries as tree.TreeEntry[],
       storage.get()?.signal,
+      typeof rootMode === "number" ? rootMode : undefined,
     ),
 };
 

@@ -244,6 +244,7 @@ export function filesConformance(transport: string, make: TunnelFactory): void {
       await Deno.chmod(`${src}/sub/b.sh`, 0o755);
       await Deno.chmod(`${src}/a.txt`, 0o640);
       await Deno.chmod(`${src}/sub`, 0o750);
+      await Deno.chmod(src, 0o710);
       await Deno.symlink("sub/deep/c.txt", `${src}/link`);
       await Deno.symlink("/nonexistent/target", `${src}/dangling`);
       const expected = await describeTree(src);
@@ -256,6 +257,7 @@ export function filesConformance(transport: string, make: TunnelFactory): void {
         bytes: 5 + 17 + 5,
       });
       assert.deepEqual(await tun.call(describeTree, `${remote}/dst`), expected);
+      assert.equal(await tun.call(modeOf, `${remote}/dst`), 0o710, "the root");
       const again = await tun.putTree(src, `${remote}/dst`);
       assert.equal(again.copied, 0, "nothing changed, nothing is sent");
 
@@ -271,6 +273,7 @@ export function filesConformance(transport: string, make: TunnelFactory): void {
 
       const back = await tun.fetchTree(`${remote}/dst`, `${local}/back`);
       assert.equal(back.copied, 3);
+      assert.equal((await Deno.stat(`${local}/back`)).mode! & 0o7777, 0o710);
       assert.deepEqual(
         await describeTree(`${local}/back`),
         await describeTree(src),

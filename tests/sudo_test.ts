@@ -348,3 +348,26 @@ hostTest(
     }
   },
 );
+
+hostTest(
+  "Sudo: putTree into a shared directory the agent does not own keeps that directory's mode, and copies the tree",
+  async (env) => {
+    // Made by this process (root), writable by all: the agent's user may
+    // fill it, not change its mode.
+    const shared = await Deno.makeTempDir({ prefix: "chopsticks-shared-" });
+    const src = await Deno.makeTempDir({ prefix: "chopsticks-src-" });
+    try {
+      await Deno.chmod(shared, 0o1777);
+      await Deno.writeTextFile(`${src}/a.txt`, "alpha");
+      await Deno.chmod(src, 0o750);
+      await using tun = new Sudo(env.sudo.user);
+      const done = await tun.putTree(src, shared);
+      assert.equal(done.copied, 1);
+      assert.equal((await Deno.stat(shared)).mode! & 0o7777, 0o1777);
+      assert.equal(await Deno.readTextFile(`${shared}/a.txt`), "alpha");
+    } finally {
+      await Deno.remove(shared, { recursive: true });
+      await Deno.remove(src, { recursive: true });
+    }
+  },
+);

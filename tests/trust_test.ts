@@ -244,10 +244,12 @@ Deno.test("a fetched file or directory never gets setuid, setgid or sticky bits 
       },
       content: "abc",
       mode: 0o7777,
+      rootMode: 0o3750,
     }, { output: () => {} });
     const { localPath } = await tun.fetch("/remote/tool", `${dir}/tool`);
     assert.equal(await mode(localPath), 0o777, "fetch");
     await tun.fetchTree("/remote", `${dir}/tree`);
+    assert.equal(await mode(`${dir}/tree`), 0o750, "the root");
     assert.equal(await mode(`${dir}/tree/d`), 0o777, "a directory");
     assert.equal(await mode(`${dir}/tree/d/f`), 0o755, "a file");
     assert.equal(await mode(`${dir}/tree/g`), 0o711, "a file");

@@ -56,6 +56,9 @@ function checkTree(tree: unknown, host: string, dir: string): Tree {
     throw bad("is malformed");
   }
   if (t.entries === null) return { root: t.root, entries: null };
+  if (!Number.isSafeInteger(t.mode) || t.mode! < 0) {
+    throw bad("gives the root a bad mode");
+  }
   const entries: TreeEntry[] = [];
   const paths = new Set<string>();
   const dirs = new Set<string>([""]);
@@ -91,7 +94,7 @@ function checkTree(tree: unknown, host: string, dir: string): Tree {
       ...(type === "link" ? { target } : {}),
     });
   }
-  return { root: t.root, entries };
+  return { root: t.root, mode: t.mode! & 0o777, entries };
 }
 
 /**
@@ -147,9 +150,11 @@ export async function putTree(
         signal,
       }) as string[],
   );
-  await conn.call(builtin("treeMake"), [remote.root, local.entries], {
-    signal,
-  });
+  await conn.call(builtin("treeMake"), [
+    remote.root,
+    local.entries,
+    local.mode,
+  ], { signal });
   let bytes = 0;
   for (const e of changed) {
     await putFile(conn, `${local.root}/${e.path}`, `${remote.root}/${e.path}`, {
@@ -192,7 +197,7 @@ export async function fetchTree(
       }) as string[],
     (paths) => hashFiles(root, paths, signal),
   );
-  await makeEntries(root, remote.entries, signal);
+  await makeEntries(root, remote.entries, signal, remote.mode);
   let bytes = 0;
   for (const e of changed) {
     // Exactly there, never into what is in the way, and with its mode set
