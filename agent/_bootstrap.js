@@ -605,8 +605,7 @@ async function removeOrphans(deno) {
       continue; // Nothing cached there.
     }
     for (const entry of names) {
-      const digits = /(\d{1,5})$/.exec(entry)?.[1];
-      const port = Number(digits);
+      const port = Number(/(\d{1,5})$/.exec(entry)?.[1]);
       if (!(port > 0 && port < 65536) || port === ownPort) continue;
       if (name(port) !== entry) continue;
       /** @type {Deno.Listener | undefined} */

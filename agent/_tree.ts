@@ -116,13 +116,13 @@ export async function hashFiles(
 
 /**
  * Makes `root` (with `rootMode`, when given: the source tree's root's, if
- * the root is ours to change) and
- * the directories and symlinks of `entries` under it, and gets
- * ready for its files (copied separately): what is in the way of an entry
- * of another kind is removed, and an existing file gets the entry's mode.
- * A symlink replaces what was at its path, atomically.
- * Refuses a path whose parent on disk is a symlink, so nothing is ever
- * written outside `root`. Stops, throwing its reason, once `signal` aborts.
+ * the root is ours to change) and the directories and symlinks of
+ * `entries` under it, and gets ready for its files (copied separately):
+ * what is in the way of an entry of another kind is removed, and an
+ * existing file gets the entry's mode. A symlink replaces what was at its
+ * path, atomically. Refuses a path whose parent on disk is a symlink, so
+ * nothing is ever written outside `root`. Stops, throwing its reason, once
+ * `signal` aborts.
  */
 export async function makeEntries(
   root: string,

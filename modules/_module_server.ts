@@ -13,8 +13,8 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { MAX_FRAME, MODULE_TYPES, NPM_PLACEHOLDER } from "../wire/_protocol.ts";
-import { upstream, within } from "./_upstream.ts";
+import { MAX_FRAME, MODULE_TYPES } from "../wire/_protocol.ts";
+import { atPlaceholder, upstream, within } from "./_upstream.ts";
 import { isUnder } from "./_paths.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -188,12 +188,7 @@ async function relay(prefix: string, rest: string): Promise<ModuleAnswer> {
     if (rest.startsWith("p/npm/") && MEDIA[type] === "application/json") {
       // The agent above pointed npm's tarballs at itself, where the agent
       // below cannot reach: back to the placeholder each agent fills in.
-      body = new TextEncoder().encode(
-        new TextDecoder().decode(body).replaceAll(
-          `${prefix}p/npm/`,
-          NPM_PLACEHOLDER,
-        ),
-      );
+      body = atPlaceholder(body, [`${prefix}p/npm/`]);
     }
     return { status: response.status, type, body };
   } catch (error) {

@@ -279,10 +279,7 @@ async function fetchAnswer(
   let type = TYPES[media] ?? (npm ? 6 : guessType(url.pathname));
   if (npm && (media.includes("json") || type === 3)) {
     // Tarball URLs in npm metadata point back through the agent.
-    const json = new TextDecoder().decode(body)
-      .replaceAll(npmRegistry(), NPM_PLACEHOLDER)
-      .replaceAll("https://registry.npmjs.org/", NPM_PLACEHOLDER);
-    body = new TextEncoder().encode(json);
+    body = atPlaceholder(body, [npmRegistry(), "https://registry.npmjs.org/"]);
     type = 3;
   }
   const answer = { status: response.status, type, body };
@@ -291,6 +288,21 @@ async function fetchAnswer(
     memoryBytes += body.length;
   }
   return answer;
+}
+
+/**
+ * npm metadata `body` with every registry URL of `registries` in it
+ * replaced by the placeholder each agent fills in with its own address.
+ */
+export function atPlaceholder(
+  body: Uint8Array,
+  registries: string[],
+): Uint8Array<ArrayBuffer> {
+  let json = new TextDecoder().decode(body);
+  for (const registry of registries) {
+    json = json.replaceAll(registry, NPM_PLACEHOLDER);
+  }
+  return new TextEncoder().encode(json);
 }
 
 function guessType(path: string): number {

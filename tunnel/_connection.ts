@@ -655,9 +655,7 @@ export class Connection {
       return stream.end(arg);
     }
     if (type === Msg.Abort) {
-      this.#streams.delete(id as number);
-      this.#flow.delete(id as number);
-      this.#progress.delete(id as number);
+      this.closeStream(id as number); // the agent dropped it already
       return stream.abort(new Error(String(arg)));
     }
     throw new ProtocolError(this.host, `a bad stream message for ${id}`);

@@ -257,13 +257,11 @@ export async function fetchFile(
     }
   } else {
     const info = await Deno.stat(target).catch(() => undefined);
-    if (!info && target.endsWith("/")) {
-      // A directory that is not there yet: made, and the file goes in it.
-      await Deno.mkdir(target, { recursive: true });
+    // A directory, there or named by a final "/", gets the file inside it.
+    if (info?.isDirectory || target.endsWith("/")) {
       target = `${target.replace(/\/+$/, "")}/${basename(remotePath)}`;
-    } else if (info?.isDirectory) {
-      target = `${target.replace(/\/+$/, "")}/${basename(remotePath)}`;
-    } else if (!info) {
+    }
+    if (!info) {
       // A path of the user's own machine: its directories are made, as
       // for a tree (`logs/{host}.log` on a group).
       const dir = target.slice(0, target.lastIndexOf("/")) || "/";
