@@ -50,9 +50,13 @@ Deno.test("a cancelled call aborts the remote function's signal and kills the co
   }
 });
 
-Deno.test("SIGINT to the controller closes every tunnel and leaves no process", async () => {
+Deno.test("SIGINT to the controller closes every tunnel, with a call and a put under way, and leaves no process or file", async () => {
+  // The agents' temporary directories go to `tmp`; the put's files to `dir`.
+  const tmp = await Deno.makeTempDir();
+  const dir = await Deno.makeTempDir();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${here}fixtures/sigint_controller.ts`],
+    args: ["run", "-A", `${here}fixtures/sigint_controller.ts`, dir],
+    env: { TMPDIR: tmp },
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -63,17 +67,31 @@ Deno.test("SIGINT to the controller closes every tunnel and leaves no process", 
     if (done) break;
     text += value;
   }
-  const pids = JSON.parse(text);
-  assert.ok(Object.values(pids).every((p) => alive(p as number)));
-  child.kill("SIGINT");
-  const status = await child.status;
-  assert.equal(status.code, 130);
-  assert.ok(
-    await gone(Object.values(pids) as number[]),
-    "an agent or its child outlived SIGINT",
-  );
-  await reader.cancel();
-  await child.stderr.cancel();
+  try {
+    const pids = JSON.parse(text);
+    assert.ok(Object.values(pids).every((p) => alive(p as number)));
+    child.kill("SIGINT");
+    const status = await child.status;
+    const stderr = await new Response(child.stderr).text();
+    assert.equal(status.code, 130, stderr);
+    assert.doesNotMatch(stderr, /Uncaught/);
+    assert.ok(
+      await gone(Object.values(pids) as number[]),
+      "an agent or its child outlived SIGINT",
+    );
+    assert.deepEqual(
+      Array.from(Deno.readDirSync(tmp), (e) => e.name),
+      [],
+      "an agent's temporary directory was left",
+    );
+    assert.deepEqual(Array.from(Deno.readDirSync(dir), (e) => e.name), [
+      "big",
+    ]);
+  } finally {
+    await reader.cancel();
+    await Deno.remove(tmp, { recursive: true });
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("an agent that stops answering is detected; pending calls reject and the tunnel reconnects", async () => {

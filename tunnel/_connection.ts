@@ -136,6 +136,8 @@ export class Connection {
   /** Bytes received and acknowledged on the streams the agent sends. */
   #flow = new Map<number, { received: number; acked: number }>();
   #ended: Error | undefined;
+  /** Set by SIGINT: nothing pending is rejected as the connection ends. */
+  #interrupted = false;
   #ready!: { resolve: () => void; reject: (e: Error) => void };
   /** Set once the agent said it is ready. */
   #readyNow = false;
@@ -442,6 +444,15 @@ export class Connection {
   }
 
   /**
+   * Stops the agent for SIGINT: the channel closes at once, and calls and
+   * transfers under way never settle (see `Closable`).
+   */
+  interrupt(): Promise<void> {
+    this.#interrupted = true;
+    return this.close(true);
+  }
+
+  /**
    * The agent broke the protocol where the connection could not see it (in
    * what a transfer's built-in answered): the connection ends with `error`.
    */
@@ -732,9 +743,11 @@ export class Connection {
     track(this, false);
     if (this.#ended) return;
     this.#ended = error;
-    for (const p of this.#pending.values()) p.reject(error);
+    if (!this.#interrupted) {
+      for (const p of this.#pending.values()) p.reject(error);
+      for (const stream of this.#streams.values()) stream.abort(error);
+    }
     this.#pending.clear();
-    for (const stream of this.#streams.values()) stream.abort(error);
     this.#streams.clear();
     this.#flow.clear();
     this.#progress.clear();

@@ -7,8 +7,12 @@
 
 /** What SIGINT closes. */
 export interface Closable {
-  /** Closes, with `force` at once. */
-  close(force: boolean): Promise<void>;
+  /**
+   * Stops the agent at once, leaving what waits on it unsettled: the
+   * program is about to exit, and a call rejected now would end it first,
+   * as an uncaught error, before the agents are gone.
+   */
+  interrupt(): Promise<void>;
 }
 
 /**
@@ -36,7 +40,7 @@ function onSigint(): void {
   console.error(
     `chopsticks: interrupted; closing ${all.length} tunnel(s)`,
   );
-  void Promise.allSettled(all.map((c) => c.close(true))).then(() =>
+  void Promise.allSettled(all.map((c) => c.interrupt())).then(() =>
     Deno.exit(130)
   );
 }
