@@ -87,6 +87,25 @@ Deno.test("connectTimeout bounds a transport that never answers, and kills it", 
   assert.ok(await gone([pid]), "the transport process was left running");
 });
 
+Deno.test("a call's signal rejects it at once while the agent is still starting", async () => {
+  class Silent extends Local {
+    protected override spawnSpec(): SpawnSpec {
+      return { command: "sh", args: ["-c", "exec sleep 30"] };
+    }
+  }
+  const tun = new Silent("starting", { connectTimeout: 1_500 });
+  const reason = new Error("changed my mind");
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(reason), 200);
+  const started = performance.now();
+  const error = await tun.callWith({ signal: controller.signal }, Date.now)
+    .catch((e) => e);
+  const took = performance.now() - started;
+  assert.equal(error, reason);
+  assert.ok(took < 1000, `rejected after ${took.toFixed(0)} ms`);
+  await tun.close();
+});
+
 Deno.test("a deno path that does not exist fails with a clear ConnectError", async () => {
   const { lines, options } = capture();
   const tun = new Local("nodeno", { ...options, deno: "/no/such/deno" });

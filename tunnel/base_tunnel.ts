@@ -439,7 +439,10 @@ export abstract class BaseTunnel implements AsyncDisposable {
     connection.catch(() => {});
     const target = await located;
     this.#checked.add(target);
-    return await this.#callOn(await connection, target, options, wireArgs);
+    // An abort while the agent starts rejects at once (the connect goes on
+    // for the tunnel's next call).
+    const conn = await unlessAborted(connection, options.signal);
+    return await this.#callOn(conn, target, options, wireArgs);
   }
 
   /**
