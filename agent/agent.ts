@@ -8,7 +8,7 @@
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { fromWire, MAX_DEPTH, toWire } from "../wire/_codec.ts";
-import { Kind, Msg } from "../wire/_protocol.ts";
+import { Kind, Msg, tooBig } from "../wire/_protocol.ts";
 import { callStorage } from "./_call_storage.ts";
 import * as files from "./_files.ts";
 import * as tree from "./_tree.ts";
@@ -173,7 +173,14 @@ async function run(id: number, target: Target, wireArgs: unknown) {
   } finally {
     running.delete(id);
   }
-  if (!cancellation.aborted) send(reply);
+  if (cancellation.aborted) return;
+  let bytes = encoder.encode(reply);
+  // An answer over a frame would end the connection: that call fails.
+  const why = tooBig(reply[0] === Msg.Ok ? "result" : "error", bytes.length);
+  if (why) {
+    bytes = encoder.encode([Msg.Err, id, errorTree(new RangeError(why))]);
+  }
+  channel.send(Kind.Msg, bytes);
 }
 
 /**

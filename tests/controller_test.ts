@@ -11,6 +11,7 @@ import { alive, gone, marked, parentOf } from "./_processes.ts";
 import { ALL_PERMISSIONS } from "../tunnel/_permissions.ts";
 import {
   add,
+  echo,
   exitNow,
   makeDir,
   modeOf,
@@ -23,6 +24,7 @@ import {
   writeBytes,
 } from "./fixtures/funcs.ts";
 import { same } from "./fixtures/load_marker.ts";
+import { throwLong, zeros } from "./fixtures/hostile_funcs.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 
@@ -931,4 +933,37 @@ Deno.test("environment variables cannot change what the agent script does", asyn
   } finally {
     await Deno.remove(victim, { recursive: true });
   }
+});
+
+Deno.test("a value over the 64 MiB a message holds fails its call only: the tunnel and a call in flight go on", async () => {
+  await using tun = new Local("big");
+  const agent = await tun.call(pid);
+  const slow = tun.call(sleep, 300, "slow");
+  const over = 64 * 1024 * 1024 + 1;
+  // Arguments: refused here, before anything is sent.
+  await assert.rejects(
+    () => tun.call(echo, new Uint8Array(over)),
+    (e: Error) =>
+      e instanceof RangeError &&
+      /^Cannot send args: it takes \d+ bytes, over the 64 MiB a message may hold; send big data as a file/
+        .test(e.message),
+  );
+  // A result, and an error, too big to come back: that call fails.
+  await assert.rejects(
+    () => tun.call(zeros, over),
+    (e: Error) =>
+      e instanceof RemoteError && e.remoteName === "RangeError" &&
+      /^Cannot send result: it takes \d+ bytes/.test(e.message),
+  );
+  await assert.rejects(
+    () => tun.call(throwLong, over),
+    (e: Error) =>
+      e instanceof RemoteError && e.remoteName === "RangeError" &&
+      /^Cannot send error: it takes \d+ bytes/.test(e.message),
+  );
+  assert.equal(await slow, "slow");
+  // Just under the limit still goes both ways, on the same agent.
+  const under = 64 * 1024 * 1024 - 64;
+  assert.equal((await tun.call(zeros, under)).length, under);
+  assert.equal(await tun.call(pid), agent);
 });

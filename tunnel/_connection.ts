@@ -19,6 +19,7 @@ import {
   Kind,
   MAX_NOISE,
   Msg,
+  tooBig,
   WINDOW,
 } from "../wire/_protocol.ts";
 import { checkMsgpack } from "../wire/_frame.ts";
@@ -391,11 +392,14 @@ export class Connection {
     const id = this.#nextId++;
     const { signal, timeout } = options;
     signal?.throwIfAborted();
+    const call = encoder.encode([Msg.Call, id, wireTarget, wireArgs]);
+    const why = tooBig("args", call.length);
+    if (why) return Promise.reject(new RangeError(why));
     if (!signal && timeout === undefined) {
       // Nothing to clean up when it settles: the promise's own functions.
       return new Promise((resolve, reject) => {
         this.#pending.set(id, { resolve, reject });
-        this.#send([Msg.Call, id, wireTarget, wireArgs]);
+        this.#channel.writeFrame(Kind.Msg, call);
       });
     }
     return new Promise((resolve, reject) => {
@@ -428,7 +432,7 @@ export class Connection {
         );
       }
       signal?.addEventListener("abort", onAbort, { once: true });
-      this.#send([Msg.Call, id, wireTarget, wireArgs]);
+      this.#channel.writeFrame(Kind.Msg, call);
     });
   }
 

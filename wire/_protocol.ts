@@ -71,6 +71,17 @@ export const FLUSH = 16 * 1024 * 1024;
 /** Largest frame payload either side accepts, in bytes. */
 export const MAX_FRAME = 64 * 1024 * 1024;
 
+/**
+ * Why an encoded message of `size` bytes cannot go out as `what` (args or
+ * result), or undefined when it fits in a frame (with its kind byte).
+ */
+export function tooBig(what: string, size: number): string | undefined {
+  if (size + 1 <= MAX_FRAME) return undefined;
+  return `Cannot send ${what}: it takes ${size} bytes, over the ${
+    MAX_FRAME / 1024 / 1024
+  } MiB a message may hold; send big data as a file (put, fetch) instead`;
+}
+
 /** Most bytes of output tolerated before the handshake marker. */
 export const MAX_NOISE = 1024 * 1024;
 
