@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { Local } from "../mod.ts";
-import { denoVersion, hostname } from "../facts.ts";
+import { Local } from "@chopsticks/chopsticks";
+import { denoVersion, hostname } from "@chopsticks/chopsticks/facts";
 
 /** Runs on the agent: builds a greeting there. */
 export function greet(name: string): string {

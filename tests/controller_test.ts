@@ -638,6 +638,20 @@ Deno.test("a module that imports this package by its own name works on the agent
   assert.deepEqual(await tun.call(throughOwnName), [Deno.hostname(), false]);
 });
 
+Deno.test("the README's quick start example runs as written, through the package's own name", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "examples/hello.ts"],
+    cwd: new URL("..", import.meta.url).pathname,
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const lines = stdout.trim().split("\n");
+  assert.match(lines[0], /^Time on localhost: \d{13}$/);
+  assert.match(lines[1], /^Hello world, from pid \d+ on /);
+  assert.equal(lines[2], `deno ${Deno.version.deno} on ${Deno.hostname()}`);
+});
+
 Deno.test("remote code creates files with the umask the target gave the agent script, not the script's own", async () => {
   // A Local agent's script inherits this process's umask.
   const out = await new Deno.Command("sh", { args: ["-c", "umask"] }).output();
