@@ -77,7 +77,9 @@ export type ConnectStage =
    */
   | "agent"
   /** Nothing came back within `connectTimeout`. */
-  | "timeout";
+  | "timeout"
+  /** The tunnel was closed while it connected. */
+  | "closed";
 
 /**
  * A tunnel could not connect. Carries the stage that failed, the exit code

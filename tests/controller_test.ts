@@ -89,6 +89,33 @@ Deno.test("connectTimeout bounds a transport that never answers, and kills it", 
   assert.ok(await gone([pid]), "the transport process was left running");
 });
 
+Deno.test("close() during a connect stops it at once, and the transport process with it", async () => {
+  let pid = 0;
+  class Silent extends Local {
+    protected override spawnSpec(): SpawnSpec {
+      return { command: "sh", args: ["-c", "echo $$ >&2; exec sleep 30"] };
+    }
+  }
+  const tun = new Silent("silent", {
+    output: (line) => pid ||= Number(line),
+  });
+  const connecting = tun.connect().catch((e) => e);
+  while (!pid) await new Promise((r) => setTimeout(r, 10));
+  const started = performance.now();
+  await tun.close();
+  const error = await connecting;
+  const took = performance.now() - started;
+  assert.ok(error instanceof ConnectError, String(error));
+  assert.equal(error.stage, "closed");
+  assert.match(
+    error.message,
+    /"silent": the tunnel was closed while it connected/,
+  );
+  assert.ok(took < 1000, `close took ${took.toFixed(0)} ms`);
+  assert.ok(await gone([pid]), "the transport process was left running");
+  assert.equal(tun.connected, false);
+});
+
 Deno.test("a call's signal rejects it at once while the agent is still starting", async () => {
   class Silent extends Local {
     protected override spawnSpec(): SpawnSpec {

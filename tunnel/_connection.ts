@@ -71,6 +71,8 @@ export interface ConnectionOptions {
    * agent starts loading its module while it starts.
    */
   preload?: Promise<CallTarget>;
+  /** Aborts when the tunnel is closed: a connect under way stops at once. */
+  closed?: AbortSignal;
 }
 
 /** Per-call options. */
@@ -263,6 +265,17 @@ export class Connection {
         ),
       o.connectTimeout,
     );
+    const onClosed = () =>
+      conn.#ready.reject(
+        new ConnectError(
+          o.host,
+          "closed",
+          `Cannot connect to "${o.host}": the tunnel was closed while it connected`,
+          { stderrTail: stderr.tail },
+        ),
+      );
+    if (o.closed?.aborted) onClosed();
+    o.closed?.addEventListener("abort", onClosed, { once: true });
     if (preamble?.ready) {
       // The transport's step first; the process ending, or the connect
       // timeout, ends the wait too (the code below then reports it).
@@ -274,6 +287,7 @@ export class Connection {
         ]);
       } catch (e) {
         clearTimeout(timer);
+        o.closed?.removeEventListener("abort", onClosed);
         await channel.close(true);
         throw e;
       }
@@ -358,6 +372,7 @@ export class Connection {
       );
     } finally {
       clearTimeout(timer);
+      o.closed?.removeEventListener("abort", onClosed);
     }
   }
 

@@ -312,7 +312,7 @@ export abstract class BaseTunnel implements AsyncDisposable {
     for (let attempt = 0;; attempt++) {
       let error: unknown;
       try {
-        return await this.#open(preload);
+        return await this.#open(closed, preload);
       } catch (e) {
         await this.cleanup();
         error = e instanceof ConnectError ? this.explainConnectError(e) : e;
@@ -344,7 +344,10 @@ export abstract class BaseTunnel implements AsyncDisposable {
     }
   }
 
-  async #open(preload?: Promise<FunctionTarget>): Promise<Connection> {
+  async #open(
+    closed: AbortSignal,
+    preload?: Promise<FunctionTarget>,
+  ): Promise<Connection> {
     const spawn = (script: string) => this.spawnSpec(script);
     const connectTimeout = this.#options.connectTimeout ?? 30_000;
     const output = this.#options.output ?? prefixToStderr;
@@ -370,6 +373,7 @@ export abstract class BaseTunnel implements AsyncDisposable {
       project: this.#options.project,
       liveness: this.#options.liveness,
       preload,
+      closed,
     });
   }
 
