@@ -175,11 +175,15 @@ function parseConfig(text: string): Config {
   }
 }
 
+/** The library's own package as a JSR specifier, and its subpath. */
+const SELF = /^jsr:@chopsticks\/chopsticks(?:@[^/]*)?(\/.*)?$/;
+
 /**
  * Builds the agent's import map: local targets of the project's imports and
  * scopes point at `base` (the loopback server's URL with the secret);
  * `jsr:@chopsticks/chopsticks` points at the library itself, and the
- * library's own dependency at its files.
+ * library's own dependency at its files. Subpaths of mapped packages
+ * resolve as Deno resolves them from `deno.json` (see `expand`).
  */
 export function agentImportMap(project: Project, base: string): string {
   const { library, msgpack } = libraryRoots();
@@ -188,16 +192,17 @@ export function agentImportMap(project: Project, base: string): string {
       const url = new URL(target, `file://${toUrlPath(project.configDir)}/`);
       return base + "f" + url.pathname;
     }
-    const self = target.match(
-      /^jsr:@chopsticks\/chopsticks(?:@[^/]*)?(\/.*)?$/,
-    );
+    const self = target.match(SELF);
     if (self && library) {
       return base + "f" + toUrlPath(library) + librarySubpath(self[1]);
     }
     return target;
   };
+  const served = library !== undefined;
   const mapAll = (m: Record<string, string>) =>
-    Object.fromEntries(Object.entries(m).map(([k, v]) => [k, local(v)]));
+    Object.fromEntries(
+      Object.entries(expand(m, served)).map(([k, v]) => [k, local(v)]),
+    );
   const scopes: Record<string, Record<string, string>> = {};
   for (const [scope, m] of Object.entries(project.scopes)) {
     scopes[local(scope)] = mapAll(m);
@@ -218,6 +223,33 @@ export function agentImportMap(project: Project, base: string): string {
     };
   }
   return JSON.stringify({ imports, scopes });
+}
+
+/**
+ * What Deno adds to a `deno.json` import map (a plain one, as agents get,
+ * has none of it): a bare key mapped to an `npm:` or `jsr:` package maps
+ * its subpaths too (`"preact/": "npm:/preact@10/"`), unless the map has
+ * that key. When the library is `served` from its files, its name gets its
+ * exports instead: a prefix cannot map `facts` to `facts.ts`.
+ */
+function expand(
+  m: Record<string, string>,
+  served: boolean,
+): Record<string, string> {
+  const out = { ...m };
+  for (const [key, target] of Object.entries(m)) {
+    const pkg = target.match(/^(npm|jsr):\/?(.*[^/])$/);
+    if (!pkg || key.endsWith("/") || Object.hasOwn(m, key + "/")) continue;
+    const own = served && target.match(SELF);
+    if (!own) {
+      out[key + "/"] = `${pkg[1]}:/${pkg[2]}/`;
+    } else if (own[1] === undefined) {
+      for (const sub of Object.keys(library.exports)) {
+        if (sub !== ".") out[key + sub.slice(1)] ??= target + sub.slice(1);
+      }
+    }
+  }
+  return out;
 }
 
 function librarySubpath(sub: string | undefined): string {
