@@ -318,7 +318,7 @@ async function openOutgoing(
   }
   const o: Outgoing = { acked: 0, aborted: false };
   outgoing.set(id, o);
-  void pump(files, id, file, o);
+  void pump(files, id, file, info.size, o);
   return {
     path,
     size: info.size,
@@ -326,10 +326,15 @@ async function openOutgoing(
   };
 }
 
+/**
+ * Sends the first `size` bytes of `file`, the size announced: a file that
+ * grows meanwhile (a log) comes as it was when the fetch began.
+ */
 async function pump(
   files: FileChannel,
   id: number,
   file: Deno.FsFile,
+  size: number,
   o: Outgoing,
 ): Promise<void> {
   const hash = await sha256();
@@ -346,8 +351,11 @@ async function pump(
         await new Promise<void>((resolve) => o.wake = resolve);
       }
       if (o.aborted) break;
+      if (sent === size) break;
       const chunk = spare.pop() ?? new Uint8Array(4 + CHUNK);
-      const n = file.readSync(chunk.subarray(4));
+      const n = file.readSync(
+        chunk.subarray(4, 4 + Math.min(CHUNK, size - sent)),
+      );
       if (n === null) break;
       new DataView(chunk.buffer).setUint32(0, id);
       hash.update(chunk.subarray(4, 4 + n));

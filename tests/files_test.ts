@@ -7,7 +7,11 @@
 import assert from "node:assert/strict";
 import { Local } from "../mod.ts";
 import { add, list, peakRss, pid } from "./fixtures/funcs.ts";
-import { sparseFile } from "./fixtures/hostile_funcs.ts";
+import {
+  appendFor,
+  sparseFile,
+  truncateAfter,
+} from "./fixtures/hostile_funcs.ts";
 
 const GiB = 1024 * 1024 * 1024;
 const MiB = 1024 * 1024;
@@ -158,4 +162,46 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("a fetch of a file that grows meanwhile (a log) brings it as it was when the fetch began; the tunnel goes on", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chopsticks-grow-" });
+  try {
+    const log = `${dir}/app.log`;
+    await Deno.writeFile(log, new Uint8Array(64 * MiB).fill(46));
+    await using tun = new Local("grow");
+    const agent = await tun.call(pid);
+    const appending = tun.call(appendFor, log, 1500);
+    await new Promise((r) => setTimeout(r, 50));
+    const got = await tun.fetch(log, `${dir}/copy.log`);
+    assert.ok(await appending > 0);
+    const now = await Deno.readFile(log);
+    const copy = await Deno.readFile(`${dir}/copy.log`);
+    assert.ok(now.length > got.size, "the log grew after the fetch began");
+    assert.equal(copy.length, got.size);
+    assert.deepEqual(copy, now.subarray(0, got.size));
+    assert.equal(await tun.call(pid), agent, "the same agent goes on");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a fetch of a file cut short meanwhile fails alone, saying so, and leaves no file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chopsticks-shrink-" });
+  try {
+    const src = `${dir}/src.bin`;
+    await sparseFile(src, GiB);
+    await using tun = new Local("shrink");
+    const agent = await tun.call(pid);
+    const cutting = tun.call(truncateAfter, src, 100);
+    await assert.rejects(
+      () => tun.fetch(src, `${dir}/copy.bin`),
+      /Cannot fetch ".*src\.bin" from "shrink": the file shrank on the host while it was read: \d+ of its 1073741824 bytes came/,
+    );
+    await cutting;
+    assert.deepEqual(await tun.call(list, dir), ["src.bin"]);
+    assert.equal(await tun.call(pid), agent, "the same agent goes on");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -381,6 +381,11 @@ export async function fetchFile(
     await chain;
     if (writeError) throw writeError;
     const ours = hash.digest("hex");
+    if (written < begun.size) {
+      throw new Error(
+        `the file shrank on the host while it was read: ${written} of its ${begun.size} bytes came`,
+      );
+    }
     if (ours !== theirs || written !== begun.size) {
       throw new Error(
         `received ${written} bytes with sha256 ${ours}, expected ${begun.size} bytes with ${theirs}`,
