@@ -284,6 +284,34 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "faults: a fetch into a read-only file system says which fetch failed and why, and keeps the old file",
+  ignore: !asRoot && !Deno.env.get("CI"),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "chopsticks-ro-" });
+    const unmount = await tinyDisk(`${dir}/disk`);
+    try {
+      await sparseFile(`${dir}/src.bin`, MiB);
+      await Deno.writeTextFile(`${dir}/disk/keep.bin`, "old");
+      const remounted = await sh("mount", ["-o", "remount,ro", `${dir}/disk`]);
+      assert.equal(remounted.code, 0, remounted.stderr);
+      await using tun = new Local("ro", quiet);
+      const error = await tun.fetch(`${dir}/src.bin`, `${dir}/disk/keep.bin`)
+        .catch((e) => e);
+      assert.ok(error instanceof Error, String(error));
+      assert.match(
+        error.message,
+        /^Cannot fetch "[^"]*\/src\.bin" to "[^"]*\/disk\/keep\.bin": cannot write its directory: Read-only file system/,
+      );
+      assert.equal(await Deno.readTextFile(`${dir}/disk/keep.bin`), "old");
+    } finally {
+      await unmount();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 hostTest(
   "faults: a put to a host whose disk is full fails clearly and leaves the old file",
   async (env) => {

@@ -5,8 +5,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { Local } from "../mod.ts";
-import { add, list, peakRss, pid } from "./fixtures/funcs.ts";
+import { ConnectionLostError, Local } from "../mod.ts";
+import { add, list, peakRss, pid, sleep } from "./fixtures/funcs.ts";
 import {
   appendFor,
   sparseFile,
@@ -201,6 +201,50 @@ Deno.test("a fetch of a file cut short meanwhile fails alone, saying so, and lea
     await cutting;
     assert.deepEqual(await tun.call(list, dir), ["src.bin"]);
     assert.equal(await tun.call(pid), agent, "the same agent goes on");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("when the agent dies, each transfer and call under way fails with an error of its own, naming only its own file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chopsticks-lost-" });
+  try {
+    for (const name of ["a.bin", "b.bin", "r.bin"]) {
+      await sparseFile(`${dir}/${name}`, GiB);
+    }
+    await using tun = new Local("lost");
+    const agent = await tun.call(pid);
+    const failures = [
+      tun.call(sleep, 10_000, "late"),
+      tun.put(`${dir}/a.bin`, `${dir}/a.copy`),
+      tun.put(`${dir}/b.bin`, `${dir}/b.copy`),
+      tun.fetch(`${dir}/r.bin`, `${dir}/r.copy`),
+    ].map((p) => p.then(() => undefined, (e) => e));
+    await new Promise((r) => setTimeout(r, 200));
+    Deno.kill(agent, "SIGKILL");
+    const [call, putA, putB, fetch] = await Promise.all(failures);
+    for (const error of [call, putA, putB, fetch]) {
+      assert.ok(error instanceof ConnectionLostError, String(error));
+      assert.equal(error.exitCode, 137);
+    }
+    assert.equal(new Set([call, putA, putB, fetch]).size, 4);
+    assert.match(call.message, /^Agent on "lost" exited with code 137/);
+    assert.match(
+      putA.message,
+      /^Cannot put "[^"]*\/a\.bin" to "lost": Agent on "lost" exited/,
+    );
+    assert.match(
+      putB.message,
+      /^Cannot put "[^"]*\/b\.bin" to "lost": Agent on "lost" exited/,
+    );
+    assert.match(
+      fetch.message,
+      /^Cannot fetch "[^"]*\/r\.bin" from "lost": Agent on "lost" exited/,
+    );
+    assert.match(
+      putA.stack,
+      /^ConnectionLostError: Cannot put "[^"]*\/a\.bin"/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

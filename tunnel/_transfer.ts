@@ -121,6 +121,34 @@ function besides(path: string): string {
   }.tmp`;
 }
 
+/**
+ * A copy of `error`, of its class and with its fields, saying `message`: a
+ * lost connection fails everything under way with one error, which each
+ * transfer tells in its own words.
+ */
+function withMessage<E extends Error>(error: E, message: string): E {
+  const copy = Object.create(Object.getPrototypeOf(error)) as E;
+  for (const key of Reflect.ownKeys(error)) {
+    if (key === "stack") continue;
+    Object.defineProperty(
+      copy,
+      key,
+      Object.getOwnPropertyDescriptor(error, key)!,
+    );
+  }
+  Object.defineProperty(copy, "message", {
+    value: message,
+    writable: true,
+    configurable: true,
+  });
+  Object.defineProperty(copy, "stack", {
+    value: String(error.stack).replace(error.message, () => message),
+    writable: true,
+    configurable: true,
+  });
+  return copy;
+}
+
 /** Sends `localPath` to `remotePath` (a fresh temporary file if omitted). */
 export async function putFile(
   conn: Connection,
@@ -210,8 +238,10 @@ export async function putFile(
     if (id) conn.closeStream(id, String(error));
     if (signal?.aborted && error === signal.reason) throw error;
     if (error instanceof Error && !error.message.startsWith("Cannot put")) {
-      error.message =
-        `Cannot put "${localPath}" to "${conn.host}": ${error.message}`;
+      throw withMessage(
+        error,
+        `Cannot put "${localPath}" to "${conn.host}": ${error.message}`,
+      );
     }
     throw error;
   } finally {
@@ -278,6 +308,11 @@ export async function fetchFile(
     write: true,
     createNew: true,
     mode: 0o600,
+  }).catch((e) => {
+    throw withMessage(
+      e,
+      `Cannot fetch "${remotePath}" to "${target}": cannot write its directory: ${e.message}`,
+    );
   });
   const hash = createHash("sha256");
   let written = 0;
@@ -411,8 +446,10 @@ export async function fetchFile(
     await chain;
     if (signal?.aborted && error === signal.reason) throw error;
     if (error instanceof Error && !error.message.startsWith("Cannot fetch")) {
-      error.message =
-        `Cannot fetch "${remotePath}" from "${conn.host}": ${error.message}`;
+      throw withMessage(
+        error,
+        `Cannot fetch "${remotePath}" from "${conn.host}": ${error.message}`,
+      );
     }
     throw error;
   } finally {
