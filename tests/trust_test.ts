@@ -50,16 +50,24 @@ Deno.test("a cancelled call aborts the remote function's signal and kills the co
   }
 });
 
-Deno.test("SIGINT to the controller closes every tunnel, with a call and a put under way, and leaves no process or file", async () => {
-  // The agents' temporary directories go to `tmp`; the put's files to `dir`.
-  const tmp = await Deno.makeTempDir();
-  const dir = await Deno.makeTempDir();
+/**
+ * Runs `fixtures/sigint_controller.ts` with the agents' TMPDIR in `tmp`
+ * and its files in `dir`; once its transfers are under way, `stop` ends it.
+ * Returns its exit code, stderr, and the pids it printed.
+ */
+async function controllerStopped(
+  tmp: string,
+  dir: string,
+  stop: (child: Deno.ChildProcess) => void,
+  mode = "",
+): Promise<{ code: number; stderr: string; pids: number[] }> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${here}fixtures/sigint_controller.ts`, dir],
+    args: ["run", "-A", `${here}fixtures/sigint_controller.ts`, dir, mode],
     env: { TMPDIR: tmp },
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  const stderr = new Response(child.stderr).text();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   while (!text.includes("\n")) {
@@ -67,28 +75,61 @@ Deno.test("SIGINT to the controller closes every tunnel, with a call and a put u
     if (done) break;
     text += value;
   }
+  const pids = Object.values(JSON.parse(text || "{}")) as number[];
+  if (!(pids.length === 3 && pids.every(alive))) {
+    child.kill("SIGKILL");
+    assert.fail(`the controller did not start its agents: ${await stderr}`);
+  }
+  stop(child);
+  const { code } = await child.status;
+  await reader.cancel();
+  return { code, stderr: await stderr, pids };
+}
+
+for (const [signal, exitCode] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  Deno.test(`${signal} to the controller closes every tunnel, with a call, a put and a fetch under way, and leaves no process or file`, async () => {
+    const tmp = await Deno.makeTempDir();
+    const dir = await Deno.makeTempDir();
+    try {
+      const { code, stderr, pids } = await controllerStopped(
+        tmp,
+        dir,
+        (child) => child.kill(signal),
+      );
+      assert.equal(code, exitCode, stderr);
+      assert.doesNotMatch(stderr, /Uncaught/);
+      assert.ok(await gone(pids), "an agent or its child outlived the signal");
+      assert.deepEqual(
+        Array.from(Deno.readDirSync(tmp), (e) => e.name),
+        [],
+        "an agent's temporary directory was left",
+      );
+      assert.deepEqual(Array.from(Deno.readDirSync(dir), (e) => e.name), [
+        "big",
+      ]);
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("a controller that dies of an uncaught error removes the fetch it was writing", async () => {
+  const tmp = await Deno.makeTempDir();
+  const dir = await Deno.makeTempDir();
   try {
-    const pids = JSON.parse(text);
-    assert.ok(Object.values(pids).every((p) => alive(p as number)));
-    child.kill("SIGINT");
-    const status = await child.status;
-    const stderr = await new Response(child.stderr).text();
-    assert.equal(status.code, 130, stderr);
-    assert.doesNotMatch(stderr, /Uncaught/);
-    assert.ok(
-      await gone(Object.values(pids) as number[]),
-      "an agent or its child outlived SIGINT",
+    const { code, stderr, pids } = await controllerStopped(
+      tmp,
+      dir,
+      () => {},
+      "throw",
     );
-    assert.deepEqual(
-      Array.from(Deno.readDirSync(tmp), (e) => e.name),
-      [],
-      "an agent's temporary directory was left",
-    );
-    assert.deepEqual(Array.from(Deno.readDirSync(dir), (e) => e.name), [
-      "big",
-    ]);
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /the script failed/);
+    assert.ok(await gone(pids), "an agent or its child outlived the script");
+    const left = Array.from(Deno.readDirSync(dir), (e) => e.name);
+    assert.ok(!left.some((name) => name.startsWith(".fetched.")), String(left));
   } finally {
-    await reader.cancel();
     await Deno.remove(tmp, { recursive: true });
     await Deno.remove(dir, { recursive: true });
   }

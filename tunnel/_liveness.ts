@@ -1,11 +1,11 @@
 /**
- * Keeping watch on connections: the liveness settings, and SIGINT, which
- * closes every open connection before the program exits.
+ * Keeping watch on connections: the liveness settings, and SIGINT and
+ * SIGTERM, which close every open connection before the program exits.
  *
  * @module
  */
 
-/** What SIGINT closes. */
+/** What SIGINT and SIGTERM close. */
 export interface Closable {
   /**
    * Stops the agent at once, leaving what waits on it unsettled: the
@@ -32,16 +32,32 @@ export interface Liveness {
 /** Liveness checks used when none are given. */
 export const DEFAULT_LIVENESS: Liveness = { interval: 15_000, timeout: 60_000 };
 
-/** Open connections, closed together when the controller gets SIGINT. */
+/** Open connections, closed together when the controller gets a signal. */
 const live = new Set<Closable>();
 
-function onSigint(): void {
+/** The signals that close every open connection, and the exit code after. */
+const SIGNALS = [["SIGINT", 130, "interrupted"], [
+  "SIGTERM",
+  143,
+  "terminated",
+]] as const;
+const handlers = SIGNALS.map(([signal, code, what]) =>
+  [
+    signal,
+    () => stopAll(code, what),
+  ] as const
+);
+let stopping = false;
+
+function stopAll(code: number, what: string): void {
+  // A second signal while the agents stop: the program goes at once (the
+  // agents see their input end, and stop by themselves).
+  if (stopping) Deno.exit(code);
+  stopping = true;
   const all = [...live];
-  console.error(
-    `chopsticks: interrupted; closing ${all.length} tunnel(s)`,
-  );
+  console.error(`chopsticks: ${what}; closing ${all.length} tunnel(s)`);
   void Promise.allSettled(all.map((c) => c.interrupt())).then(() =>
-    Deno.exit(130)
+    Deno.exit(code)
   );
 }
 
@@ -51,12 +67,14 @@ export function track(conn: Closable, on: boolean): void {
   if (on) live.add(conn);
   else live.delete(conn);
   try {
-    if (before === 0 && live.size === 1) {
-      Deno.addSignalListener("SIGINT", onSigint);
-    } else if (before > 0 && live.size === 0) {
-      Deno.removeSignalListener("SIGINT", onSigint);
+    for (const [signal, handler] of handlers) {
+      if (before === 0 && live.size === 1) {
+        Deno.addSignalListener(signal, handler);
+      } else if (before > 0 && live.size === 0) {
+        Deno.removeSignalListener(signal, handler);
+      }
     }
   } catch {
-    // No signals here (e.g. not supported): nothing to clean on SIGINT.
+    // No signals here (e.g. not supported): nothing to clean on a signal.
   }
 }

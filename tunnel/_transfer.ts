@@ -8,6 +8,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import * as scratch from "./_scratch.ts";
 import { CHUNK, FLUSH, WINDOW } from "../wire/_protocol.ts";
 import type { Connection } from "./_connection.ts";
 import { ProtocolError } from "../errors.ts";
@@ -314,6 +315,7 @@ export async function fetchFile(
       `Cannot fetch "${remotePath}" to "${target}": cannot write its directory: ${e.message}`,
     );
   });
+  scratch.writing(tmp);
   const hash = createHash("sha256");
   let written = 0;
   let flushed = 0;
@@ -460,5 +462,6 @@ export async function fetchFile(
     // Not waited for: a failed fetch rejects without waiting for a flush.
     void flushing.catch(() => {}).then(() => flusher?.close());
     await Deno.remove(tmp).catch(() => {});
+    scratch.written(tmp);
   }
 }

@@ -1,0 +1,20 @@
+import { Local } from "../mod.ts";
+import { sleep } from "../tests/fixtures/funcs.ts";
+const dir = await Deno.makeTempDir();
+const f = await Deno.open(`${dir}/big`, { write: true, create: true }); await f.truncate(1024 ** 3); f.close();
+const mode = Deno.args[0];
+await using tun = new Local("s");
+await using a = new Local("a");
+await tun.call(Date.now);
+if (mode === "a") { await a.call(Date.now); void a.call(sleep, 60000, "x"); }
+let ticks = 0; let maxGap = 0; let last = performance.now();
+const iv = setInterval(() => { ticks++; const n = performance.now(); maxGap = Math.max(maxGap, n - last); last = n; }, 10);
+const t = performance.now();
+const p = tun.put(`${dir}/big`, `${dir}/copy`);
+await new Promise((r) => setTimeout(r, 10));
+const t1 = performance.now() - t;
+await p;
+const ms = performance.now() - t;
+console.log(`${mode}: put: ${ms.toFixed(0)} ms, first 10ms timer after ${t1.toFixed(0)} ms, ticks ${ticks} (expected ~${(ms / 10).toFixed(0)}), longest gap ${maxGap.toFixed(0)} ms`);
+clearInterval(iv);
+Deno.exit(0);
