@@ -64,6 +64,7 @@ const SYNC_WRITE = 64 * 1024;
  * @param {number} kind @param {Uint8Array} body @param {() => void} [done]
  */
 function send(kind, body, done) {
+  if (broken) return;
   const size = body.length + 1;
   const head = new Uint8Array([
     size >>> 24,
@@ -80,7 +81,7 @@ function send(kind, body, done) {
     try {
       writeSyncAll(take());
     } catch {
-      Deno.exit(70); // the controller is gone
+      return lost();
     }
   }
   if (!flushing && queue.length > 0) {
@@ -131,13 +132,26 @@ async function flush() {
   try {
     while (queue.length > 0) await writeAll(take());
   } catch {
-    Deno.exit(70); // the controller is gone
+    lost();
   }
   flushing = false;
 }
+/** A write failed: nobody reads the channel. */
+let broken = false;
+/**
+ * The controller is gone, or the relay to it: nothing more is sent, and
+ * the agent ends as when the channel closes (removing what it made).
+ */
+function lost() {
+  broken = true;
+  queue = [];
+  queued = 0;
+  void exit(70);
+}
 
-// The end: the channel closed, or the agent script asked us to stop. Hooks
-// remove what the agent made (half-written files), then the process exits.
+// The end: the channel closed, the agent script asked us to stop, or the
+// controller no longer reads what we write. Hooks remove what the agent
+// made (half-written files), then the process exits.
 let exiting = false;
 /** @param {number} code */
 async function exit(code) {
@@ -352,11 +366,11 @@ function readerThread() {
           worker.postMessage([Deno.args[0], leftover, pool, state.buffer]);
         });
       } else if (data === null) exit(0); // the controller closed the channel
-      else Deno.exit(data === "bad" ? 71 : 70);
+      else void exit(data === "bad" ? 71 : 70);
     };
     worker.onerror = (e) => {
       e.preventDefault();
-      Deno.exit(70);
+      void exit(70);
     };
   });
 }
@@ -402,7 +416,7 @@ const THREAD_AFTER = 16 * 1024 * 1024;
     let at = 0;
     while (end - at >= 4) {
       const len = new DataView(buf.buffer, at, 4).getUint32(0);
-      if (len === 0 || len > MAX_FRAME) Deno.exit(71);
+      if (len === 0 || len > MAX_FRAME) return await exit(71);
       if (end - at - 4 < len) break;
       dispatch(buf[at + 4], buf.subarray(at + 5, at + 4 + len));
       at += 4 + len;
@@ -765,7 +779,8 @@ try {
 } catch (e) {
   await fail(e instanceof Deno.errors.AddrInUse ? "port" : "listen", String(e));
 }
-await output.write(utf8.encode(`\u0000chopsticks-ready:${boot.nonce}\n`));
+await output.write(utf8.encode(`\u0000chopsticks-ready:${boot.nonce}\n`))
+  .catch(lost);
 
 const base = `http://127.0.0.1:${boot.port}/${boot.secret}/`;
 

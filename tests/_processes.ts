@@ -1,6 +1,6 @@
 /**
  * Process checks for tests: whether a pid still runs, waiting for pids to
- * be gone, the CPU time a process used.
+ * be gone, the CPU time a process used, the processes below this one.
  *
  * @module
  */
@@ -54,6 +54,27 @@ export function cpuMs(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // utime and stime, in clock ticks of 1/100 s.
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * The running processes below `root` (this process by default), whoever
+ * they run as, with their commands: parents before their children.
+ */
+export function descendants(
+  root = Deno.pid,
+): { pid: number; comm: string }[] {
+  const all = [...processes()];
+  const found: { pid: number; comm: string }[] = [];
+  const parents = [root];
+  while (parents.length > 0) {
+    const parent = parents.shift()!;
+    for (const { pid, comm, rest } of all) {
+      if (Number(rest[1]) !== parent) continue;
+      parents.push(pid);
+      if (rest[0] !== "Z") found.push({ pid, comm });
+    }
+  }
+  return found;
 }
 
 /** The pids of this process's children running `command`. */

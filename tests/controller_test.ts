@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   ConnectError,
+  ConnectionLostError,
   Local,
   type Permissions,
   RemoteError,
@@ -21,6 +22,7 @@ import {
   sleep,
   spin,
   startDaemon,
+  startSleeper,
   writeBytes,
 } from "./fixtures/funcs.ts";
 import { same } from "./fixtures/load_marker.ts";
@@ -925,6 +927,97 @@ Deno.test("a scoped agent that dies before it opens its channel fails at once, a
   assert.match(String(error), /exited with code 3/);
   assert.ok(ms < 5_000, `it waited ${ms} ms for a relay`);
   assert.deepEqual(left, [], "processes left");
+});
+
+/** The pid of the `cat` relaying the output of the agent marked `mark`. */
+function outputRelay(mark: string): number | undefined {
+  const line = marked(mark).find((p) => /^\d+: (\/\S*\/)?cat$/.test(p));
+  return line === undefined ? undefined : Number(line.split(":")[0]);
+}
+
+Deno.test("a scoped agent whose output relay is killed mid-call is stopped at once with its children; the call rejects and the next one reconnects", async () => {
+  const mark = `chopsticks-mark-${crypto.randomUUID()}`;
+  const { lines, options } = capture();
+  await using tun = new Local("relay", {
+    ...options,
+    permissions: { read: true, run: true },
+    // Nothing but the relay's end may end the call.
+    liveness: false,
+    env: { CHOPSTICKS_TEST_MARK: mark },
+  });
+  const agent = await tun.call(pid);
+  const sleeper = await tun.call(startSleeper);
+  const cat = outputRelay(mark);
+  assert.ok(cat, marked(mark).join("\n"));
+  const pending = tun.call(sleep, 10_000, "late").catch((e) => e);
+  await new Promise((r) => setTimeout(r, 100));
+  const start = performance.now();
+  Deno.kill(cat, "SIGKILL");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const error = await Promise.race([
+    pending,
+    new Promise((r) => timer = setTimeout(() => r("still pending"), 5_000)),
+  ]);
+  clearTimeout(timer);
+  const took = performance.now() - start;
+  assert.ok(error instanceof ConnectionLostError, String(error));
+  assert.match(
+    error.message,
+    /exited with code \d+: chopsticks: the agent's output relay \(cat\) ended with status 137, so the agent was stopped/,
+  );
+  assert.ok(took < 1_500, `the call rejected after ${took.toFixed(0)} ms`);
+  assert.ok(await gone([agent, sleeper]), "the agent or its child still runs");
+  assert.ok(
+    await gone(marked(mark).map((p) => Number(p.split(":")[0]))),
+    `processes left: ${marked(mark).join(", ")}`,
+  );
+  assert.ok(lines.some((l) => /output relay \(cat\) ended/.test(l)));
+  assert.notEqual(await tun.call(pid), agent, "the next call reconnects");
+});
+
+Deno.test("a scoped agent whose output relay is killed while it connects fails at once, and says why", async () => {
+  const dir = await Deno.makeTempDir();
+  const mark = `chopsticks-mark-${crypto.randomUUID()}`;
+  try {
+    // A deno that takes a second to start: the relay is killed before.
+    await Deno.writeTextFile(
+      `${dir}/deno`,
+      `#!/bin/sh\nsleep 1\nexec '${Deno.execPath()}' "$@"\n`,
+    );
+    await Deno.chmod(`${dir}/deno`, 0o755);
+    const tun = new Local("relay", {
+      ...capture().options,
+      deno: `${dir}/deno`,
+      permissions: { read: true },
+      connectTimeout: 8_000,
+      env: { CHOPSTICKS_TEST_MARK: mark },
+    });
+    const connecting = tun.connect().catch((e) => e);
+    let cat: number | undefined;
+    for (let i = 0; i < 200 && !cat; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+      cat = outputRelay(mark);
+    }
+    assert.ok(cat, "no output relay");
+    const start = performance.now();
+    Deno.kill(cat, "SIGKILL");
+    const error = await connecting;
+    const took = performance.now() - start;
+    await tun.close();
+    assert.ok(error instanceof ConnectError, String(error));
+    assert.equal(error.stage, "agent", error.message);
+    assert.match(
+      error.message,
+      /^Cannot connect to "relay": the agent script exited with code \d+: chopsticks: the agent's output relay \(cat\) ended with status 137, so the agent was stopped; something on the target killed the relay/,
+    );
+    assert.ok(took < 2_000, `it failed after ${took.toFixed(0)} ms`);
+    assert.ok(
+      await gone(marked(mark).map((p) => Number(p.split(":")[0]))),
+      `processes left: ${marked(mark).join(", ")}`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("the agent script, when it is sent SIGTERM, kills a hung agent at once", async () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   ConnectError,
+  ConnectionLostError,
   Group,
   type SshOptions,
   Sudo,
@@ -8,7 +9,8 @@ import {
   Tunnel,
   type TunnelOptions,
 } from "../mod.ts";
-import { add, noisy } from "./fixtures/funcs.ts";
+import { add, noisy, pid, sleep } from "./fixtures/funcs.ts";
+import { descendants, gone } from "./_processes.ts";
 import { conformance } from "./_conformance.ts";
 import { filesConformance } from "./_files_conformance.ts";
 import { hosts, type HostsEnv, hostTest, sh, skipReason } from "./_hosts.ts";
@@ -37,6 +39,38 @@ hostTest(
       await tun.call(Deno.env.get, "HOME"),
       `/home/${env.sudo.user}`,
     );
+  },
+);
+
+hostTest(
+  "Sudo: the agent's output relay killed mid-call stops the agent at once; the call rejects and the next one reconnects",
+  async (env) => {
+    // Under sudo the agent cannot open the script's stdout (root's): its
+    // output always goes through a FIFO that cat relays.
+    await using tun = new Sudo(env.sudo.user, {
+      output: () => {},
+      liveness: false,
+    });
+    const agent = await tun.call(pid);
+    const cats = descendants().filter((p) => p.comm === "cat");
+    assert.equal(cats.length, 1, JSON.stringify(descendants()));
+    const pending = tun.call(sleep, 10_000, "late").catch((e) => e);
+    await new Promise((r) => setTimeout(r, 100));
+    const start = performance.now();
+    Deno.kill(cats[0].pid, "SIGKILL");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const error = await Promise.race([
+      pending,
+      new Promise((r) => timer = setTimeout(() => r("still pending"), 5_000)),
+    ]);
+    clearTimeout(timer);
+    const took = performance.now() - start;
+    assert.ok(error instanceof ConnectionLostError, String(error));
+    assert.match(error.message, /output relay \(cat\) ended with status 137/);
+    assert.ok(took < 1_500, `the call rejected after ${took.toFixed(0)} ms`);
+    assert.ok(await gone([agent]), "the agent still runs");
+    assert.deepEqual(descendants(), [], "processes left");
+    assert.notEqual(await tun.call(pid), agent, "the next call reconnects");
   },
 );
 

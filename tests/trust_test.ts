@@ -135,6 +135,45 @@ Deno.test("a controller that dies of an uncaught error removes the fetch it was 
   }
 });
 
+Deno.test("a controller that dies of an uncaught error or rejection leaves no process, temporary directory or file, even of a hung agent", async () => {
+  for (const how of ["throw", "reject"]) {
+    // The agents' temporary directories go to `tmp`; the puts' files to `dir`.
+    const tmp = await Deno.makeTempDir();
+    const dir = await Deno.makeTempDir();
+    try {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", `${here}fixtures/crash_controller.ts`, how, dir],
+        env: { TMPDIR: tmp },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 1, stderr);
+      assert.match(stderr, /Uncaught .*the controller crashed/);
+      const pids = JSON.parse(new TextDecoder().decode(out.stdout));
+      assert.ok(
+        await gone(Object.values(pids) as number[]),
+        `${how}: an agent outlived its controller`,
+      );
+      // What a hung agent leaves, the script's input relay removes after
+      // the second it gives the agent.
+      const left = () => [
+        ...Array.from(Deno.readDirSync(tmp), (e) => `tmp/${e.name}`),
+        ...Array.from(Deno.readDirSync(dir), (e) => e.name)
+          .filter((name) => name !== "big"),
+      ];
+      const deadline = Date.now() + 3_000;
+      while (left().length > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.deepEqual(left(), [], `${how}: left behind`);
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
+});
+
 Deno.test("an agent that stops answering is detected; pending calls reject and the tunnel reconnects", async () => {
   await using tun = new Local("frozen", {
     liveness: { interval: 200, timeout: 1000 },

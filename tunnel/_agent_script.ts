@@ -2,44 +2,55 @@
  * The POSIX shell script that starts an agent on any target. Every
  * transport runs it with `sh -c`; only the way to reach `sh` differs.
  *
- * It makes a private temporary directory (what the script makes is private:
- * umask 077; Deno gets the umask the script was given back, so remote code
- * makes files as a shell there would), makes sure the per-user caches
- * exist (`~/.cache/chopsticks/modules` for modules, and `deno` in it for
- * Deno's own caches, such as npm packages; Deno's V8 code cache is off: an
- * agent's modules come from a URL with its own port, so their entries would
- * be written by every agent and read by none, and the agent's own code
- * compiles faster than it is looked up there; what
- * one agent adds there under its loopback port (modules, and the npm
- * packages Deno unpacked, under `npm/<port>`) is removed when it ends (by
- * the script only if the agent wrote `$_d/bound`: it listens on that port,
- * which an agent that found the port taken must not clean), and
- * Deno's cache databases are reset when an agent found one past 64 MiB and
- * left `reset` there), reads two lines from stdin (shell
- * `export`s for the environment, then the import map), and starts Deno in
- * its own process group with stdout sent to stderr, so nothing the remote
- * code prints can reach the channel. The channel's input runs through a FIFO
- * that `dd` relays from the real stdin (so the script sees stdin end even
- * when the agent is hung; `dd` opens the FIFO itself, so it is started and
- * ready when Deno opens the other end, where the shell would start `cat`
- * only then); its output goes to the real stdout, which an
- * agent with every permission opens as `/proc/<the script's pid>/fd/1` (so
- * that no process it starts inherits it) when it is a pipe that
- * its user may open (not under sudo, where it is root's), and
- * any other agent reaches through a second FIFO and `cat` (Deno lets only
- * the former open a file descriptor path). When stdin ends (the controller
- * closed the tunnel or died) the agent gets SIGTERM (it removes what it was
- * writing and exits), and a second later its whole process group is killed
- * (a hung agent too); when Deno ends, the relays are stopped (the script
- * holds the input FIFO open until it exits, so that a `dd` that had not
- * opened it yet is not left waiting for a reader; it opens the output FIFO
- * itself, both ways, before Deno starts, so that neither Deno nor the
- * `cat` relay, which reads the script's descriptor, waits in an open,
- * and lets go of it once Deno ended: the relay then copies what is left
- * and ends). The agent removes its directories as it ends; when it was
- * killed the script does, and the temporary files the agent listed in
- * `$_d/t` (half-received files of a `put`; only names made like those,
- * since code on a scoped agent can write that list).
+ * It reads two lines from stdin (shell `export`s for the environment, then the
+ * import map) before it makes anything, so that a script killed while it waits
+ * for them leaves nothing. It makes a private temporary directory (what the
+ * script makes is private: umask 077; Deno gets the umask the script was given
+ * back, so remote code makes files as a shell there would), makes sure the
+ * per-user caches exist (`~/.cache/chopsticks/modules` for modules, and `deno`
+ * in it for Deno's own caches, such as npm packages; Deno's V8 code cache is
+ * off: an agent's modules come from a URL with its own port, so their entries
+ * would be written by every agent and read by none, and the agent's own code
+ * compiles faster than it is looked up there; what one agent adds there under
+ * its loopback port (modules, and the npm packages Deno unpacked, under
+ * `npm/<port>`) is removed when it ends (by the script only if the agent wrote
+ * `$_d/bound`: it listens on that port, which an agent that found the port
+ * taken must not clean), and Deno's cache databases are reset when an agent
+ * found one past 64 MiB and left `reset` there), and starts Deno in its own
+ * process group with stdout sent to stderr, so nothing the remote code prints
+ * can reach the channel. The channel's input runs through a FIFO that `dd`
+ * relays from the real stdin (so the script sees stdin end even when the agent
+ * is hung, unless the agent left the FIFO full and `dd` waits to write; `dd`
+ * opens the FIFO itself, so it is started and ready when Deno opens the other
+ * end, where the shell would start `cat` only then); its output goes to the
+ * real stdout, which an agent with every permission opens as
+ * `/proc/<the script's pid>/fd/1` (so that no process it starts inherits it)
+ * when it is a pipe that its user may open (not under sudo, where it is
+ * root's), and any other agent reaches through a second FIFO and `cat` (Deno
+ * lets only the former open a file descriptor path). The script opens that FIFO
+ * itself before Deno starts, so that neither Deno nor the `cat` relay, which
+ * reads the script's descriptor, waits in an open: read-write first (which
+ * never waits), then for reading and for writing, keeping only the last, so
+ * that `cat` is its only reader; it lets go of it once Deno ended, and the
+ * relay then copies what is left and ends. `cat` runs under a shell of its own
+ * (a process more, where one `mkfifo` making both FIFOs is one less), which
+ * notices a `cat` that ended before (killed): it stops the agent as when stdin
+ * ends and says so on stderr, and the agent's writes fail meanwhile (nothing
+ * reads the FIFO), which ends it too.
+ *
+ * When stdin ends (the controller closed the tunnel or died) the agent gets
+ * SIGTERM (it removes what it was writing and exits), and a second later its
+ * whole process group is killed (a hung agent too); when Deno ends, the relays
+ * are stopped (the script holds the input FIFO open until it exits, so that a
+ * `dd` that had not opened it yet is not left waiting for a reader). The agent
+ * removes its directories as it ends, whatever ended it (the channel closed,
+ * SIGTERM, a write the controller no longer reads); when it was killed, they
+ * are removed with the temporary files the agent listed in `$_d/t`
+ * (half-received files of a `put`; only names made like those, since code on a
+ * scoped agent can write that list) by the script's exit trap, or, when the
+ * script itself was killed (Deno SIGKILLs the processes it waits on when a
+ * controller dies of an uncaught error), by the shell of the input relay, which
+ * outlives it and stops the agent.
  *
  * @module
  */
@@ -140,16 +151,30 @@ _c="$_d/c"`;
     : `cd ${shellQuote(o.cwd)} || { echo "chopsticks: cannot enter ${
       o.cwd.replaceAll('"', "")
     }" >&2; exit 125; }\n`;
+  const fifos = direct
+    ? `if [ "$_w" != "$_d/o" ]; then mkfifo "$_d/i"; else mkfifo "$_d/i" "$_w" && exec 4<>"$_w" 7<"$_w" 4>"$_w"; fi || exit 125`
+    : `mkfifo "$_d/i" "$_w" && exec 4<>"$_w" 7<"$_w" 4>"$_w" || exit 125`;
   return `_d= _c= _p= _r= _o=
-trap '[ -z "$_d" ] || { [ -f "$_d/t" ] && while IFS= read -r _f; do case $_f in /*) case \${_f##*/} in .?*.chopsticks-????????.tmp) rm -f -- "$_f" ;; esac ;; esac; done <"$_d/t"; [ -f "$_d/bound" ] && for _f in "$_c/remote/http/127.0.0.1_PORT${o.port}" "$_c/gen/http/127.0.0.1_PORT${o.port}" "$_c/npm/${o.port}"; do [ -e "$_f" ] && rm -rf "$_f"; done; [ -e "$_d" ] && rm -rf "$_d"; }' EXIT
+_x() {
+  [ -f "$_d/t" ] && while IFS= read -r _f; do case $_f in /*) case \${_f##*/} in .?*.chopsticks-????????.tmp) rm -f -- "$_f" ;; esac ;; esac; done <"$_d/t"
+  [ -f "$_d/bound" ] && for _f in "$_c/remote/http/127.0.0.1_PORT${o.port}" "$_c/gen/http/127.0.0.1_PORT${o.port}" "$_c/npm/${o.port}"; do [ -e "$_f" ] && rm -rf "$_f"; done
+  [ -e "$_d" ] && rm -rf "$_d"
+}
+_t() {
+  kill -TERM $_p
+  _n=0
+  while kill -0 $_p && [ $_n -lt 10 ]; do sleep 0.1 & _s=$!; wait $_s; _n=$((_n + 1)); done
+  kill -KILL -$_p
+}
+trap '[ -z "$_d" ] || _x' EXIT
 trap 'for _j in "-$_p" "$_r" "$_o"; do [ "$_j" != - ] && [ -n "$_j" ] && kill -KILL "$_j" 2>/dev/null; done; exit 129' HUP INT TERM
+IFS= read -r _e || exit 125
+IFS= read -r _m || exit 125
 _u=$(umask; mktemp -d "\${TMPDIR:-/tmp}/chopsticks.XXXXXXXX") || exit 125
 _d=\${_u#*[!0-7]} _u=\${_u%%[!0-7]*}
 umask 077
 _c="$_d/c"
-IFS= read -r _e || exit 125
 eval "$_e"
-IFS= read -r _m || exit 125
 printf '%s\\n' "$_m" >"$_d/m.json"
 exec 5<&0 </dev/null
 _w="$_d/o"
@@ -157,8 +182,7 @@ ${
     direct
       ? "[ -p /proc/$$/fd/1 ] && true 2>/dev/null >>/proc/$$/fd/1 && _w=/proc/$$/fd/1\n"
       : ""
-  }mkfifo "$_d/i" || exit 125
-[ "$_w" != "$_d/o" ] || { mkfifo "$_w" && exec 4<>"$_w" 7<"$_w"; } || exit 125
+  }${fifos}
 _k="\${XDG_CACHE_HOME:-\${HOME:-/nonexistent}/.cache}/chopsticks/modules"
 ${shared ? sharedCaches : privateCaches}
 ${cd}${findDeno(o.deno)}
@@ -176,13 +200,19 @@ _p=$!
   _s=$!
   exec 5<&-
   wait $_s
-  kill -TERM $_p
-  _n=0
-  while kill -0 $_p && [ $_n -lt 10 ]; do sleep 0.1 & _s=$!; wait $_s; _n=$((_n + 1)); done
-  kill -KILL -$_p
+  _t
+  _x
 } >/dev/null 2>&1 4<&- 7<&- &
 _r=$!
-[ "$_w" != "$_d/o" ] || { cat <&7 4<&- 5<&- 7<&- & _o=$!; exec 7<&-; }
+[ "$_w" != "$_d/o" ] || {
+  {
+    cat <&7 7<&- &
+    exec 7<&-
+    wait $! || { _e=$?; _t >/dev/null 2>&1; echo "chopsticks: the agent's output relay (cat) ended with status $_e, so the agent was stopped" >&2; }
+  } 4<&- 5<&- &
+  _o=$!
+  exec 7<&-
+}
 exec 5<&-
 wait $_p 2>/dev/null
 _rc=$?

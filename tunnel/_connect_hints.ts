@@ -21,7 +21,28 @@ export const STAGE_HINTS = {
     "the cwd option names a directory that does not exist there, or that the agent's user cannot enter",
   denoRefused:
     'deno refused to start the agent: check the permissions option (an old deno? use deno: "upload" or a newer deno)',
+  relay:
+    "something on the target killed the relay (out of memory?); connecting again starts a new agent",
 } as const;
+
+/** What the agent script says when the relay of the agent's output ended. */
+const RELAY_ENDED = /^chopsticks: the agent's output relay \(cat\) ended/;
+
+/**
+ * The agent script's word that the relay of the agent's output ended under
+ * a running agent (killed on the target), so that it stopped the agent;
+ * undefined when it said nothing of the kind.
+ */
+export function relayEnded(tail: string[]): ExitCause | undefined {
+  const said = meaningfulLines(tail).find((l) => RELAY_ENDED.test(l));
+  if (said === undefined) return undefined;
+  return {
+    stage: "agent",
+    who: "the agent script",
+    said,
+    hint: STAGE_HINTS.relay,
+  };
+}
 
 /** What the agent script runs besides deno and its shell's built-ins. */
 const TOOLS = "mktemp|mkfifo|mkdir|rm|setsid|dd|cat|sleep";
@@ -86,9 +107,9 @@ export interface ExitCause {
 /**
  * Tells from the stderr tail why the process that should have become the
  * agent ended before the handshake: the agent script's own failures (no
- * deno, a `cwd` it cannot enter, a tool missing from PATH), Deno refusing
- * to start (its message, without the backtrace), or else the transport's
- * (`command`, with the transport's `hint`).
+ * deno, a `cwd` it cannot enter, a tool missing from PATH, its output relay
+ * killed), Deno refusing to start (its message, without the backtrace), or
+ * else the transport's (`command`, with the transport's `hint`).
  */
 export function exitCause(
   tail: string[],
@@ -96,6 +117,8 @@ export function exitCause(
   command: string,
   hint: string,
 ): ExitCause {
+  const relay = relayEnded(tail);
+  if (relay) return relay;
   const lines = meaningfulLines(tail);
   const script = (said: string, stage: ConnectStage, hint: string) => ({
     stage,

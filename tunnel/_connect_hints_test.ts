@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { exitCause, meaningfulLines } from "./_connect_hints.ts";
+import { exitCause, meaningfulLines, relayEnded } from "./_connect_hints.ts";
 
 const ESC = String.fromCharCode(27);
 
@@ -58,4 +58,17 @@ Deno.test("exitCause() quotes Deno's error with what its causes add, and leaves 
     [engine.stage, engine.who, engine.said, engine.hint],
     ["transport", "podman", "Error: no such container x", "h"],
   );
+});
+
+Deno.test("exitCause() and relayEnded() name the agent script's word that its output relay ended", () => {
+  const line =
+    "chopsticks: the agent's output relay (cat) ended with status 137, so the agent was stopped";
+  for (const cause of [exitCause([line], 143, "sh", "h"), relayEnded([line])]) {
+    assert.deepEqual(
+      [cause?.stage, cause?.who, cause?.said],
+      ["agent", "the agent script", line],
+    );
+    assert.match(cause?.hint ?? "", /killed the relay/);
+  }
+  assert.equal(relayEnded(["sh: 1: cat: not found"]), undefined);
 });

@@ -35,6 +35,7 @@ import {
   exitCause,
   importer,
   meaningfulLines,
+  relayEnded,
   STAGE_HINTS,
 } from "./_connect_hints.ts";
 import { cutText, replaceAgentFiles } from "./_remote_text.ts";
@@ -353,7 +354,7 @@ export class Connection {
           hint: STAGE_HINTS.handshake,
         } as const
         : channel.sawMarker
-        ? {
+        ? relayEnded(stderr.tail) ?? {
           stage: "agent",
           who: "the agent",
           said: last,
