@@ -26,7 +26,7 @@ import {
   writeBytes,
 } from "./fixtures/funcs.ts";
 import { same } from "./fixtures/load_marker.ts";
-import { throwLong, zeros } from "./fixtures/hostile_funcs.ts";
+import { sparseFile, throwLong, zeros } from "./fixtures/hostile_funcs.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 
@@ -1031,6 +1031,30 @@ Deno.test("the agent script, when it is sent SIGTERM, kills a hung agent at once
   // Not after the second the stdin relay gives a hung agent.
   assert.ok(await gone([agent], 700), "the agent still runs");
   assert.ok(performance.now() - start < 700);
+});
+
+Deno.test("close() of an agent hung while a put fills its input stops it, and its partial file goes", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await sparseFile(`${dir}/big`, 1024 ** 3);
+    const tun = new Local("hung", { ...capture().options, liveness: false });
+    const agent = await tun.call(pid);
+    tun.put(`${dir}/big`, `${dir}/copy`).catch(() => {});
+    while (
+      !Array.from(Deno.readDirSync(dir)).some((e) => e.name.endsWith(".tmp"))
+    ) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // The agent stops reading: the input relay blocks, and never sees the
+    // controller close it.
+    tun.call(spin, 30_000).catch(() => {});
+    await new Promise((r) => setTimeout(r, 500));
+    await tun.close();
+    assert.ok(await gone([agent], 2000), "the hung agent outlived close()");
+    assert.deepEqual(Array.from(Deno.readDirSync(dir), (e) => e.name), ["big"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("close() leaves no process of the agent script behind, not even its timer", async () => {

@@ -23,8 +23,11 @@ const READ = 64 * 1024;
 const DIRECT = 32 * 1024;
 const DIRECT_MAX = 4 * 1024 * 1024;
 
-/** How long `close()` waits for the process before killing it. */
+/** How long `close()` waits for the process before stopping it. */
 const CLOSE_GRACE_MS = 2000;
+
+/** How long `close()` waits after SIGTERM before SIGKILL. */
+const TERM_GRACE_MS = 1000;
 
 /** A spawned transport process. */
 export class ProcessChannel {
@@ -267,29 +270,34 @@ export class ProcessChannel {
    * Ends the channel: stdin is closed (the agent script then stops the
    * agent's process group). With `force` the process also gets SIGTERM at
    * once (for a connection that failed, where nothing is worth waiting
-   * for). A process still running after a grace period is killed. Resolves
+   * for). A process still running after a grace period gets SIGTERM, and
+   * SIGKILL a second later. Resolves
    * when it has exited and its stderr has been read.
    */
   close(force = false): Promise<void> {
     if (force) this.#signal("SIGTERM");
     this.#closing ??= (async () => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const grace = new Promise<"late">((resolve) => {
-        timer = setTimeout(() => resolve("late"), CLOSE_GRACE_MS);
-      });
+      const grace = deadline(CLOSE_GRACE_MS);
       // Closing stdin waits for the writes queued before it, which a
       // process that reads nothing holds up for ever: the grace period
       // bounds that wait too.
-      await Promise.race([this.#writer.close().catch(() => {}), grace]);
-      if (await Promise.race([this.status, grace]) === "late") {
-        this.#signal("SIGKILL");
+      await Promise.race([this.#writer.close().catch(() => {}), grace.late]);
+      if (await Promise.race([this.status, grace.late]) === "late") {
+        // SIGTERM first: the agent script stops the agent's process group
+        // (an agent that reads nothing holds its input relay, which then
+        // never sees the input end); SIGKILL would leave the agent running.
+        this.#signal("SIGTERM");
+        const term = deadline(TERM_GRACE_MS);
+        if (await Promise.race([this.status, term.late]) === "late") {
+          this.#signal("SIGKILL");
+        }
+        term.clear();
         await this.status;
       }
-      clearTimeout(timer);
-      await Promise.race([
-        this.#stderrDone,
-        new Promise((r) => setTimeout(r, 200)),
-      ]);
+      grace.clear();
+      const stderr = deadline(200);
+      await Promise.race([this.#stderrDone, stderr.late]);
+      stderr.clear();
     })();
     this.#wrote(0);
     return this.#closing;
@@ -302,6 +310,15 @@ export class ProcessChannel {
       // It has exited already.
     }
   }
+}
+
+/** A promise of "late" after `ms`, and the way to stop its timer. */
+function deadline(ms: number): { late: Promise<"late">; clear(): void } {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), ms);
+  });
+  return { late, clear: () => clearTimeout(timer) };
 }
 
 function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
