@@ -44,6 +44,29 @@ export function relayEnded(tail: string[]): ExitCause | undefined {
   };
 }
 
+/**
+ * Why an agent that had started (it sent its handshake) ended before it was
+ * ready: its output relay ended, it was killed by a signal (the agent
+ * script exits with 128 + the signal's number, as does a killed
+ * transport), or it failed by itself (the last line it wrote says why).
+ */
+export function agentEnded(tail: string[], code: number): ExitCause {
+  const relay = relayEnded(tail);
+  if (relay) return relay;
+  const said = meaningfulLines(tail).at(-1) ?? "";
+  const signal = code > 128 && code < 128 + 65 ? code - 128 : 0;
+  return {
+    stage: "agent",
+    who: "the agent",
+    said,
+    hint: signal
+      ? `it was killed by signal ${signal}${
+        signal === 9 ? " (SIGKILL)" : signal === 15 ? " (SIGTERM)" : ""
+      }: something on the target stopped it (out of memory? a process limit? an administrator?)`
+      : STAGE_HINTS.agent,
+  };
+}
+
 /** What the agent script runs besides deno and its shell's built-ins. */
 const TOOLS = "mktemp|mkfifo|mkdir|rm|setsid|dd|cat|sleep";
 

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { exitCause, meaningfulLines, relayEnded } from "./_connect_hints.ts";
+import {
+  agentEnded,
+  exitCause,
+  meaningfulLines,
+  relayEnded,
+} from "./_connect_hints.ts";
 
 const ESC = String.fromCharCode(27);
 
@@ -71,4 +76,17 @@ Deno.test("exitCause() and relayEnded() name the agent script's word that its ou
     assert.match(cause?.hint ?? "", /killed the relay/);
   }
   assert.equal(relayEnded(["sh: 1: cat: not found"]), undefined);
+});
+
+Deno.test("agentEnded() says an agent killed while it started was killed, not that its deno may be old", () => {
+  const killed = agentEnded(["some line"], 137);
+  assert.equal(killed.stage, "agent");
+  assert.match(
+    killed.hint,
+    /^it was killed by signal 9 \(SIGKILL\): something on the target stopped it/,
+  );
+  assert.doesNotMatch(killed.hint, /old deno/);
+  const failed = agentEnded(["error: Uncaught SyntaxError: x"], 1);
+  assert.equal(failed.said, "error: Uncaught SyntaxError: x");
+  assert.match(failed.hint, /the agent started but failed/);
 });

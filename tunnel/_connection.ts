@@ -32,10 +32,10 @@ import { agentScript, envLine } from "./_agent_script.ts";
 import { ModuleRequests } from "./_module_requests.ts";
 import { loadAgentCode } from "./_agent_code.ts";
 import {
+  agentEnded,
   exitCause,
   importer,
   meaningfulLines,
-  relayEnded,
   STAGE_HINTS,
 } from "./_connect_hints.ts";
 import { cutText, replaceAgentFiles } from "./_remote_text.ts";
@@ -354,12 +354,7 @@ export class Connection {
           hint: STAGE_HINTS.handshake,
         } as const
         : channel.sawMarker
-        ? relayEnded(stderr.tail) ?? {
-          stage: "agent",
-          who: "the agent",
-          said: last,
-          hint: STAGE_HINTS.agent,
-        } as const
+        ? agentEnded(stderr.tail, status.code)
         : exitCause(stderr.tail, status.code, spec.command, o.hint);
       throw new ConnectError(
         o.host,
