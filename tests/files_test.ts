@@ -1,6 +1,6 @@
 /**
  * File transfer limits on a Local tunnel: bounded memory on a 1 GiB put,
- * no head-of-line blocking, and a full disk.
+ * no head-of-line blocking, and a full disk (for a file and for a tree).
  *
  * @module
  */
@@ -12,6 +12,7 @@ import {
   sparseFile,
   truncateAfter,
 } from "./fixtures/hostile_funcs.ts";
+import { differing, landed, smallTree } from "./_trees.ts";
 
 const GiB = 1024 * 1024 * 1024;
 const MiB = 1024 * 1024;
@@ -65,6 +66,58 @@ Deno.test({
         controllerGrowth < 64 * MiB,
         `controller grew ${(controllerGrowth / MiB).toFixed(1)} MiB`,
       );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a putTree or fetchTree of big files keeps both sides' memory bounded: they go one at a time",
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "chopsticks-big-tree-" });
+    try {
+      // A tree's files go several at a time, but with no more than a window
+      // of their bytes in flight: these go one by one.
+      await Deno.mkdir(`${dir}/src`);
+      for (let i = 0; i < 16; i++) {
+        await sparseFile(`${dir}/src/${i}.bin`, 16 * MiB);
+      }
+      await using tun = new Local("big-tree");
+      await tun.call(pid);
+      for (
+        const [name, copy] of [
+          ["putTree", () => tun.putTree(`${dir}/src`, `${dir}/put`)],
+          ["fetchTree", () => tun.fetchTree(`${dir}/src`, `${dir}/fetched`)],
+        ] as const
+      ) {
+        const agentBefore = await tun.call(peakRss);
+        const controllerBefore = Deno.memoryUsage().rss;
+        let controllerPeak = controllerBefore;
+        const sampler = setInterval(() => {
+          controllerPeak = Math.max(controllerPeak, Deno.memoryUsage().rss);
+        }, 20);
+        const result = await copy().finally(() => clearInterval(sampler));
+        assert.equal(result.bytes, 16 * 16 * MiB);
+        const agentGrowth = (await tun.call(peakRss)) - agentBefore;
+        const controllerGrowth = controllerPeak - controllerBefore;
+        // A fetch grows the agent more than a put, tree or not (one fetch
+        // of 512 MiB: about 80 MiB). These files all in flight at once
+        // took the controller past 128 MiB on a putTree, the agent past 200
+        // MiB on a fetchTree.
+        const agentLimit = name === "putTree" ? 64 * MiB : 128 * MiB;
+        assert.ok(
+          agentGrowth < agentLimit,
+          `${name}: the agent grew ${(agentGrowth / MiB).toFixed(1)} MiB`,
+        );
+        assert.ok(
+          controllerGrowth < 64 * MiB,
+          `${name}: the controller grew ${
+            (controllerGrowth / MiB).toFixed(1)
+          } MiB`,
+        );
+      }
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -248,4 +301,58 @@ Deno.test("when the agent dies, each transfer and call under way fails with an e
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name:
+    "a putTree or fetchTree that fills the disk midway fails clearly: nothing lands after it rejects, no temporary file stays, every file there is whole",
+  ignore: Deno.uid() !== 0 && !Deno.env.get("CI"),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "chopsticks-full-tree-" });
+    await Deno.mkdir(`${dir}/disk`);
+    const { success: mounted } = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", `${dir}/disk`],
+    }).output();
+    assert.ok(mounted, "cannot mount a tmpfs (needs root)");
+    try {
+      // About 2.4 MB in 300 files: the 1 MiB disk fills with many of them
+      // in flight.
+      const src = `${dir}/src`;
+      await smallTree(src, 300, 16 * 1024);
+      await using tun = new Local("full-tree");
+      for (
+        const [name, copy] of [
+          ["putTree", () => tun.putTree(src, `${dir}/disk/tree`)],
+          ["fetchTree", () => tun.fetchTree(src, `${dir}/disk/tree`)],
+        ] as const
+      ) {
+        const dest = `${dir}/disk/tree`;
+        // What is there the moment it rejects.
+        const [error, then] = await copy().then(
+          () => assert.fail(`${name} filled a 1 MiB disk with 2.4 MB`),
+          (e) => [e, landed(dest)] as const,
+        );
+        assert.ok(error instanceof Error, String(error));
+        assert.match(error.message, /No space left/, name);
+        if (name === "fetchTree") {
+          assert.deepEqual(then.temporaries, [], `${name}: left`);
+        }
+        const end = Date.now() + 3000;
+        while (landed(dest).temporaries.length && Date.now() < end) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await new Promise((r) => setTimeout(r, 500));
+        const later = landed(dest);
+        assert.deepEqual(later.temporaries, [], `${name}: temporary files`);
+        assert.deepEqual(later.files, then.files, `${name}: landed later`);
+        assert.ok(later.files.length > 0, `${name}: nothing was copied`);
+        assert.deepEqual(await differing(src, dest, later.files), [], name);
+        await Deno.remove(dest, { recursive: true });
+      }
+      assert.equal(await tun.call(add, 1, 1), 2, "the tunnel stays usable");
+    } finally {
+      await new Deno.Command("umount", { args: [`${dir}/disk`] }).output();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

@@ -9,6 +9,7 @@ import { ErrorResult, Group, Local, Queue, TimeoutError } from "../mod.ts";
 import { add, list, pid } from "./fixtures/funcs.ts";
 import { sparseFile } from "./fixtures/hostile_funcs.ts";
 import { cpuMs } from "./_processes.ts";
+import { differing, landed, smallTree } from "./_trees.ts";
 
 const MiB = 1024 * 1024;
 /** Big enough to take well over the moment the tests abort at. */
@@ -191,6 +192,66 @@ Deno.test("an aborted putTree or fetchTree stops hashing on both sides at once",
         `the controller used ${controllerMs} ms of CPU since`,
       );
     }
+  });
+});
+
+Deno.test("a putTree or fetchTree of many files aborted midway: nothing lands after it rejects, no temporary file stays, every file there is whole", async () => {
+  await withDirs(async (here, there) => {
+    // Small enough that many are in flight at once, big enough that those
+    // take a moment to finish.
+    const src = `${here}/src`;
+    const count = 300;
+    await smallTree(src, count, 256 * 1024);
+    await using tun = new Local("abort-many");
+    await tun.call(add, 1, 1);
+    for (
+      const [name, dest, copy] of [
+        [
+          "putTree",
+          `${there}/put`,
+          (signal: AbortSignal) => tun.putTree(src, `${there}/put`, { signal }),
+        ],
+        [
+          "fetchTree",
+          `${there}/fetched`,
+          (signal: AbortSignal) =>
+            tun.fetchTree(src, `${there}/fetched`, { signal }),
+        ],
+      ] as const
+    ) {
+      const stop = new AbortController();
+      let settled = false;
+      const copying = copy(stop.signal).finally(() => settled = true);
+      // Midway: some files have landed, most have not.
+      while (!settled) {
+        const now = await Deno.stat(dest).then(() => landed(dest), () => null);
+        if (now && now.files.length >= 50) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      stop.abort();
+      // What is there the moment it rejects.
+      const [error, then] = await copying.then(
+        () => assert.fail(`${name} was not stopped`),
+        (e) => [e, landed(dest)] as const,
+      );
+      assert.equal(error, stop.signal.reason, name);
+      assert.ok(then.files.length < count, `${name}: it did not stop`);
+      if (name === "fetchTree") {
+        // Each fetch removes its temporary file before it rejects.
+        assert.deepEqual(then.temporaries, [], `${name}: left`);
+      }
+      // The agent removes its own as the aborts reach it.
+      const end = Date.now() + 3000;
+      while (landed(dest).temporaries.length && Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      const later = landed(dest);
+      assert.deepEqual(later.temporaries, [], `${name}: temporary files`);
+      assert.deepEqual(later.files, then.files, `${name}: landed later`);
+      assert.deepEqual(await differing(src, dest, later.files), [], name);
+    }
+    assert.equal(await tun.call(add, 2, 3), 5);
   });
 });
 

@@ -21,6 +21,7 @@ import {
 } from "./fixtures/funcs.ts";
 import { alive, gone } from "./_processes.ts";
 import { Hostile } from "./fixtures/hostile_tunnel.ts";
+import { FILES_AT_ONCE } from "../tunnel/_tree.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 
@@ -297,21 +298,30 @@ Deno.test("fetchTree never writes or chmods through a symlink another fetchTree 
   const after = await withVictim(async (base, victim) => {
     const dest = `${base}/dest`;
     const file = (path: string) => ({ path, type: "file", mode: 0o666 });
-    // Two copies into the same destination. /B lists y and x as files;
-    // /A lists x as a symlink to a directory outside. The agent answers
-    // /A's listing once /B has made its entries and is fetching y, and
-    // finishes y once /A has made its symlink: /B then fetched x through
-    // it into the directory outside, and chmodded that directory.
+    // Two copies into the same destination. /B lists y, as many files more
+    // as it fetches at once, and x; /A lists x as a symlink to a directory
+    // outside. The agent answers /A's listing once /B has made its entries
+    // and is fetching y, and finishes y and the others once /A has made its
+    // symlink: /B then fetched x through it into the directory outside,
+    // and chmodded that directory.
+    const others = Array.from({ length: FILES_AT_ONCE - 1 }, (_, i) => `o${i}`);
     await using tun = new Hostile("files", {
       trees: {
-        "/B": [file("y"), file("x")].map((e) => ({ ...e, size: 3 })),
+        "/B": [file("y"), ...others.map(file), file("x")].map((e) => ({
+          ...e,
+          size: 3,
+        })),
         "/A": [
           { path: "x", type: "link", mode: 0o777, size: 0, target: victim },
           { ...file("z"), size: 3 },
         ],
       },
       content: "abc",
-      hold: { "/A": "/B/y", "/B/y": "/A/z" },
+      hold: {
+        "/A": "/B/y",
+        "/B/y": "/A/z",
+        ...Object.fromEntries(others.map((o) => [`/B/${o}`, "/A/z"])),
+      },
     }, { output: () => {} });
     const [b, a] = await Promise.allSettled([
       tun.fetchTree("/B", dest),

@@ -1,8 +1,9 @@
 /**
  * The controller's side of `putTree` and `fetchTree`: both sides list the
  * tree, files whose size matches are compared by sha256, and only what
- * differs is copied (each file through `put`/`fetch`, so atomically);
- * directories keep their modes, symlinks are copied as links.
+ * differs is copied (each file through `put`/`fetch`, so atomically, a few
+ * at a time on the one tunnel); directories keep their modes, symlinks are
+ * copied as links.
  *
  * @module
  */
@@ -16,8 +17,15 @@ import {
   type TreeEntry,
 } from "../agent/_tree.ts";
 import { ProtocolError } from "../errors.ts";
+import { WINDOW } from "../wire/_protocol.ts";
 import type { Connection } from "./_connection.ts";
 import { fetchFile, putFile, type TransferOptions } from "./_transfer.ts";
+
+/**
+ * Files of a tree copied at once: each file costs round trips (its begin
+ * and its end) and a sync to disk before its rename, which then overlap.
+ */
+export const FILES_AT_ONCE = 16;
 
 /** What `putTree` and `fetchTree` resolve to. */
 export interface TreeResult {
@@ -121,6 +129,53 @@ async function changedFiles(
   return files.filter((e) => !unchanged.has(e.path));
 }
 
+/**
+ * Runs `copy` on each of `files`, in order, up to FILES_AT_ONCE at a time
+ * and, so that memory stays bounded as for one file, with at most a
+ * window's worth of their bytes (WINDOW) in flight: a file that big goes
+ * alone. The first failure stops the others (through the signal each
+ * `copy` gets) and no file starts after it; either way this settles only
+ * once no copy is under way, rejecting with the first failure, or with
+ * the reason of `signal` when it aborted.
+ */
+async function copyEach(
+  files: TreeEntry[],
+  signal: AbortSignal | undefined,
+  copy: (e: TreeEntry, signal: AbortSignal) => Promise<unknown>,
+): Promise<void> {
+  const stop = new AbortController();
+  const either = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+  const running = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+  let inFlight = 0;
+  for (const e of files) {
+    const cost = Math.min(e.size, WINDOW);
+    while (
+      running.size >= FILES_AT_ONCE ||
+      (running.size > 0 && inFlight + cost > WINDOW)
+    ) {
+      await Promise.race(running);
+    }
+    if (failure || either.aborted) break;
+    inFlight += cost;
+    const copying: Promise<void> = copy(e, either).then(
+      () => {},
+      (error) => {
+        if (failure) return;
+        failure = { error };
+        stop.abort(error);
+      },
+    ).finally(() => {
+      inFlight -= cost;
+      running.delete(copying);
+    });
+    running.add(copying);
+  }
+  await Promise.all(running);
+  if (failure) throw failure.error;
+  signal?.throwIfAborted();
+}
+
 /** Copies the local tree `localDir` to `remoteDir` on the target. */
 export async function putTree(
   conn: Connection,
@@ -155,14 +210,13 @@ export async function putTree(
     local.entries,
     local.mode,
   ], { signal });
-  let bytes = 0;
-  for (const e of changed) {
+  await copyEach(changed, signal, async (e, signal) => {
     await putFile(conn, `${local.root}/${e.path}`, `${remote.root}/${e.path}`, {
       mode: e.mode,
       signal,
     });
-    bytes += e.size;
-  }
+  });
+  const bytes = changed.reduce((sum, e) => sum + e.size, 0);
   const files = local.entries.filter((e) => e.type === "file").length;
   return { root: remote.root, files, copied: changed.length, bytes };
 }
@@ -198,16 +252,15 @@ export async function fetchTree(
     (paths) => hashFiles(root, paths, signal),
   );
   await makeEntries(root, remote.entries, signal, remote.mode);
-  let bytes = 0;
-  for (const e of changed) {
+  await copyEach(changed, signal, async (e, signal) => {
     // Exactly there, never into what is in the way, and with its mode set
     // before it takes its name (a chmod of the name would follow a link).
     const target = await safePath(root, e.path);
     await fetchFile(conn, `${remote.root}/${e.path}`, target, { signal }, {
       mode: e.mode,
     });
-    bytes += e.size;
-  }
+  });
+  const bytes = changed.reduce((sum, e) => sum + e.size, 0);
   const files = remote.entries.filter((e) => e.type === "file").length;
   return { root, files, copied: changed.length, bytes };
 }
