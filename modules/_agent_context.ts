@@ -11,9 +11,9 @@
 export interface ProjectImports {
   /** Directory of the project's `deno.json`. */
   configDir: string;
-  /** Its "imports". */
+  /** Its "imports", as the controller resolved them (see `Project`). */
   imports: Record<string, string>;
-  /** Its "scopes". */
+  /** Its "scopes", and one for each package it links, so resolved. */
   scopes: Record<string, Record<string, string>>;
 }
 

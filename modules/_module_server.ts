@@ -65,7 +65,10 @@ export class ModuleServer {
   #remoteModules: readonly string[];
 
   /**
-   * `roots` are absolute directory paths (symlinks in them are resolved);
+   * `roots` are absolute directory paths, each taken as given and with its
+   * symlinks resolved (Deno names a linked package's modules by the path
+   * its `links` entry gives, symlinks and all; a file's real path must
+   * still be under one of them);
    * `memory` maps names to answers served at `/<secret>/v/<name>`. With
    * `relay` (on an agent that opens tunnels of its own: its own module
    * server's URL prefix), files are fetched from there instead, so the
@@ -81,8 +84,8 @@ export class ModuleServer {
     this.#relay = relay;
     this.#remoteModules = remoteModules;
     this.#roots = Promise.all(
-      [...new Set(roots)].map((r) => Deno.realPath(r).catch(() => r)),
-    );
+      roots.map(async (r) => [r, await Deno.realPath(r).catch(() => r)]),
+    ).then((both) => [...new Set(both.flat())]);
     this.#secret = `/${secret}/`;
     this.#memory = new Map(Object.entries(memory));
   }

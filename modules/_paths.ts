@@ -19,6 +19,11 @@ export function toUrlPath(path: string): string {
   return path.split("/").map(encodeURIComponent).join("/");
 }
 
+/** Converts an absolute path to a `file:` URL. */
+export function toFileUrl(path: string): string {
+  return "file://" + toUrlPath(path);
+}
+
 /** The directory part of `path`. */
 export function dirname(path: string): string {
   const cut = path.replace(/\/+$/, "").lastIndexOf("/");

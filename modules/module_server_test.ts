@@ -79,6 +79,41 @@ Deno.test("ModuleServer refuses every way out of the roots", async () => {
   }
 });
 
+Deno.test("ModuleServer serves a root named through a symlink by that path, with the same checks", async () => {
+  // A project's `links` entry may be a symlink: Deno then names the
+  // package's modules by the symlink's path.
+  const { dir, root } = await tree();
+  const linked = `${dir}/linked`;
+  await Deno.symlink(root, linked);
+  const server = new ModuleServer([linked], SECRET);
+  try {
+    const ok = await server.answer(`/${SECRET}/f${linked}/src/mod.ts`);
+    assert.equal(ok.status, 200);
+    assert.equal(
+      (await server.answer(`/${SECRET}/f${root}/src/mod.ts`)).status,
+      200,
+      "and by its real path",
+    );
+    for (
+      const path of [
+        "src/escape.ts",
+        "linkdir/secret.ts",
+        ".env",
+        ".hidden.ts",
+        "src/notes.txt",
+        "src/../../outside/secret.ts",
+      ]
+    ) {
+      const answer = await server.answer(`/${SECRET}/f${linked}/${path}`);
+      assert.ok(answer.status >= 400, `${path} was served`);
+    }
+    const outside = await server.answer(`/${SECRET}/f${dir}/outside/secret.ts`);
+    assert.equal(outside.status, 403);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("ModuleServer fetches remote modules only from origins the program uses", async () => {
   const hits: string[] = [];
   const server = Deno.serve(
