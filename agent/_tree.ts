@@ -88,28 +88,35 @@ export async function listTree(root: string): Promise<Tree> {
 }
 
 /**
- * Hex sha256 of each file `paths` (relative to `root`). Stops, throwing its
- * reason, once `signal` aborts.
+ * Hex sha256 of each file `paths` (relative to `root`), or null for one
+ * that cannot be read (it is then copied: a file there that its user may
+ * not read is replaced, and one here gives the copy's own clear error).
+ * Stops, throwing its reason, once `signal` aborts.
  */
 export async function hashFiles(
   root: string,
   paths: string[],
   signal?: AbortSignal,
-): Promise<string[]> {
+): Promise<(string | null)[]> {
   const { createHash } = await import("node:crypto");
-  const out: string[] = [];
+  const out: (string | null)[] = [];
   const buf = new Uint8Array(256 * 1024);
   for (const path of paths) {
     signal?.throwIfAborted();
     const hash = createHash("sha256");
-    using file = await Deno.open(`${root}/${checkRelative(path)}`, {
-      read: true,
-    });
-    for (let n; (n = await file.read(buf)) !== null;) {
-      signal?.throwIfAborted();
-      hash.update(buf.subarray(0, n));
+    try {
+      using file = await Deno.open(`${root}/${checkRelative(path)}`, {
+        read: true,
+      });
+      for (let n; (n = await file.read(buf)) !== null;) {
+        signal?.throwIfAborted();
+        hash.update(buf.subarray(0, n));
+      }
+      out.push(hash.digest("hex"));
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      out.push(null);
     }
-    out.push(hash.digest("hex"));
   }
   return out;
 }

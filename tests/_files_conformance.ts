@@ -285,4 +285,32 @@ export function filesConformance(transport: string, make: TunnelFactory): void {
       await Deno.remove(local, { recursive: true });
     }
   });
+
+  test("a second putTree() replaces a file there that its user may not read (mode 000)", async () => {
+    const local = await Deno.makeTempDir();
+    await using tun = make();
+    const remote = await tun.call(tempDir);
+    try {
+      await Deno.mkdir(`${local}/src`);
+      await Deno.writeTextFile(`${local}/src/locked`, "v1");
+      await Deno.writeTextFile(`${local}/src/open`, "same");
+      await Deno.chmod(`${local}/src/locked`, 0o000);
+      assert.equal(
+        (await tun.putTree(`${local}/src`, `${remote}/dst`)).copied,
+        2,
+      );
+      // Same size, new content: only a hash could tell, and the agent's
+      // user (unless root) cannot read what is there.
+      await Deno.chmod(`${local}/src/locked`, 0o600);
+      await Deno.writeTextFile(`${local}/src/locked`, "v2");
+      await Deno.chmod(`${local}/src/locked`, 0o000);
+      const again = await tun.putTree(`${local}/src`, `${remote}/dst`);
+      assert.equal(again.files, 2);
+      assert.equal(again.copied, 1, "the locked file is sent again");
+      assert.equal(await tun.call(modeOf, `${remote}/dst/locked`), 0o000);
+    } finally {
+      await tun.call(removeAll, remote);
+      await Deno.remove(local, { recursive: true });
+    }
+  });
 }

@@ -112,8 +112,8 @@ function checkTree(tree: unknown, host: string, dir: string): Tree {
 async function changedFiles(
   from: Tree,
   to: Tree,
-  hashFrom: (paths: string[]) => Promise<string[]>,
-  hashTo: (paths: string[]) => Promise<string[]>,
+  hashFrom: (paths: string[]) => Promise<(string | null)[]>,
+  hashTo: (paths: string[]) => Promise<(string | null)[]>,
 ): Promise<TreeEntry[]> {
   const there = new Map((to.entries ?? []).map((e) => [e.path, e]));
   const files = (from.entries ?? []).filter((e) => e.type === "file");
@@ -125,7 +125,10 @@ async function changedFiles(
   const [a, b] = paths.length
     ? await Promise.all([hashFrom(paths), hashTo(paths)])
     : [[], []];
-  const unchanged = new Set(paths.filter((_, i) => a[i] === b[i]));
+  // A file either side could not read (null) is copied.
+  const unchanged = new Set(
+    paths.filter((_, i) => typeof a[i] === "string" && a[i] === b[i]),
+  );
   return files.filter((e) => !unchanged.has(e.path));
 }
 
@@ -203,7 +206,7 @@ export async function putTree(
     async (paths) =>
       await conn.call(builtin("treeHash"), [remote.root, paths], {
         signal,
-      }) as string[],
+      }) as (string | null)[],
   );
   await conn.call(builtin("treeMake"), [
     remote.root,
@@ -248,7 +251,7 @@ export async function fetchTree(
     async (paths) =>
       await conn.call(builtin("treeHash"), [remote.root, paths], {
         signal,
-      }) as string[],
+      }) as (string | null)[],
     (paths) => hashFiles(root, paths, signal),
   );
   await makeEntries(root, remote.entries, signal, remote.mode);
