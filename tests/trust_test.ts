@@ -61,7 +61,9 @@ async function controllerStopped(
   dir: string,
   stop: (child: Deno.ChildProcess) => void,
   mode = "",
-): Promise<{ code: number; stderr: string; pids: number[] }> {
+): Promise<
+  { code: number; signal: Deno.Signal | null; stderr: string; pids: number[] }
+> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${here}fixtures/sigint_controller.ts`, dir, mode],
     env: { TMPDIR: tmp },
@@ -82,38 +84,80 @@ async function controllerStopped(
     assert.fail(`the controller did not start its agents: ${await stderr}`);
   }
   stop(child);
-  const { code } = await child.status;
+  const { code, signal } = await child.status;
   await reader.cancel();
-  return { code, stderr: await stderr, pids };
+  return { code, signal, stderr: await stderr, pids };
+}
+
+/** Names in `dir`, once nothing else is there or after `ms`. */
+async function settledNames(
+  dir: string,
+  expected: string[],
+  ms = 2000,
+): Promise<string[]> {
+  const names = () => Array.from(Deno.readDirSync(dir), (e) => e.name).sort();
+  for (const end = Date.now() + ms; Date.now() < end;) {
+    if (names().join("/") === expected.join("/")) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return names();
 }
 
 for (const [signal, exitCode] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
-  Deno.test(`${signal} to the controller closes every tunnel, with a call, a put and a fetch under way, and leaves no process or file`, async () => {
-    const tmp = await Deno.makeTempDir();
-    const dir = await Deno.makeTempDir();
-    try {
-      const { code, stderr, pids } = await controllerStopped(
-        tmp,
-        dir,
-        (child) => child.kill(signal),
-      );
-      assert.equal(code, exitCode, stderr);
-      assert.doesNotMatch(stderr, /Uncaught/);
-      assert.ok(await gone(pids), "an agent or its child outlived the signal");
-      assert.deepEqual(
-        Array.from(Deno.readDirSync(tmp), (e) => e.name),
-        [],
-        "an agent's temporary directory was left",
-      );
-      assert.deepEqual(Array.from(Deno.readDirSync(dir), (e) => e.name), [
-        "big",
-      ]);
-    } finally {
-      await Deno.remove(tmp, { recursive: true });
-      await Deno.remove(dir, { recursive: true });
-    }
-  });
+  for (const times of [1, 2]) {
+    Deno.test(
+      `${signal} to the controller${
+        times === 2 ? ", twice at once," : ""
+      } closes every tunnel, with a call, a put and a fetch under way, and leaves no process or file`,
+      async () => {
+        const tmp = await Deno.makeTempDir();
+        const dir = await Deno.makeTempDir();
+        try {
+          const { code, signal: killedBy, stderr, pids } =
+            await controllerStopped(tmp, dir, (child) => {
+              child.kill(signal);
+              // The second comes while the agents stop: the program exits
+              // at once, through Deno.exit (not killed by the signal).
+              if (times === 2) setTimeout(() => child.kill(signal), 5);
+            });
+          assert.equal(code, exitCode, stderr);
+          assert.equal(killedBy, null, "the program was killed by the signal");
+          assert.doesNotMatch(stderr, /Uncaught/);
+          assert.ok(
+            await gone(pids),
+            "an agent or its child outlived the signal",
+          );
+          // (After a second signal, the agents stop by themselves, as their
+          // input ends.)
+          assert.deepEqual(
+            await settledNames(tmp, []),
+            [],
+            "an agent's temporary directory was left",
+          );
+          assert.deepEqual(await settledNames(dir, ["big"]), ["big"]);
+        } finally {
+          await Deno.remove(tmp, { recursive: true });
+          await Deno.remove(dir, { recursive: true });
+        }
+      },
+    );
+  }
 }
+
+Deno.test("a rejection the program handles itself leaves a fetch under way alone", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${here}fixtures/handled_rejection.ts`, dir],
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    assert.equal(new TextDecoder().decode(out.stdout).trim(), "268435456");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 Deno.test("a controller that dies of an uncaught error removes the fetch it was writing", async () => {
   const tmp = await Deno.makeTempDir();

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { agentContext } from "../modules/_agent_context.ts";
+
 /** What SIGINT and SIGTERM close. */
 export interface Closable {
   /**
@@ -61,11 +63,17 @@ function stopAll(code: number, what: string): void {
   );
 }
 
-/** Adds or removes an open connection. */
+/**
+ * Adds or removes an open connection. The signal listeners are there while
+ * a connection is open, and stay once a signal came, until the program
+ * exits. An agent has its own (it stops what it started, tunnels included,
+ * as it ends), so none are added there.
+ */
 export function track(conn: Closable, on: boolean): void {
   const before = live.size;
   if (on) live.add(conn);
   else live.delete(conn);
+  if (stopping || agentContext()) return;
   try {
     for (const [signal, handler] of handlers) {
       if (before === 0 && live.size === 1) {

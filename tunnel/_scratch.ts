@@ -13,21 +13,27 @@ let hooked = false;
 /** `path` is being written; it goes if the program exits meanwhile. */
 export function writing(path: string): void {
   files.add(path);
-  if (hooked) return;
-  hooked = true;
-  addEventListener("unload", removeAll);
-  // Not prevented (by a handler of the program's own, registered before):
-  // the program ends.
-  const ending = (event: Event) => {
-    if (!event.defaultPrevented) removeAll();
-  };
-  addEventListener("error", ending);
-  addEventListener("unhandledrejection", ending);
+  // An uncaught error ends the program unless a listener prevents it: this
+  // one goes after every listener the program has so far (added again at
+  // each file), so that one that lets the program go on keeps the files
+  // (a listener added while a fetch is under way comes after it).
+  for (const type of ["error", "unhandledrejection"]) {
+    removeEventListener(type, ending);
+    addEventListener(type, ending);
+  }
+  if (!hooked) {
+    hooked = true;
+    addEventListener("unload", removeAll);
+  }
 }
 
 /** `path` was renamed into place or removed. */
 export function written(path: string): void {
   files.delete(path);
+}
+
+function ending(event: Event): void {
+  if (!event.defaultPrevented) removeAll();
 }
 
 function removeAll(): void {
