@@ -97,8 +97,14 @@ function take() {
   // called again (the synchronous path waits for no asynchronous write),
   // and a fresh one per write (up to 4 MiB during a fetch) left the
   // collector behind by tens of MiB.
-  if (outBuf.length < queued) outBuf = new Uint8Array(queued);
-  const buf = outBuf.subarray(0, queued);
+  // (A batch bigger than a fetch's, a big result, gets its own: the one
+  // kept stays small.)
+  if (outBuf.length < queued && queued <= KEEP_OUT) {
+    outBuf = new Uint8Array(queued);
+  }
+  const buf = queued <= outBuf.length
+    ? outBuf.subarray(0, queued)
+    : new Uint8Array(queued);
   queued = 0;
   let at = 0;
   for (const p of parts) {
@@ -110,8 +116,9 @@ function take() {
   }
   return buf;
 }
-/** What take() fills. */
+/** What take() fills, up to KEEP_OUT bytes. */
 let outBuf = new Uint8Array(64 * 1024);
+const KEEP_OUT = 8 * 1024 * 1024;
 /** @param {Uint8Array} buf */
 function writeSyncAll(buf) {
   for (let done = 0; done < buf.length;) {

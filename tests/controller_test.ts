@@ -979,10 +979,10 @@ Deno.test("a scoped agent whose output relay is killed while it connects fails a
   const dir = await Deno.makeTempDir();
   const mark = `chopsticks-mark-${crypto.randomUUID()}`;
   try {
-    // A deno that takes a second to start: the relay is killed before.
+    // A deno that takes 3 s to start: the relay is killed before.
     await Deno.writeTextFile(
       `${dir}/deno`,
-      `#!/bin/sh\nsleep 1\nexec '${Deno.execPath()}' "$@"\n`,
+      `#!/bin/sh\nsleep 3\nexec '${Deno.execPath()}' "$@"\n`,
     );
     await Deno.chmod(`${dir}/deno`, 0o755);
     const tun = new Local("relay", {
@@ -994,7 +994,7 @@ Deno.test("a scoped agent whose output relay is killed while it connects fails a
     });
     const connecting = tun.connect().catch((e) => e);
     let cat: number | undefined;
-    for (let i = 0; i < 200 && !cat; i++) {
+    for (const end = Date.now() + 2_500; Date.now() < end && !cat;) {
       await new Promise((r) => setTimeout(r, 5));
       cat = outputRelay(mark);
     }

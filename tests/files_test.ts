@@ -10,7 +10,7 @@ import { add, list, peakRss, pid, sleep } from "./fixtures/funcs.ts";
 import {
   appendFor,
   sparseFile,
-  truncateAfter,
+  truncateWhenArriving,
 } from "./fixtures/hostile_funcs.ts";
 import { differing, landed, smallTree } from "./_trees.ts";
 
@@ -250,7 +250,7 @@ Deno.test("a fetch of a file cut short meanwhile fails alone, saying so, and lea
     await sparseFile(src, GiB);
     await using tun = new Local("shrink");
     const agent = await tun.call(pid);
-    const cutting = tun.call(truncateAfter, src, 100);
+    const cutting = tun.call(truncateWhenArriving, src, dir);
     await assert.rejects(
       () => tun.fetch(src, `${dir}/copy.bin`),
       /Cannot fetch ".*src\.bin" from "shrink": the file shrank on the host while it was read: \d+ of its 1073741824 bytes came/,
