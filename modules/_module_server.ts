@@ -170,7 +170,13 @@ function check(
   if (!(extension(file) in EXTENSIONS)) {
     return refuse(403, "Forbidden: not a module file");
   }
-  const root = roots.find((r) => isUnder(file, r));
+  // The innermost root that holds it: a package linked from a dot
+  // directory of the project (`.vendor/pkg`) is a root of its own.
+  const root = roots.filter((r) => isUnder(file, r))
+    .reduce<string | undefined>(
+      (a, r) => a && a.length >= r.length ? a : r,
+      undefined,
+    );
   if (root === undefined) return refuse(403, `Forbidden: ${outside}`);
   if (file.slice(root.length).split("/").some((p) => p.startsWith("."))) {
     return refuse(403, "Forbidden: a dotfile or dot directory");

@@ -148,3 +148,29 @@ Deno.test("ModuleServer fetches remote modules only from origins the program use
     await server.shutdown();
   }
 });
+
+Deno.test("ModuleServer serves a root inside a dot directory of another (a package linked from .vendor), and nothing else there", async () => {
+  const { dir, root } = await tree();
+  const vendored = `${root}/.vendor/pkg`;
+  await Deno.mkdir(vendored, { recursive: true });
+  await Deno.writeTextFile(`${vendored}/mod.ts`, "export const v = 1;");
+  await Deno.writeTextFile(`${vendored}/.secret.ts`, "export {}");
+  await Deno.writeTextFile(`${root}/.vendor/other.ts`, "export {}");
+  const server = new ModuleServer([root, vendored], SECRET);
+  try {
+    const ok = await server.answer(`/${SECRET}/f${vendored}/mod.ts`);
+    assert.equal(ok.status, 200);
+    for (const path of [`${vendored}/.secret.ts`, `${root}/.vendor/other.ts`]) {
+      const answer = await server.answer(`/${SECRET}/f${path}`);
+      assert.equal(answer.status, 403, `${path} was served`);
+    }
+    const alone = new ModuleServer([root], SECRET);
+    assert.equal(
+      (await alone.answer(`/${SECRET}/f${vendored}/mod.ts`)).status,
+      403,
+      "not a root: a dot directory of the project",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
