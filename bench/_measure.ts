@@ -1,9 +1,11 @@
 /**
- * Small helpers for the benchmarks: medians of repeated timings, and
- * running a baseline command.
+ * Small helpers for the benchmarks: medians of repeated timings, running a
+ * baseline command, and the SSH host they measure against.
  *
  * @module
  */
+import { Tunnel } from "../mod.ts";
+import { hosts, skipReason } from "../tests/_hosts.ts";
 
 /** The median of `values`. */
 export function median(values: number[]): number {
@@ -39,4 +41,34 @@ export async function run(command: string, args: string[]): Promise<void> {
       `${command} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`,
     );
   }
+}
+
+/** The loopback sshd's host of `tests/hosts`, for a benchmark's SSH part. */
+export interface SshHost {
+  /** Its name in the ssh config. */
+  host: string;
+  /** The arguments that make `ssh` and `scp` reach it. */
+  sshArgs: string[];
+  /** A fresh path under its /tmp, named after `prefix`. */
+  remote: string;
+  /** A tunnel to it, connected. */
+  tun: Tunnel;
+}
+
+/**
+ * The SSH host to measure against, with a connected tunnel; or undefined,
+ * saying why, when the test hosts are not up.
+ */
+export async function sshHost(prefix: string): Promise<SshHost | undefined> {
+  const skip = skipReason();
+  if (skip) {
+    console.log(`\nSSH: skipped: ${skip}`);
+    return undefined;
+  }
+  const host = "local-ssh";
+  const sshArgs = ["-F", hosts().ssh.config];
+  const tun = new Tunnel(host, { sshArgs, output: () => {} });
+  await tun.connect();
+  const remote = `/tmp/${prefix}-${crypto.randomUUID().slice(0, 8)}`;
+  return { host, sshArgs, remote, tun };
 }

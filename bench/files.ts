@@ -8,9 +8,8 @@
  *
  * @module
  */
-import { Local, Tunnel } from "../mod.ts";
-import { medianMs, run } from "./_measure.ts";
-import { hosts, skipReason } from "../tests/_hosts.ts";
+import { Local } from "../mod.ts";
+import { medianMs, run, sshHost } from "./_measure.ts";
 
 const SIZE = 256 * 1024 * 1024;
 const ROUNDS = Number(Deno.args[0] ?? 5);
@@ -54,18 +53,12 @@ ${row("put", put, cat, 259)}
 ${row("fetch", fetch, cat, 142)}`,
     );
   }
-  const skip = skipReason();
-  if (skip) {
-    console.log(`\nSSH: skipped: ${skip}`);
-  } else {
-    // The same over SSH, to the loopback sshd; the remote side writes to
-    // its /tmp.
-    const env = hosts();
-    const host = "local-ssh";
-    const sshArgs = ["-F", env.ssh.config];
-    const remote = `/tmp/chopsticks-bench-${crypto.randomUUID().slice(0, 8)}`;
-    await using tun = new Tunnel(host, { sshArgs, output: () => {} });
-    await tun.connect();
+  // The same over SSH, to the loopback sshd; the remote side writes to its
+  // /tmp.
+  const ssh = await sshHost("chopsticks-bench");
+  if (ssh) {
+    const { host, sshArgs, remote } = ssh;
+    await using tun = ssh.tun;
     try {
       const scpPut = await medianMs(
         ROUNDS,

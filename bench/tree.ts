@@ -10,9 +10,8 @@
  *
  * @module
  */
-import { Local, Tunnel } from "../mod.ts";
-import { median, run } from "./_measure.ts";
-import { hosts, skipReason } from "../tests/_hosts.ts";
+import { Local } from "../mod.ts";
+import { median, run, sshHost } from "./_measure.ts";
 
 const FILES = 5000;
 const ROUNDS = Number(Deno.args[0] ?? 3);
@@ -98,25 +97,17 @@ ${row("fetchTree", fetched, tar)}
 ${row("putTree again, nothing changed", again, tar)}`,
     );
   }
-  const skip = skipReason();
-  if (skip) {
-    console.log(`\nSSH: skipped: ${skip}`);
-  } else {
-    // The same over SSH, to the loopback sshd; the remote side writes to
-    // its /tmp.
-    const env = hosts();
-    const host = "local-ssh";
-    const ssh = `ssh -F "${env.ssh.config}" ${host}`;
-    const remote = `/tmp/chopsticks-bench-tree-${
-      crypto.randomUUID().slice(0, 8)
-    }`;
+  // The same over SSH, to the loopback sshd; the remote side writes to its
+  // /tmp.
+  const target = await sshHost("chopsticks-bench-tree");
+  if (target) {
+    const { remote } = target;
+    await using tun = target.tun;
+    const ssh = `ssh ${
+      target.sshArgs.map((a) => `"${a}"`).join(" ")
+    } ${target.host}`;
     const there = (name: string) => (i: number) => `${remote}/${name}-${i}`;
     const removeThere = (path: string) => sh(`${ssh} rm -rf "${path}"`);
-    await using tun = new Tunnel(host, {
-      sshArgs: ["-F", env.ssh.config],
-      output: () => {},
-    });
-    await tun.connect();
     try {
       await sh(`${ssh} mkdir "${remote}"`);
       const tarPut = await fresh(

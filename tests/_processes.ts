@@ -1,6 +1,7 @@
 /**
  * Process checks for tests: whether a pid still runs, waiting for pids to
- * be gone, the CPU time a process used, the processes below this one.
+ * be gone, the CPU time a process used, the processes below this one, and
+ * what a pending promise does once a process is killed.
  *
  * @module
  */
@@ -101,4 +102,25 @@ export function marked(mark: string): string[] {
     }
   }
   return found;
+}
+
+/**
+ * Kills `pid` with SIGKILL, then waits at most `ms` for `pending` to
+ * settle. Returns what it settled with ("still pending" when it did not)
+ * and how long that took after the kill.
+ */
+export async function afterKill(
+  pid: number,
+  pending: Promise<unknown>,
+  ms = 5_000,
+): Promise<{ outcome: unknown; took: number }> {
+  const start = performance.now();
+  Deno.kill(pid, "SIGKILL");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const outcome = await Promise.race([
+    pending,
+    new Promise((r) => timer = setTimeout(() => r("still pending"), ms)),
+  ]);
+  clearTimeout(timer);
+  return { outcome, took: performance.now() - start };
 }

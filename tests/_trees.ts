@@ -4,6 +4,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 
 /**
  * Makes `count` files of random bytes under `dir`, spread over ten
@@ -64,4 +65,40 @@ export async function differing(
     }
   }
   return bad;
+}
+
+/**
+ * Waits for `copying` (a putTree or fetchTree into `dest`, `name` in
+ * messages) to reject, and checks what a tree transfer that stops midway
+ * promises: a fetchTree leaves no temporary file as it rejects, those of
+ * the agent go soon after, nothing lands later, and every file there is
+ * whole (the same as under `src`). Returns the rejection and the files
+ * that had landed.
+ */
+export async function stoppedMidway(
+  name: "putTree" | "fetchTree",
+  copying: Promise<unknown>,
+  src: string,
+  dest: string,
+): Promise<{ error: unknown; files: string[] }> {
+  // What is there the moment it rejects.
+  const [error, then] = await copying.then(
+    () => assert.fail(`${name} was not stopped`),
+    (e) => [e, landed(dest)] as const,
+  );
+  if (name === "fetchTree") {
+    // Each fetch removes its temporary file before it rejects.
+    assert.deepEqual(then.temporaries, [], `${name}: left`);
+  }
+  // The agent removes its own as the aborts reach it.
+  const end = Date.now() + 3000;
+  while (landed(dest).temporaries.length && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  const later = landed(dest);
+  assert.deepEqual(later.temporaries, [], `${name}: temporary files`);
+  assert.deepEqual(later.files, then.files, `${name}: landed later`);
+  assert.deepEqual(await differing(src, dest, later.files), [], name);
+  return { error, files: then.files };
 }

@@ -12,7 +12,7 @@ import {
   sparseFile,
   truncateWhenArriving,
 } from "./fixtures/hostile_funcs.ts";
-import { differing, landed, smallTree } from "./_trees.ts";
+import { smallTree, stoppedMidway } from "./_trees.ts";
 
 const GiB = 1024 * 1024 * 1024;
 const MiB = 1024 * 1024;
@@ -331,26 +331,10 @@ Deno.test({
         ] as const
       ) {
         const dest = `${dir}/disk/tree`;
-        // What is there the moment it rejects.
-        const [error, then] = await copy().then(
-          () => assert.fail(`${name} filled a 1 MiB disk with 2.4 MB`),
-          (e) => [e, landed(dest)] as const,
-        );
+        const { error, files } = await stoppedMidway(name, copy(), src, dest);
         assert.ok(error instanceof Error, String(error));
         assert.match(error.message, /No space left/, name);
-        if (name === "fetchTree") {
-          assert.deepEqual(then.temporaries, [], `${name}: left`);
-        }
-        const end = Date.now() + 3000;
-        while (landed(dest).temporaries.length && Date.now() < end) {
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        await new Promise((r) => setTimeout(r, 500));
-        const later = landed(dest);
-        assert.deepEqual(later.temporaries, [], `${name}: temporary files`);
-        assert.deepEqual(later.files, then.files, `${name}: landed later`);
-        assert.ok(later.files.length > 0, `${name}: nothing was copied`);
-        assert.deepEqual(await differing(src, dest, later.files), [], name);
+        assert.ok(files.length > 0, `${name}: nothing was copied`);
         await Deno.remove(dest, { recursive: true });
       }
       assert.equal(await tun.call(add, 1, 1), 2, "the tunnel stays usable");
