@@ -306,10 +306,13 @@ async function openOutgoing(
   target: string,
 ): Promise<{ path: string; size: number; mode: number | null }> {
   const path = absolute(target, files.cwd);
-  const file = await Deno.open(path, { read: true });
-  const info = await file.stat();
-  if (!info.isFile) {
-    file.close();
+  // Looked at before the open too: opening a FIFO waits for a writer, so a
+  // fetch of one hung for ever.
+  const before = await Deno.stat(path);
+  const file = before.isFile ? await Deno.open(path, { read: true }) : null;
+  const info = file ? await file.stat() : before;
+  if (!file || !info.isFile) {
+    file?.close();
     throw new TypeError(
       `Cannot fetch "${path}": it is ${
         info.isDirectory ? "a directory" : "not a regular file"

@@ -14,6 +14,7 @@ import {
   add,
   describeTree,
   list,
+  makeFifo,
   modeOf,
   readBytes,
   removeAll,
@@ -176,6 +177,33 @@ export function filesConformance(transport: string, make: TunnelFactory): void {
       assert.equal(await Deno.readTextFile(`${local}/keep.txt`), "precious");
       assert.deepEqual([...Deno.readDirSync(local)].map((e) => e.name), [
         "keep.txt",
+      ]);
+    } finally {
+      await tun.call(removeAll, remote);
+      await Deno.remove(local, { recursive: true });
+    }
+  });
+
+  test("put() of a local FIFO and fetch() of a remote one fail at once, and the tunnel goes on", async () => {
+    const local = await Deno.makeTempDir();
+    await using tun = make();
+    const remote = await tun.call(tempDir);
+    try {
+      await makeFifo(`${local}/pipe`);
+      await tun.call(makeFifo, `${remote}/pipe`);
+      // Opening either would wait for a writer that never comes.
+      await assert.rejects(
+        () => tun.put(`${local}/pipe`, `${remote}/out`),
+        /Cannot put "[^"]*\/pipe": it is not a regular file/,
+      );
+      await assert.rejects(
+        () => tun.fetch(`${remote}/pipe`, `${local}/out`),
+        /Cannot fetch "[^"]*\/pipe": it is not a regular file/,
+      );
+      assert.equal(await tun.call(add, 2, 3), 5);
+      assert.deepEqual(await tun.call(list, remote), ["pipe"]);
+      assert.deepEqual([...Deno.readDirSync(local)].map((e) => e.name), [
+        "pipe",
       ]);
     } finally {
       await tun.call(removeAll, remote);

@@ -159,10 +159,16 @@ export async function putFile(
 ): Promise<PutResult> {
   const { signal } = options;
   signal?.throwIfAborted();
+  const notRegular = () =>
+    new TypeError(`Cannot put "${localPath}": it is not a regular file`);
   let file: Deno.FsFile;
   try {
+    // Looked at before the open too: opening a FIFO waits for a writer, so
+    // a put of one hung for ever.
+    if (!(await Deno.stat(localPath)).isFile) throw notRegular();
     file = await Deno.open(localPath, { read: true });
   } catch (error) {
+    if (error instanceof TypeError) throw error;
     throw new (error instanceof Deno.errors.NotFound
       ? Deno.errors.NotFound
       : Error)(
@@ -173,11 +179,7 @@ export async function putFile(
   let id = 0;
   try {
     const info = await file.stat();
-    if (!info.isFile) {
-      throw new TypeError(
-        `Cannot put "${localPath}": it is not a regular file`,
-      );
-    }
+    if (!info.isFile) throw notRegular();
     const mode = options.mode ??
       (info.mode === null ? null : info.mode & 0o7777);
     let acked = 0;
