@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { checkRelative, makeEntries, safePath } from "./_tree.ts";
+import { createHash } from "node:crypto";
+import {
+  checkRelative,
+  hashFiles,
+  listTree,
+  makeEntries,
+  safePath,
+} from "./_tree.ts";
 
 Deno.test("checkRelative() refuses paths that could leave the tree", () => {
   for (
@@ -37,6 +44,98 @@ Deno.test("safePath() and makeEntries() never write through a symlink", async ()
       /is a symlink/,
     );
     assert.deepEqual([...Deno.readDirSync(`${dir}/outside`)], []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/**
+ * Runs `job` while a timer chain ticks beside it; returns the job's result
+ * and the longest wait of a tick (how long the job held the event loop).
+ */
+async function longestHold<T>(
+  job: () => Promise<T>,
+): Promise<[T, { longest: number; total: number }]> {
+  const start = performance.now();
+  let longest = 0;
+  let last = performance.now();
+  let running = true;
+  const tick = () => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+    if (running) setTimeout(tick, 0);
+  };
+  setTimeout(tick, 0);
+  try {
+    const result = await job();
+    // A tick after the job, to measure the stretch it ended with.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    return [result, { longest, total: performance.now() - start }];
+  } finally {
+    running = false;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
+
+Deno.test("hashFiles(), listTree() and makeEntries() give other work a turn as they go", async () => {
+  // Their file operations are synchronous, in slices: a call on the same
+  // agent must not wait for a whole tree (hashing 160 MiB takes far longer
+  // than the bound below on this kind of machine).
+  const dir = await Deno.makeTempDir();
+  try {
+    const big = new Uint8Array(160 * 1024 * 1024).fill(7);
+    await Deno.writeFile(`${dir}/big`, big);
+    const [hashes, hashing] = await longestHold(() =>
+      hashFiles(dir, ["big", "missing"])
+    );
+    assert.deepEqual(hashes, [
+      createHash("sha256").update(big).digest("hex"),
+      null,
+    ]);
+    const entries = Array.from({ length: 6000 }, (_, i) => ({
+      path: `d${i % 30}${i < 30 ? "" : `/e${i}`}`,
+      type: "dir" as const,
+      mode: 0o750,
+      size: 0,
+    }));
+    const [, making] = await longestHold(() =>
+      makeEntries(`${dir}/tree`, entries)
+    );
+    const [tree, listing] = await longestHold(() => listTree(`${dir}/tree`));
+    assert.equal(tree.entries?.length, 6000);
+    assert.equal(tree.entries?.[0].mode, 0o750);
+    for (
+      const [what, { longest, total }] of [
+        ["hashing", hashing],
+        ["making", making],
+        ["listing", listing],
+      ] as const
+    ) {
+      assert.ok(
+        longest < 100 && longest < total / 2,
+        `${what} held the event loop for ${longest} of its ${total} ms`,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("hashFiles() gives null for what is not a regular file, without opening it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/file`, "x");
+    const fifo = await new Deno.Command("mkfifo", { args: [`${dir}/pipe`] })
+      .output();
+    assert.ok(fifo.success);
+    await Deno.mkdir(`${dir}/dir`);
+    // Opening the FIFO would wait for a writer for ever.
+    assert.deepEqual(await hashFiles(dir, ["pipe", "dir", "file"]), [
+      null,
+      null,
+      createHash("sha256").update("x").digest("hex"),
+    ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -188,17 +188,16 @@ export async function putTree(
 ): Promise<TreeResult> {
   const { signal } = options;
   signal?.throwIfAborted();
+  // Both sides list at once.
+  const listing = conn.call(builtin("treeList"), [remoteDir], { signal });
+  listing.catch(() => {}); // awaited below, unless the local tree is missing
   const local = await listTree(absoluteHere(localDir));
   if (local.entries === null) {
     throw new Deno.errors.NotFound(
       `Cannot put the tree "${localDir}": it does not exist`,
     );
   }
-  const remote = checkTree(
-    await conn.call(builtin("treeList"), [remoteDir], { signal }),
-    conn.host,
-    remoteDir,
-  );
+  const remote = checkTree(await listing, conn.host, remoteDir);
   const changed = await changedFiles(
     local,
     remote,
@@ -233,18 +232,19 @@ export async function fetchTree(
 ): Promise<TreeResult> {
   const { signal } = options;
   signal?.throwIfAborted();
-  const remote = checkTree(
-    await conn.call(builtin("treeList"), [remoteDir], { signal }),
-    conn.host,
-    remoteDir,
-  );
+  // Both sides list at once.
+  const listing = conn.call(builtin("treeList"), [remoteDir], { signal });
+  const root = absoluteHere(localDir).replace(/\/+$/, "");
+  const local = await listTree(root).catch((error) => {
+    listing.catch(() => {}); // the local error is the news
+    throw error;
+  });
+  const remote = checkTree(await listing, conn.host, remoteDir);
   if (remote.entries === null) {
     throw new Deno.errors.NotFound(
       `Cannot fetch the tree "${remoteDir}": it does not exist`,
     );
   }
-  const root = absoluteHere(localDir).replace(/\/+$/, "");
-  const local = await listTree(root);
   const changed = await changedFiles(
     remote,
     local,
