@@ -128,6 +128,22 @@ Deno.test("Group keeps a failed connection as ErrorResult and skips the host unt
   }
 });
 
+Deno.test("Group.close() while hosts connect leaves them reachable: the next call reconnects", async () => {
+  await using group = new Group(locals("a", "b"));
+  // The call starts both connects before it returns; close stops them.
+  const during = group.call(add, 1, 2);
+  await group.close();
+  const failures = (await during).failures();
+  assert.equal(failures.length, 2, "both connects were stopped");
+  for (const [host, failure] of failures) {
+    assert.ok(failure.cause instanceof ConnectError, `${host}: ${failure}`);
+    assert.equal(failure.cause.stage, "closed");
+  }
+  assert.deepEqual([...group.unreachable.keys()], [], "closing is no failure");
+  const after = await group.call(add, 1, 2);
+  assert.deepEqual([...after], [["a", 3], ["b", 3]]);
+});
+
 Deno.test("Group concurrency: at most N hosts run at once", async () => {
   await using group = new Group(locals("a", "b", "c", "d", "e"), {
     concurrency: 2,
