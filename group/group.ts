@@ -19,6 +19,7 @@ import { forget, unreachable } from "./_attempt.ts";
 import { runOnHosts } from "./_run_on_hosts.ts";
 import type { FilterOptions, GroupOptions, RunOptions } from "./run_options.ts";
 import { bounded } from "./_bounded.ts";
+import { unlessAborted } from "../tunnel/_transfer.ts";
 import { fetchPaths } from "./_fetch_paths.ts";
 import { sshTunnel } from "./_ssh.ts";
 
@@ -123,12 +124,16 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
   /**
    * Connects every host (again, for hosts that failed before).
    *
-   * @param options Concurrency and progress.
+   * @param options Concurrency, progress, and a signal that stops the wait
+   * for every host still connecting (their connects go on, as for a call).
    * @returns `undefined` per host, or its `ErrorResult`.
    */
   connect(options: RunOptions = {}): Promise<GroupResult<void>> {
     for (const tunnel of this.#tunnels) forget(tunnel);
-    return this.#run((tunnel) => tunnel.connect(), options);
+    return this.#run(
+      (tunnel) => unlessAborted(() => tunnel.connect(), options.signal),
+      options,
+    );
   }
 
   /**

@@ -144,6 +144,30 @@ Deno.test("Group.close() while hosts connect leaves them reachable: the next cal
   assert.deepEqual([...after], [["a", 3], ["b", 3]]);
 });
 
+Deno.test("Group.connect() with a signal stops waiting for a host that hangs while it connects", async () => {
+  class Hung extends Local {
+    protected override spawnSpec(): SpawnSpec {
+      return { command: "sh", args: ["-c", "exec sleep 60"] };
+    }
+  }
+  await using group = new Group([
+    new Local("good"),
+    new Hung("hung", { connectTimeout: 30_000 }),
+  ]);
+  const controller = new AbortController();
+  const reason = new Error("enough waiting");
+  const onHost = (event: HostEvent) => {
+    if (event.host === "good" && event.state === "ok") controller.abort(reason);
+  };
+  const started = performance.now();
+  const result = await group.connect({ signal: controller.signal, onHost });
+  const took = performance.now() - started;
+  assert.equal(result.get("good"), undefined);
+  const hung = result.get("hung");
+  assert.ok(hung instanceof ErrorResult && hung.cause === reason, String(hung));
+  assert.ok(took < 20_000, `waited ${took.toFixed(0)} ms for the hung host`);
+});
+
 Deno.test("Group concurrency: at most N hosts run at once", async () => {
   await using group = new Group(locals("a", "b", "c", "d", "e"), {
     concurrency: 2,
