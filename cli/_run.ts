@@ -66,9 +66,16 @@ export async function runCommand(cmd: HostCommand, io: CliIo): Promise<number> {
     }
     case "put": {
       const local = resolve(io.cwd, cmd.local);
-      await Deno.stat(local).catch((e) => {
+      const info = await Deno.stat(local).catch((e) => {
         throw new UsageError(`Cannot put "${cmd.local}": ${e.message}`, "put");
       });
+      // Every host would refuse it, each after starting its agent.
+      if (!info.isFile) {
+        throw new UsageError(
+          `Cannot put "${cmd.local}": it is not a regular file`,
+          "put",
+        );
+      }
       const options = cmd.mode === undefined ? {} : { mode: cmd.mode };
       run = (group) => group.put(local, cmd.remote, options);
       label = `put ${cmd.local}`;

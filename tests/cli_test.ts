@@ -317,6 +317,10 @@ Deno.test("cli usage errors exit 2 with a clear message", async () => {
       /not valid JSON/,
     ],
     [["put", "--local", "1", "/no/such/file"], /Cannot put "\/no\/such\/file"/],
+    [
+      ["put", "--local", "1", "tests"],
+      /Cannot put "tests": it is not a regular file/,
+    ],
     [["facts", "--inventory", "/no/such.json"], /Cannot read inventory/],
     [["facts", "--wat"], /Unknown option '--wat'/],
   ];
