@@ -194,6 +194,9 @@ async function hostNames(o: HostOptions, cwd: string): Promise<string[]> {
  * the file would be written as the directory).
  */
 function fromCwd(cwd: string, path: string): string {
+  // An empty template stays empty, to be refused as the library refuses it
+  // (join would make it the directory itself).
+  if (path === "") return path;
   return normalize(isAbsolute(path) ? path : join(cwd, path));
 }
 

@@ -321,6 +321,10 @@ Deno.test("cli usage errors exit 2 with a clear message", async () => {
       ["put", "--local", "1", "tests"],
       /Cannot put "tests": it is not a regular file/,
     ],
+    [
+      ["fetch", "--local", "1", "/etc/hostname", ""],
+      /local path template is empty/,
+    ],
     [["facts", "--inventory", "/no/such.json"], /Cannot read inventory/],
     [["facts", "--wat"], /Unknown option '--wat'/],
   ];
