@@ -45,6 +45,8 @@ export type HostSet = Group | BaseTunnel;
 export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
   #tunnels: BaseTunnel[];
   #options: GroupOptions;
+  /** Aborted by `close()`, for the operations under way then. */
+  #closing = new AbortController();
 
   /**
    * Builds a group. A string is an SSH host (or what `options.tunnel`
@@ -376,8 +378,15 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
     ]);
   }
 
-  /** Closes every tunnel (also those shared with other groups). */
+  /**
+   * Closes every tunnel (also those shared with other groups). Hosts of
+   * this group's operations under way that have not started yet (waiting
+   * for `concurrency`) do not start: they fail with a `ConnectError` of
+   * stage `"closed"`. The group may be used again after.
+   */
   async close(): Promise<void> {
+    this.#closing.abort();
+    this.#closing = new AbortController();
     await Promise.allSettled(this.#tunnels.map((t) => t.close()));
   }
 
@@ -412,6 +421,7 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
       ),
       onHost: options.onHost ?? this.#options.onHost ?? (() => {}),
       signal: options.signal,
+      closed: this.#closing.signal,
     });
   }
 }
