@@ -13,7 +13,7 @@ import type { BaseTunnel, TunnelOptions } from "../tunnel/base_tunnel.ts";
 import type { OutputSink } from "../tunnel/_output.ts";
 import { Local } from "../transports/local.ts";
 import { type SshOptions, Tunnel } from "../transports/ssh.ts";
-import { resolve } from "node:path";
+import { isAbsolute, join, normalize, resolve } from "node:path";
 import type { CliCommand, HostOptions } from "./parse_command.ts";
 import { parseInventory } from "./inventory.ts";
 import { loadFunction } from "./_load_function.ts";
@@ -66,16 +66,23 @@ export async function runCommand(cmd: HostCommand, io: CliIo): Promise<number> {
     }
     case "put": {
       const local = resolve(io.cwd, cmd.local);
-      await Deno.stat(local).catch((e) => {
+      const info = await Deno.stat(local).catch((e) => {
         throw new UsageError(`Cannot put "${cmd.local}": ${e.message}`, "put");
       });
+      // Every host would refuse it, each after starting its agent.
+      if (!info.isFile) {
+        throw new UsageError(
+          `Cannot put "${cmd.local}": it is not a regular file`,
+          "put",
+        );
+      }
       const options = cmd.mode === undefined ? {} : { mode: cmd.mode };
       run = (group) => group.put(local, cmd.remote, options);
       label = `put ${cmd.local}`;
       break;
     }
     case "fetch": {
-      const template = resolve(io.cwd, cmd.template);
+      const template = fromCwd(io.cwd, cmd.template);
       try {
         fetchPaths(template, hosts, cmd.remote);
       } catch (e) {
@@ -167,7 +174,30 @@ async function hostNames(o: HostOptions, cwd: string): Promise<string[]> {
     names.push(...parseInventory(text, o.group, `"${o.inventory}"`));
   }
   if (!names.length) throw new UsageError("No hosts to run on");
+  // Checked here, before a fetch template is: two hosts of one name would
+  // be blamed on the template otherwise.
+  const seen = new Set<string>();
+  for (const name of names) {
+    if (seen.has(name)) {
+      throw new UsageError(
+        `Cannot run: host "${name}" appears twice; host names must be unique`,
+      );
+    }
+    seen.add(name);
+  }
   return names;
+}
+
+/**
+ * `path` from `cwd`, keeping a trailing "/": it names a directory that the
+ * fetched file goes in under its own name (`resolve` would drop it, and
+ * the file would be written as the directory).
+ */
+function fromCwd(cwd: string, path: string): string {
+  // An empty template stays empty, to be refused as the library refuses it
+  // (join would make it the directory itself).
+  if (path === "") return path;
+  return normalize(isAbsolute(path) ? path : join(cwd, path));
 }
 
 function tunnelMaker(

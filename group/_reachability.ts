@@ -29,7 +29,12 @@ export function forget(tunnel: BaseTunnel): void {
   failed.delete(tunnel);
 }
 
-/** True when `error` says the tunnel could not connect. */
+/**
+ * True when `error` says the tunnel could not connect. A connect stopped
+ * by `close()` (stage `"closed"`) says nothing about the host: a group
+ * closed while it connected must reach it again when used next.
+ */
 export function isConnectFailure(error: unknown): boolean {
-  return (error as Error | undefined)?.name === "ConnectError";
+  const e = error as { name?: unknown; stage?: unknown } | undefined;
+  return e?.name === "ConnectError" && e.stage !== "closed";
 }

@@ -10,24 +10,29 @@ import { GroupResult } from "./group_result.ts";
 import { limiter } from "./_limiter.ts";
 import { attempt } from "./_attempt.ts";
 import type { HostEvent } from "./run_options.ts";
+import { ConnectError } from "../errors.ts";
 
-/** How to run: the limit, progress, and an abort signal. */
+/** How to run: the limit, progress, an abort signal, and the group's close. */
 export interface HostsRun {
   concurrency: number;
   onHost: (event: HostEvent) => void;
   signal: AbortSignal | undefined;
+  /** Aborts when the group is closed: hosts not started yet never start. */
+  closed?: AbortSignal;
 }
 
 /** Runs `op` on every tunnel; failures become `ErrorResult` values. */
 export async function runOnHosts<T>(
   tunnels: BaseTunnel[],
   op: (tunnel: BaseTunnel) => Promise<T>,
-  { concurrency, onHost, signal }: HostsRun,
+  { concurrency, onHost, signal, closed }: HostsRun,
 ): Promise<GroupResult<T>> {
   const limit = limiter(concurrency);
   const one = async (tunnel: BaseTunnel): Promise<T | ErrorResult> => {
     const host = tunnel.host;
     const value = await attempt(tunnel, () => op(tunnel), () => {
+      // Started now, it would open a fresh agent that outlives the close.
+      if (closed?.aborted) throw closedBeforeStart(host);
       signal?.throwIfAborted();
       onHost({ host, state: "running" });
     });
@@ -42,4 +47,12 @@ export async function runOnHosts<T>(
     tunnels.map((tunnel) => limit(() => one(tunnel))),
   );
   return new GroupResult(tunnels.map((t, i) => [t.host, values[i]]));
+}
+
+function closedBeforeStart(host: string): ConnectError {
+  return new ConnectError(
+    host,
+    "closed",
+    `Cannot run on "${host}": the group was closed before this host started`,
+  );
 }

@@ -19,6 +19,7 @@ import { forget, unreachable } from "./_attempt.ts";
 import { runOnHosts } from "./_run_on_hosts.ts";
 import type { FilterOptions, GroupOptions, RunOptions } from "./run_options.ts";
 import { bounded } from "./_bounded.ts";
+import { unlessAborted } from "../tunnel/_transfer.ts";
 import { fetchPaths } from "./_fetch_paths.ts";
 import { sshTunnel } from "./_ssh.ts";
 
@@ -44,6 +45,8 @@ export type HostSet = Group | BaseTunnel;
 export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
   #tunnels: BaseTunnel[];
   #options: GroupOptions;
+  /** Aborted by `close()`, for the operations under way then. */
+  #closing = new AbortController();
 
   /**
    * Builds a group. A string is an SSH host (or what `options.tunnel`
@@ -123,12 +126,16 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
   /**
    * Connects every host (again, for hosts that failed before).
    *
-   * @param options Concurrency and progress.
+   * @param options Concurrency, progress, and a signal that stops the wait
+   * for every host still connecting (their connects go on, as for a call).
    * @returns `undefined` per host, or its `ErrorResult`.
    */
   connect(options: RunOptions = {}): Promise<GroupResult<void>> {
     for (const tunnel of this.#tunnels) forget(tunnel);
-    return this.#run((tunnel) => tunnel.connect(), options);
+    return this.#run(
+      (tunnel) => unlessAborted(() => tunnel.connect(), options.signal),
+      options,
+    );
   }
 
   /**
@@ -371,8 +378,15 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
     ]);
   }
 
-  /** Closes every tunnel (also those shared with other groups). */
+  /**
+   * Closes every tunnel (also those shared with other groups). Hosts of
+   * this group's operations under way that have not started yet (waiting
+   * for `concurrency`) do not start: they fail with a `ConnectError` of
+   * stage `"closed"`. The group may be used again after.
+   */
   async close(): Promise<void> {
+    this.#closing.abort();
+    this.#closing = new AbortController();
     await Promise.allSettled(this.#tunnels.map((t) => t.close()));
   }
 
@@ -407,6 +421,7 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
       ),
       onHost: options.onHost ?? this.#options.onHost ?? (() => {}),
       signal: options.signal,
+      closed: this.#closing.signal,
     });
   }
 }

@@ -179,6 +179,44 @@ Deno.test("cli put and fetch copy files; fetch refuses a template without {host}
   }
 });
 
+Deno.test("cli fetch to a template ending in / puts each file in that host's directory", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/app.log`, "line\n");
+    const run = await cli(
+      "fetch",
+      "--local",
+      "a,b",
+      `${dir}/app.log`,
+      `${dir}/logs/{host}/`,
+    );
+    assert.equal(run.code, 0, run.stderr);
+    for (const host of ["a", "b"]) {
+      const file = `${dir}/logs/${host}/app.log`;
+      assert.equal(await Deno.readTextFile(file), "line\n", file);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli fetch names a host given twice, not the template", async () => {
+  const run = await cli(
+    "fetch",
+    "--transport",
+    "local",
+    "--hosts",
+    "web1",
+    "--inventory",
+    "tests/fixtures/inventory.json",
+    "/etc/hostname",
+    "/tmp/never/{host}.txt",
+  );
+  assert.equal(run.code, 2, run.stderr);
+  assert.match(run.stderr, /host "web1" appears twice/);
+  assert.doesNotMatch(run.stderr, /put \{host\} in the local path/);
+});
+
 Deno.test("cli reads hosts from an inventory group", async () => {
   const run = await cli(
     "call",
@@ -279,6 +317,14 @@ Deno.test("cli usage errors exit 2 with a clear message", async () => {
       /not valid JSON/,
     ],
     [["put", "--local", "1", "/no/such/file"], /Cannot put "\/no\/such\/file"/],
+    [
+      ["put", "--local", "1", "tests"],
+      /Cannot put "tests": it is not a regular file/,
+    ],
+    [
+      ["fetch", "--local", "1", "/etc/hostname", ""],
+      /local path template is empty/,
+    ],
     [["facts", "--inventory", "/no/such.json"], /Cannot read inventory/],
     [["facts", "--wat"], /Unknown option '--wat'/],
   ];

@@ -17,7 +17,8 @@ import {
   TimeoutError,
   Tunnel,
 } from "../mod.ts";
-import { add, pid } from "./fixtures/funcs.ts";
+import { add, pid, sleep } from "./fixtures/funcs.ts";
+import { descendants } from "./_processes.ts";
 import {
   boom,
   envDelay,
@@ -126,6 +127,77 @@ Deno.test("Group keeps a failed connection as ErrorResult and skips the host unt
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("Group.close() while hosts connect leaves them reachable: the next call reconnects", async () => {
+  await using group = new Group(locals("a", "b"));
+  // The call starts both connects before it returns; close stops them.
+  const during = group.call(add, 1, 2);
+  await group.close();
+  const failures = (await during).failures();
+  assert.equal(failures.length, 2, "both connects were stopped");
+  for (const [host, failure] of failures) {
+    assert.ok(failure.cause instanceof ConnectError, `${host}: ${failure}`);
+    assert.equal(failure.cause.stage, "closed");
+  }
+  assert.deepEqual([...group.unreachable.keys()], [], "closing is no failure");
+  const after = await group.call(add, 1, 2);
+  assert.deepEqual([...after], [["a", 3], ["b", 3]]);
+});
+
+Deno.test("Group.connect() with a signal stops waiting for a host that hangs while it connects", async () => {
+  class Hung extends Local {
+    protected override spawnSpec(): SpawnSpec {
+      return { command: "sh", args: ["-c", "exec sleep 60"] };
+    }
+  }
+  await using group = new Group([
+    new Local("good"),
+    new Hung("hung", { connectTimeout: 30_000 }),
+  ]);
+  const controller = new AbortController();
+  const reason = new Error("enough waiting");
+  const onHost = (event: HostEvent) => {
+    if (event.host === "good" && event.state === "ok") controller.abort(reason);
+  };
+  const started = performance.now();
+  const result = await group.connect({ signal: controller.signal, onHost });
+  const took = performance.now() - started;
+  assert.equal(result.get("good"), undefined);
+  const hung = result.get("hung");
+  assert.ok(hung instanceof ErrorResult && hung.cause === reason, String(hung));
+  assert.ok(took < 20_000, `waited ${took.toFixed(0)} ms for the hung host`);
+});
+
+Deno.test("Group.close() during an operation starts no host that waited for a slot", async () => {
+  await using group = new Group(locals("a", "b", "c"), { concurrency: 1 });
+  let started!: () => void;
+  const first = new Promise<void>((resolve) => started = resolve);
+  const during = group.callWith(
+    { onHost: (e) => e.state === "running" && started() },
+    sleep,
+    2_000,
+    "slept",
+  );
+  await first;
+  await group.close();
+  const result = await during;
+  for (const host of ["b", "c"]) {
+    const failure = result.get(host);
+    assert.ok(failure instanceof ErrorResult, `${host}: ${failure}`);
+    assert.ok(failure.cause instanceof ConnectError);
+    assert.equal(failure.cause.stage, "closed");
+    assert.match(failure.message, /group was closed before this host started/);
+  }
+  assert.ok(result.get("a") instanceof ErrorResult, "a's call was stopped");
+  assert.deepEqual(
+    group.tunnels.filter((t) => t.connected).map((t) => t.host),
+    [],
+    "no agent was started after close()",
+  );
+  assert.deepEqual(descendants(), [], "no process outlives close()");
+  const again = await group.callWith({ concurrency: 3 }, add, 1, 1);
+  assert.deepEqual([...again], [["a", 2], ["b", 2], ["c", 2]]);
 });
 
 Deno.test("Group concurrency: at most N hosts run at once", async () => {
