@@ -82,16 +82,79 @@ function starting<T>(id: number, begun: Promise<T>): Promise<T> {
   return begun;
 }
 
-/** Starts receiving stream `id` into a temporary file beside the target. */
+/**
+ * A whole small file, sent with its `putBegin`: its bytes, their sha256
+ * and the mode to give it (null: the default).
+ */
+export type WholeFile = [data: Uint8Array, sha256: string, mode: number | null];
+
+/**
+ * Starts receiving stream `id` into a temporary file beside the target.
+ * With `whole`, the file came with it: it is written, checked and renamed
+ * into place at once, and the answer is putEnd's (no data frames, no
+ * acknowledgements, no putEnd: a tree of small files costs one exchange a
+ * file).
+ */
 export function putBegin(
   files: FileChannel,
   id: number,
   target: string | null,
-): Promise<{ path: string }> {
+  whole?: WholeFile,
+): Promise<{ path: string } | PutDone> {
   if (ending) {
     return Promise.reject(new Error("Cannot put: the agent is ending"));
   }
-  return starting(id, begin(files, id, target));
+  if (whole !== undefined && !isWholeFile(whole)) {
+    return Promise.reject(new TypeError("Cannot put: a bad whole file"));
+  }
+  const begun = starting(id, begin(files, id, target));
+  if (!whole) return begun;
+  const [data, sha256, mode] = whole;
+  return begun.then(() => {
+    const s = incoming.get(id);
+    if (!s) throw new Error(`Cannot put ${id}: it was dropped`);
+    try {
+      take(s, data);
+    } catch (error) {
+      // putEnd reports it and removes the file.
+      s.error = error;
+      closeQuietly(s.file);
+    }
+    return putEnd(id, data.length, sha256, mode);
+  });
+}
+
+function isWholeFile(whole: unknown): whole is WholeFile {
+  return Array.isArray(whole) && whole.length === 3 &&
+    whole[0] instanceof Uint8Array && typeof whole[1] === "string" &&
+    (whole[2] === null || Number.isSafeInteger(whole[2]));
+}
+
+/** The stat of `path`, or undefined when there is nothing to stat. */
+function statOrUndefined(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Closes `file`, which may be closed already. */
+function closeQuietly(file: Deno.FsFile): void {
+  try {
+    file.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/** Writes `chunk` to the file of `s` and hashes it; throws if it cannot. */
+function take(s: Incoming, chunk: Uint8Array): void {
+  for (let done = 0; done < chunk.length;) {
+    done += s.file.writeSync(chunk.subarray(done));
+  }
+  s.hash.update(chunk);
+  s.written += chunk.length;
 }
 
 async function begin(
@@ -132,8 +195,12 @@ async function open(
   if (path.endsWith("/")) {
     throw new TypeError(`Cannot put to "${path}": it is a directory`);
   }
-  const info = await Deno.stat(path).catch(() => undefined);
-  if (info?.isDirectory) {
+  // The short file operations of a put are synchronous: each asynchronous
+  // one is a hop to a thread and back, which cost a tree of small files
+  // most of its time. Making the file and syncing it stay asynchronous: they
+  // can wait for the file system's journal, which other files' syncs keep
+  // busy.
+  if (statOrUndefined(path)?.isDirectory) {
     throw new TypeError(
       `Cannot put to "${path}": it is a directory; give the file's path`,
     );
@@ -145,17 +212,19 @@ async function open(
   // Listed before it exists: should this agent be killed at any point, the
   // agent script removes the file.
   if (files.tempList && !tmp.includes("\n")) {
-    await Deno.writeTextFile(files.tempList, tmp + "\n", { append: true })
-      .catch(() => {});
+    try {
+      Deno.writeTextFileSync(files.tempList, tmp + "\n", { append: true });
+    } catch {
+      // Not listed: only a killed agent would leave it.
+    }
   }
   const file = await Deno.open(tmp, {
     write: true,
     createNew: true,
     mode: 0o600,
-  }).catch(async (error) => {
+  }).catch((error) => {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
-    const there = await Deno.stat(dir).then((i) => i.isDirectory, () => false);
-    throw there ? error : new Deno.errors.NotFound(
+    throw statOrUndefined(dir)?.isDirectory ? error : new Deno.errors.NotFound(
       `Cannot put to "${path}": its directory ${dir} does not exist; make it first (putTree makes the directories of a tree)`,
     );
   });
@@ -184,11 +253,7 @@ export function putData(
   const s = incoming.get(id);
   if (!s || s.error) return;
   try {
-    for (let done = 0; done < chunk.length;) {
-      done += s.file.writeSync(chunk.subarray(done));
-    }
-    s.hash.update(chunk);
-    s.written += chunk.length;
+    take(s, chunk);
     if (s.written - s.flushed >= FLUSH) {
       s.flushed = s.written;
       const file = s.file;
@@ -204,13 +269,19 @@ export function putData(
     // Keep the failure for putEnd; remove the partial file now.
     s.error = error;
     files.message([Msg.Abort, id, describe(error)]);
-    try {
-      s.file.close();
-    } catch {
-      // Already closed.
-    }
+    closeQuietly(s.file);
     void Deno.remove(s.tmp).catch(() => {});
   }
+}
+
+/** What a put resolves to on the agent. */
+export interface PutDone {
+  /** The file's absolute path. */
+  remotePath: string;
+  /** Its sha256, as received. */
+  sha256: string;
+  /** Its size. */
+  size: number;
 }
 
 /**
@@ -222,7 +293,7 @@ export async function putEnd(
   size: number,
   sha256: string,
   mode: number | null,
-): Promise<{ remotePath: string; sha256: string; size: number }> {
+): Promise<PutDone> {
   const s = incoming.get(id);
   if (!s) throw new Error(`Cannot finish transfer ${id}: it was dropped`);
   try {
@@ -238,8 +309,8 @@ export async function putEnd(
     await s.flushing;
     await s.file.sync();
     s.file.close();
-    if (mode !== null) await Deno.chmod(s.tmp, mode);
-    await Deno.rename(s.tmp, s.path);
+    if (mode !== null) Deno.chmodSync(s.tmp, mode);
+    Deno.renameSync(s.tmp, s.path);
     incoming.delete(id);
     return { remotePath: s.path, sha256: got, size };
   } catch (error) {
@@ -254,13 +325,7 @@ export async function drop(id: number): Promise<void> {
   const s = incoming.get(id);
   if (s) {
     incoming.delete(id);
-    if (!s.error) {
-      try {
-        s.file.close();
-      } catch {
-        // Already closed.
-      }
-    }
+    closeQuietly(s.file);
     await Deno.remove(s.tmp).catch(() => {});
   }
   const o = outgoing.get(id);
@@ -287,16 +352,29 @@ export function fetchAck(id: number, bytes: number): void {
   }
 }
 
+/** What fetchBegin answers. */
+export interface FetchBegun {
+  /** The file's absolute path. */
+  path: string;
+  /** Its size: the bytes that will be sent. */
+  size: number;
+  /** Its permission bits, if known. */
+  mode: number | null;
+  /** A file of up to CHUNK bytes, whole: its bytes and their sha256. */
+  whole?: [data: Uint8Array, sha256: string];
+}
+
 /**
  * Opens `target` and starts sending it as stream `id`; resolves once it is
  * open with its absolute path, size and mode. The data follows in `Data`
- * frames and an `End` message with the sha256 (or `Abort`).
+ * frames and an `End` message with the sha256 (or `Abort`), unless the
+ * file is small: then it comes whole with the answer, and nothing follows.
  */
 export function fetchBegin(
   files: FileChannel,
   id: number,
   target: string,
-): Promise<{ path: string; size: number; mode: number | null }> {
+): Promise<FetchBegun> {
   return starting(id, openOutgoing(files, id, target));
 }
 
@@ -304,7 +382,7 @@ async function openOutgoing(
   files: FileChannel,
   id: number,
   target: string,
-): Promise<{ path: string; size: number; mode: number | null }> {
+): Promise<FetchBegun> {
   const path = absolute(target, files.cwd);
   // Looked at before the open too: opening a FIFO waits for a writer, so a
   // fetch of one hung for ever.
@@ -319,14 +397,37 @@ async function openOutgoing(
       }`,
     );
   }
-  const o: Outgoing = { acked: 0, aborted: false };
-  outgoing.set(id, o);
-  void pump(files, id, file, info.size, o);
-  return {
+  const begun = {
     path,
     size: info.size,
     mode: info.mode === null ? null : info.mode & 0o7777,
   };
+  if (info.size <= CHUNK) {
+    try {
+      const data = readUpTo(file, info.size);
+      const hash = await sha256();
+      return { ...begun, whole: [data, hash.update(data).digest("hex")] };
+    } finally {
+      file.close();
+    }
+  }
+  const o: Outgoing = { acked: 0, aborted: false };
+  outgoing.set(id, o);
+  void pump(files, id, file, info.size, o);
+  return begun;
+}
+
+/**
+ * The first `size` bytes of `file` (fewer if it shrank: the controller
+ * then refuses them), read synchronously: a small local file.
+ */
+function readUpTo(file: Deno.FsFile, size: number): Uint8Array {
+  const data = new Uint8Array(size);
+  let got = 0;
+  for (let n; got < size && (n = file.readSync(data.subarray(got))) !== null;) {
+    got += n;
+  }
+  return data.subarray(0, got);
 }
 
 /**

@@ -83,8 +83,13 @@ let fileChannel: files.FileChannel;
 
 /** Built-in handlers: the only non-module targets the agent runs. */
 const builtins: Record<string, Callable> = {
-  putBegin: (id, path) =>
-    files.putBegin(fileChannel, id as number, path as string | null),
+  putBegin: (id, path, whole) =>
+    files.putBegin(
+      fileChannel,
+      id as number,
+      path as string | null,
+      whole as files.WholeFile | undefined,
+    ),
   putEnd: (id, size, sha256, mode) =>
     files.putEnd(
       id as number,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { putBegin, putData, putEnd } from "./_files.ts";
+import { drop, fetchBegin, putBegin, putData, putEnd } from "./_files.ts";
 import { CHUNK, FLUSH, Msg } from "../wire/_protocol.ts";
 
 Deno.test("a put acknowledges each chunk, and again each flush to disk, so a slow disk still shows progress", async () => {
@@ -28,6 +28,54 @@ Deno.test("a put acknowledges each chunk, and again each flush to disk, so a slo
     assert.equal(acks.length, chunks + 3, "one per chunk, one per flush");
     assert.deepEqual(acks.at(-1), [Msg.Ack, 1, size]);
     assert.equal((await Deno.stat(`${dir}/out.bin`)).size, size);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a small file travels whole in the begin exchange, both ways, checked as a streamed one", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const sent: unknown[] = [];
+    const files = {
+      message: (m: unknown[]) => void sent.push(m),
+      frame: (kind: number) => void sent.push(kind),
+      cwd: dir,
+      tempDir: dir,
+    };
+    const data = new TextEncoder().encode("small file\n");
+    const sha = createHash("sha256").update(data).digest("hex");
+    const done = await putBegin(files, 1, "in.txt", [data, sha, 0o640]);
+    assert.deepEqual(done, {
+      remotePath: `${dir}/in.txt`,
+      sha256: sha,
+      size: 11,
+    });
+    assert.equal(await Deno.readTextFile(`${dir}/in.txt`), "small file\n");
+    assert.equal((await Deno.stat(`${dir}/in.txt`)).mode! & 0o777, 0o640);
+    await assert.rejects(
+      () => putBegin(files, 2, "bad.txt", [data, "0".repeat(64), null]),
+      /received 11 bytes with sha256 [0-9a-f]{64}, expected 11 bytes with 0{64}/,
+    );
+    const begun = await fetchBegin(files, 3, "in.txt");
+    assert.deepEqual(begun, {
+      path: `${dir}/in.txt`,
+      size: 11,
+      mode: 0o640,
+      whole: [data, sha],
+    });
+    assert.deepEqual(sent, [], "no acknowledgement, frame or end");
+    // One byte more than a chunk streams as before.
+    await Deno.writeFile(`${dir}/big.bin`, new Uint8Array(CHUNK + 1));
+    const big = await fetchBegin(files, 4, "big.bin");
+    assert.equal(big.whole, undefined);
+    assert.equal(big.size, CHUNK + 1);
+    await drop(4);
+    assert.deepEqual(
+      [...Deno.readDirSync(dir)].map((e) => e.name).sort(),
+      ["big.bin", "in.txt"],
+      "the refused put left nothing",
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

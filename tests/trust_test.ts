@@ -5,6 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import {
   ConnectionLostError,
   Local,
@@ -457,6 +458,69 @@ Deno.test("a fetch whose begin is not answered with an object breaks the protoco
       assert.equal(tun.connected, false);
       assert.deepEqual([...Deno.readDirSync(dir)], []);
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a small file fetched whole is checked as a streamed one: what does not match is refused and leaves nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chopsticks-trust-" });
+  const abc = new TextEncoder().encode("abc");
+  const sha = createHash("sha256").update(abc).digest("hex");
+  try {
+    {
+      // As an agent answers: the file lands.
+      await using tun = new Hostile("files", { content: "abc", whole: true }, {
+        output: () => {},
+      });
+      const got = await tun.fetch("/remote/f", `${dir}/f`);
+      assert.deepEqual(got.sha256, sha);
+      assert.equal(await Deno.readTextFile(`${dir}/f`), "abc");
+      await Deno.remove(`${dir}/f`);
+    }
+    const begun = (whole: unknown) => ({
+      begun: { path: "/remote/f", size: 3, mode: 0o644, whole },
+    });
+    const cases: [object, RegExp, boolean][] = [
+      [begun("abc"), /a bad file/, true],
+      [begun(["abc", sha]), /a bad file/, true],
+      [{ whole: { data: "abcd" } }, /more than the 3 bytes it announced/, true],
+      [{ whole: { sha: "0".repeat(64) } }, /expected 3 bytes with 0000/, false],
+      [{ whole: { data: "ab" } }, /the file shrank/, false],
+    ];
+    for (const [answer, why, breaks] of cases) {
+      const what = JSON.stringify(answer);
+      await using tun = new Hostile("files", {
+        content: "abc",
+        ...answer,
+      }, { output: () => {} });
+      await assert.rejects(
+        () => tun.fetch("/remote/f", `${dir}/f`),
+        (e: Error) =>
+          why.test(e.message) && (e instanceof ProtocolError) === breaks,
+        what,
+      );
+      assert.equal(tun.connected, !breaks, `${what}: the tunnel`);
+      assert.deepEqual([...Deno.readDirSync(dir)], [], `${what}: left`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a small put whose answer does not tell what was sent breaks the protocol", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chopsticks-trust-" });
+  try {
+    await Deno.writeTextFile(`${dir}/small`, "abc");
+    // Answers the put's begin, which brought the whole file, as a begin.
+    await using tun = new Hostile("stall", "ack", { output: () => {} });
+    await assert.rejects(
+      () => tun.put(`${dir}/small`, "/remote/small"),
+      (e: Error) =>
+        e instanceof ProtocolError && /a bad answer/.test(e.message),
+    );
+    assert.equal(tun.connected, false);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["small"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
