@@ -23,6 +23,7 @@ import {
   spin,
   startDaemon,
   startSleeper,
+  throwOdd,
   writeBytes,
 } from "./fixtures/funcs.ts";
 import { same } from "./fixtures/load_marker.ts";
@@ -821,6 +822,32 @@ Deno.test("when the agent dies, pending calls reject at once, though a daemon it
   } finally {
     Deno.kill(daemon, "SIGKILL");
   }
+});
+
+Deno.test("a remote throw of a value that is not an Error fails that call only, with a RemoteError", async () => {
+  await using tun = new Local("odd", capture().options);
+  const agent = await tun.call(pid);
+  const said: Record<string, RegExp> = {
+    "null-prototype": /^\[object Object\]$/,
+    symbol: /cannot be shown as text: Cannot convert a Symbol value/,
+    getter: /cannot be shown as text: no message today/,
+  };
+  for (const [kind, message] of Object.entries(said)) {
+    const beside = tun.call(sleep, 300, kind).catch((e) => e);
+    // Bounded: on the previous code the call never settled (the controller
+    // could not make a message of a null-prototype object), or the agent
+    // died (it could not make one of the others).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const error = await Promise.race([
+      tun.call(throwOdd, kind).catch((e) => e),
+      new Promise((r) => timer = setTimeout(() => r("still pending"), 5_000)),
+    ]);
+    clearTimeout(timer);
+    assert.ok(error instanceof RemoteError, `${kind}: ${error}`);
+    assert.match(error.message, message);
+    assert.equal(await beside, kind, `${kind}: a call beside it goes on`);
+  }
+  assert.equal(await tun.call(pid), agent, "the same agent answers");
 });
 
 Deno.test("the call that starts an agent has its module loading while the agent starts", async () => {
