@@ -23,6 +23,7 @@ import {
   spin,
   startDaemon,
   startSleeper,
+  throwLater,
   throwOdd,
   writeBytes,
 } from "./fixtures/funcs.ts";
@@ -848,6 +849,21 @@ Deno.test("a remote throw of a value that is not an Error fails that call only, 
     assert.equal(await beside, kind, `${kind}: a call beside it goes on`);
   }
   assert.equal(await tun.call(pid), agent, "the same agent answers");
+});
+
+Deno.test("an agent that dies of an uncaught error says which in the error of the calls it leaves", async () => {
+  await using tun = new Local("uncaught", capture().options);
+  const pending = tun.call(sleep, 10_000, 1).catch((e) => e);
+  assert.equal(await tun.call(throwLater, 50), "returned");
+  const error = await pending;
+  assert.ok(error instanceof ConnectionLostError, String(error));
+  // Not the last line it printed: a frame of the stack, in colour codes.
+  assert.match(
+    error.message,
+    /exited with code 1: error: Uncaught Error: thrown by a timer after the call$/,
+  );
+  assert.ok(!error.message.includes(String.fromCharCode(27)), error.message);
+  assert.equal(await tun.call(add, 1, 2), 3, "the next call reconnects");
 });
 
 Deno.test("the call that starts an agent has its module loading while the agent starts", async () => {

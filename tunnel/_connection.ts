@@ -35,6 +35,7 @@ import {
   agentEnded,
   exitCause,
   importer,
+  lastWords,
   meaningfulLines,
   STAGE_HINTS,
 } from "./_connect_hints.ts";
@@ -747,10 +748,11 @@ export class Connection {
     const status = await this.#channel.status;
     await closing;
     const tail = this.#channel.stderrTail;
+    const said = lastWords(tail);
     const error = new ConnectionLostError(
       this.host,
       `Agent on "${this.host}" exited with code ${status.code}${
-        tail.length ? ": " + tail.at(-1) : ""
+        said ? ": " + said : ""
       }`,
       { exitCode: status.code, stderrTail: tail, cause: why },
     );
