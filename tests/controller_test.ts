@@ -1055,6 +1055,44 @@ Deno.test("a scoped agent whose output relay is killed while it connects fails a
   }
 });
 
+Deno.test("relays stopped on the target (SIGSTOP, never continued) are gone once the agent is declared lost", async () => {
+  // The input relay (dd) of an agent with every permission, then the
+  // output relay (cat) of a scoped one.
+  const relays: [string, Permissions | undefined][] = [
+    ["dd", undefined],
+    ["cat", { read: true }],
+  ];
+  for (const [relay, permissions] of relays) {
+    const mark = `chopsticks-mark-${crypto.randomUUID()}`;
+    await using tun = new Local("stopped", {
+      ...capture().options,
+      permissions,
+      liveness: { interval: 100, timeout: 1_000 },
+      env: { CHOPSTICKS_TEST_MARK: mark },
+    });
+    const agent = await tun.call(pid);
+    const line = marked(mark).find((p) =>
+      new RegExp(`^\\d+: (\\/\\S*\\/)?${relay}( |$)`).test(p)
+    );
+    assert.ok(line, `no ${relay}: ${marked(mark).join(", ")}`);
+    const stopped = Number(line.split(":")[0]);
+    try {
+      Deno.kill(stopped, "SIGSTOP");
+      const error = await tun.call(sleep, 10_000, 1).catch((e) => e);
+      assert.ok(error instanceof ConnectionLostError, `${relay}: ${error}`);
+      assert.match(error.message, /stopped answering/);
+      // On the previous code the stopped relay stayed, holding the FIFO.
+      assert.ok(
+        await gone(marked(mark).map((p) => Number(p.split(":")[0]))),
+        `${relay}: processes left: ${marked(mark).join(", ")}`,
+      );
+      assert.notEqual(await tun.call(pid), agent, "the next call reconnects");
+    } finally {
+      if (alive(stopped)) Deno.kill(stopped, "SIGKILL");
+    }
+  }
+});
+
 Deno.test("the agent script, when it is sent SIGTERM, kills a hung agent at once", async () => {
   await using tun = new Local("term", capture().options);
   const agent = await tun.call(pid);
