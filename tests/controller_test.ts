@@ -23,6 +23,7 @@ import {
   spin,
   startDaemon,
   startSleeper,
+  startTicker,
   throwLater,
   throwOdd,
   writeBytes,
@@ -864,6 +865,32 @@ Deno.test("an agent that dies of an uncaught error says which in the error of th
   );
   assert.ok(!error.message.includes(String.fromCharCode(27)), error.message);
   assert.equal(await tun.call(add, 1, 2), 3, "the next call reconnects");
+});
+
+Deno.test("once close() resolves, a daemon the agent started that keeps printing is no longer read", async () => {
+  const { lines, options } = capture();
+  const tun = new Local("ticker", options);
+  const ticker = await tun.call(startTicker);
+  try {
+    while (!lines.includes("tick")) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await tun.close();
+    const seen = lines.length;
+    await new Promise((r) => setTimeout(r, 500));
+    // On the previous code its lines kept coming, and the read of the
+    // agent script's stderr, which the daemon holds, kept the program
+    // from ever exiting (the test's op sanitizer saw it).
+    // (The daemon's next line then meets a closed pipe: it ends, as what
+    // the agent started does when the tunnel closes.)
+    assert.equal(lines.length, seen, `lines after close: ${lines.slice(seen)}`);
+  } finally {
+    try {
+      Deno.kill(-ticker, "SIGKILL");
+    } catch {
+      // It ended already.
+    }
+  }
 });
 
 Deno.test("the call that starts an agent has its module loading while the agent starts", async () => {
