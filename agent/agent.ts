@@ -276,10 +276,30 @@ function errorTree(error: unknown): unknown {
     return toWire(error, "error");
   } catch {
     // The error holds something that cannot be sent: send its text only.
-    const e = error instanceof Error ? error : new Error(String(error));
-    const plain = new Error(String(e.message));
-    plain.name = String(e.name);
-    plain.stack = String(e.stack);
+    // Each part is read with care: the value thrown may be anything (an
+    // array holding a symbol, an Error whose getters throw), and a throw
+    // here would end the agent, and every call on it.
+    const e = error instanceof Error ? error : undefined;
+    const plain = new Error(e ? text(() => e.message) : text(() => error));
+    plain.name = e ? text(() => e.name) : "Error";
+    plain.stack = e ? text(() => e.stack) : "";
     return toWire(plain, "error");
+  }
+}
+
+/** `String(read())`, or what can be said when that throws. */
+function text(read: () => unknown): string {
+  try {
+    return String(read());
+  } catch (error) {
+    let value = "a value";
+    try {
+      value = Object.prototype.toString.call(read());
+    } catch {
+      // A getter that throws: "a value" it is.
+    }
+    return `(${value} that cannot be shown as text: ${
+      error instanceof Error ? error.message : "it threw"
+    })`;
   }
 }

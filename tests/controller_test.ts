@@ -23,6 +23,9 @@ import {
   spin,
   startDaemon,
   startSleeper,
+  startTicker,
+  throwLater,
+  throwOdd,
   writeBytes,
 } from "./fixtures/funcs.ts";
 import { same } from "./fixtures/load_marker.ts";
@@ -823,6 +826,73 @@ Deno.test("when the agent dies, pending calls reject at once, though a daemon it
   }
 });
 
+Deno.test("a remote throw of a value that is not an Error fails that call only, with a RemoteError", async () => {
+  await using tun = new Local("odd", capture().options);
+  const agent = await tun.call(pid);
+  const said: Record<string, RegExp> = {
+    "null-prototype": /^\[object Object\]$/,
+    symbol: /cannot be shown as text: Cannot convert a Symbol value/,
+    getter: /cannot be shown as text: no message today/,
+  };
+  for (const [kind, message] of Object.entries(said)) {
+    const beside = tun.call(sleep, 300, kind).catch((e) => e);
+    // Bounded: on the previous code the call never settled (the controller
+    // could not make a message of a null-prototype object), or the agent
+    // died (it could not make one of the others).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const error = await Promise.race([
+      tun.call(throwOdd, kind).catch((e) => e),
+      new Promise((r) => timer = setTimeout(() => r("still pending"), 5_000)),
+    ]);
+    clearTimeout(timer);
+    assert.ok(error instanceof RemoteError, `${kind}: ${error}`);
+    assert.match(error.message, message);
+    assert.equal(await beside, kind, `${kind}: a call beside it goes on`);
+  }
+  assert.equal(await tun.call(pid), agent, "the same agent answers");
+});
+
+Deno.test("an agent that dies of an uncaught error says which in the error of the calls it leaves", async () => {
+  await using tun = new Local("uncaught", capture().options);
+  const pending = tun.call(sleep, 10_000, 1).catch((e) => e);
+  assert.equal(await tun.call(throwLater, 50), "returned");
+  const error = await pending;
+  assert.ok(error instanceof ConnectionLostError, String(error));
+  // Not the last line it printed: a frame of the stack, in colour codes.
+  assert.match(
+    error.message,
+    /exited with code 1: error: Uncaught Error: thrown by a timer after the call$/,
+  );
+  assert.ok(!error.message.includes(String.fromCharCode(27)), error.message);
+  assert.equal(await tun.call(add, 1, 2), 3, "the next call reconnects");
+});
+
+Deno.test("once close() resolves, a daemon the agent started that keeps printing is no longer read", async () => {
+  const { lines, options } = capture();
+  const tun = new Local("ticker", options);
+  const ticker = await tun.call(startTicker);
+  try {
+    while (!lines.includes("tick")) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await tun.close();
+    const seen = lines.length;
+    await new Promise((r) => setTimeout(r, 500));
+    // On the previous code its lines kept coming, and the read of the
+    // agent script's stderr, which the daemon holds, kept the program
+    // from ever exiting (the test's op sanitizer saw it).
+    // (The daemon's next line then meets a closed pipe: it ends, as what
+    // the agent started does when the tunnel closes.)
+    assert.equal(lines.length, seen, `lines after close: ${lines.slice(seen)}`);
+  } finally {
+    try {
+      Deno.kill(-ticker, "SIGKILL");
+    } catch {
+      // It ended already.
+    }
+  }
+});
+
 Deno.test("the call that starts an agent has its module loading while the agent starts", async () => {
   await withLoadMark(async (tun, mark) => {
     // This call is cancelled while the agent starts, so it never reaches
@@ -1009,6 +1079,44 @@ Deno.test("a scoped agent whose output relay is killed while it connects fails a
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("relays stopped on the target (SIGSTOP, never continued) are gone once the agent is declared lost", async () => {
+  // The input relay (dd) of an agent with every permission, then the
+  // output relay (cat) of a scoped one.
+  const relays: [string, Permissions | undefined][] = [
+    ["dd", undefined],
+    ["cat", { read: true }],
+  ];
+  for (const [relay, permissions] of relays) {
+    const mark = `chopsticks-mark-${crypto.randomUUID()}`;
+    await using tun = new Local("stopped", {
+      ...capture().options,
+      permissions,
+      liveness: { interval: 100, timeout: 1_000 },
+      env: { CHOPSTICKS_TEST_MARK: mark },
+    });
+    const agent = await tun.call(pid);
+    const line = marked(mark).find((p) =>
+      new RegExp(`^\\d+: (\\/\\S*\\/)?${relay}( |$)`).test(p)
+    );
+    assert.ok(line, `no ${relay}: ${marked(mark).join(", ")}`);
+    const stopped = Number(line.split(":")[0]);
+    try {
+      Deno.kill(stopped, "SIGSTOP");
+      const error = await tun.call(sleep, 10_000, 1).catch((e) => e);
+      assert.ok(error instanceof ConnectionLostError, `${relay}: ${error}`);
+      assert.match(error.message, /stopped answering/);
+      // On the previous code the stopped relay stayed, holding the FIFO.
+      assert.ok(
+        await gone(marked(mark).map((p) => Number(p.split(":")[0]))),
+        `${relay}: processes left: ${marked(mark).join(", ")}`,
+      );
+      assert.notEqual(await tun.call(pid), agent, "the next call reconnects");
+    } finally {
+      if (alive(stopped)) Deno.kill(stopped, "SIGKILL");
+    }
   }
 });
 

@@ -42,7 +42,12 @@
  * SIGTERM (it removes what it was writing and exits), and a second later its
  * whole process group is killed (a hung agent too); when Deno ends, the relays
  * are stopped (the script holds the input FIFO open until it exits, so that a
- * `dd` that had not opened it yet is not left waiting for a reader). The agent
+ * `dd` that had not opened it yet is not left waiting for a reader). The
+ * script itself, sent SIGHUP, SIGINT or SIGTERM (by `close()` or the liveness
+ * check), kills the agent's process group and sends each relay's shell
+ * SIGCONT and SIGTERM, on which it kills its relay with SIGKILL: a relay
+ * stopped with SIGSTOP goes too (it ignores any other signal until it is
+ * continued, and holds its FIFO meanwhile). The agent
  * removes its directories as it ends, whatever ended it (the channel closed,
  * SIGTERM, a write the controller no longer reads); when it was killed, they
  * are removed with the temporary files the agent listed in `$_d/t`
@@ -167,7 +172,7 @@ _t() {
   kill -KILL -$_p
 }
 trap '[ -z "$_d" ] || _x' EXIT
-trap 'for _j in "-$_p" "$_r" "$_o"; do [ "$_j" != - ] && [ -n "$_j" ] && kill -KILL "$_j" 2>/dev/null; done; exit 129' HUP INT TERM
+trap '[ -n "$_p" ] && kill -KILL -$_p 2>/dev/null; for _j in $_r $_o; do kill -CONT $_j; kill -TERM $_j; done 2>/dev/null; exit 129' HUP INT TERM
 IFS= read -r _e || exit 125
 IFS= read -r _m || exit 125
 _u=$(umask; mktemp -d "\${TMPDIR:-/tmp}/chopsticks.XXXXXXXX") || exit 125
@@ -195,7 +200,7 @@ DENO_DIR="$_c" setsid "$_D" run -q --no-code-cache --no-prompt --no-config --no-
 _p=$!
 {
   _s=
-  trap 'kill $_s 2>/dev/null; exit 0' TERM
+  trap 'kill -KILL $_s 2>/dev/null; exit 0' TERM
   dd bs=128k of="$_d/i" conv=notrunc <&5 5<&- &
   _s=$!
   exec 5<&-
@@ -206,9 +211,12 @@ _p=$!
 _r=$!
 [ "$_w" != "$_d/o" ] || {
   {
+    _s=
+    trap 'kill -KILL $_s 2>/dev/null; exit 0' TERM
     cat <&7 7<&- &
+    _s=$!
     exec 7<&-
-    wait $! || { _e=$?; _t >/dev/null 2>&1; echo "chopsticks: the agent's output relay (cat) ended with status $_e, so the agent was stopped" >&2; }
+    wait $_s || { _e=$?; _t >/dev/null 2>&1; echo "chopsticks: the agent's output relay (cat) ended with status $_e, so the agent was stopped" >&2; }
   } 4<&- 5<&- &
   _o=$!
   exec 7<&-

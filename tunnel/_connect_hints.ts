@@ -53,7 +53,7 @@ export function relayEnded(tail: string[]): ExitCause | undefined {
 export function agentEnded(tail: string[], code: number): ExitCause {
   const relay = relayEnded(tail);
   if (relay) return relay;
-  const said = meaningfulLines(tail).at(-1) ?? "";
+  const said = lastWords(tail);
   const signal = code > 128 && code < 128 + 65 ? code - 128 : 0;
   return {
     stage: "agent",
@@ -95,6 +95,17 @@ export function meaningfulLines(tail: string[]): string[] {
     }
   }
   return lines;
+}
+
+/**
+ * What an agent that ended said last, to quote: the error that ended it
+ * when it died of one (Deno's `error: Uncaught ...`, which its stack
+ * follows), else its last line worth quoting.
+ */
+export function lastWords(tail: string[]): string {
+  const lines = meaningfulLines(tail);
+  return lines.findLast((l) => l.startsWith("error: Uncaught")) ??
+    lines.at(-1) ?? "";
 }
 
 /**

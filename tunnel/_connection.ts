@@ -35,6 +35,7 @@ import {
   agentEnded,
   exitCause,
   importer,
+  lastWords,
   meaningfulLines,
   STAGE_HINTS,
 } from "./_connect_hints.ts";
@@ -665,9 +666,12 @@ export class Connection {
       // Still pending: the end of the connection rejects it with this.
       throw new ProtocolError(this.host, `a bad value: ${e}`);
     }
+    // Made before the call is forgotten: should making it fail, the call
+    // is still pending, and the end of the connection rejects it.
+    const error = type === Msg.Err ? this.#remoteError(value) : undefined;
     this.#pending.delete(id);
-    if (type === Msg.Ok) pending.resolve(value);
-    else pending.reject(this.#remoteError(value));
+    if (error) pending.reject(error);
+    else pending.resolve(value);
   }
 
   #onStreamMessage(type: number, id: unknown, arg: unknown): void {
@@ -688,9 +692,11 @@ export class Connection {
   }
 
   #remoteError(value: unknown): RemoteError {
+    // Remote code may throw any value, such as an object with no
+    // prototype, which String() cannot convert.
     const e = value instanceof Error
       ? value
-      : Object.assign(new Error(String(value)), { stack: "" });
+      : Object.assign(new Error(describe(value)), { stack: "" });
     const bundle = new URL("../agent/_agent.bundle.js", import.meta.url).href;
     const bootstrap = new URL("../agent/_bootstrap.bundle.js", import.meta.url)
       .href;
@@ -742,10 +748,11 @@ export class Connection {
     const status = await this.#channel.status;
     await closing;
     const tail = this.#channel.stderrTail;
+    const said = lastWords(tail);
     const error = new ConnectionLostError(
       this.host,
       `Agent on "${this.host}" exited with code ${status.code}${
-        tail.length ? ": " + tail.at(-1) : ""
+        said ? ": " + said : ""
       }`,
       { exitCode: status.code, stderrTail: tail, cause: why },
     );
@@ -768,6 +775,19 @@ export class Connection {
     this.#progress.clear();
     this.#modules.stop();
     this.#markEnded();
+  }
+}
+
+/**
+ * `value` as text, as `String()` makes it where it can (a string, a number,
+ * an array of them) and as `Object.prototype.toString` does where it
+ * throws (an object with no prototype, or one that holds one).
+ */
+function describe(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
   }
 }
 

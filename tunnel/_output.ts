@@ -106,12 +106,27 @@ export class OutputLines {
     if (rest !== "") this.#emit(rest);
   }
 
-  /** Reads `stream` to its end; resolves when flushed. */
-  async drain(stream: ReadableStream<Uint8Array>): Promise<void> {
+  /**
+   * Reads `stream` to its end, or until `stop` aborts; resolves when
+   * flushed.
+   */
+  async drain(
+    stream: ReadableStream<Uint8Array>,
+    stop?: AbortSignal,
+  ): Promise<void> {
+    const reader = stream.getReader();
+    const cancel = () => void reader.cancel().catch(() => {});
+    stop?.addEventListener("abort", cancel, { once: true });
     try {
-      for await (const chunk of stream) this.push(chunk);
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        this.push(value);
+      }
     } catch {
       // The process went away; what was read is kept.
+    } finally {
+      stop?.removeEventListener("abort", cancel);
     }
     this.end();
   }

@@ -38,6 +38,12 @@ export class ProcessChannel {
   #closing: Promise<void> | undefined;
   #stderr: OutputLines;
   #stderrDone: Promise<void>;
+  /**
+   * Stops reading stderr once the channel is closed: a daemon the agent
+   * started holds it open for as long as it lives, and a read left
+   * pending would keep the program from exiting.
+   */
+  #stopStderr = new AbortController();
   #sawMarker = false;
   #host: string;
   /** Bytes queued or being written to stdin. */
@@ -56,7 +62,7 @@ export class ProcessChannel {
     this.#writer = child.stdin.getWriter();
     this.#writer.closed.catch(() => {});
     this.#stderr = stderr;
-    this.#stderrDone = stderr.drain(child.stderr);
+    this.#stderrDone = stderr.drain(child.stderr, this.#stopStderr.signal);
     this.status = child.status;
   }
 
@@ -298,6 +304,7 @@ export class ProcessChannel {
       const stderr = deadline(200);
       await Promise.race([this.#stderrDone, stderr.late]);
       stderr.clear();
+      this.#stopStderr.abort();
     })();
     this.#wrote(0);
     return this.#closing;
