@@ -266,8 +266,10 @@ function integer(s: string | undefined, flag: string, fail: Fail) {
 
 function positive(s: string | undefined, flag: string, fail: Fail) {
   if (s === undefined) return undefined;
+  // Written in decimal, as the help says: Number() would also take "0x10"
+  // (16 ms) and "1e3".
   const n = Number(s);
-  if (s.trim() === "" || !Number.isFinite(n) || n <= 0) {
+  if (!/^(\d+\.?\d*|\.\d+)$/.test(s) || n <= 0) {
     throw fail(`${flag} "${s}" is not a positive number of milliseconds`);
   }
   return n;

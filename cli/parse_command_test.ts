@@ -124,6 +124,11 @@ Deno.test("parseCommand() refuses bad command lines with a UsageError", () => {
     [["facts", "--hosts", "a", "--port", "ssh"], /not a positive whole number/],
     [["facts", "--hosts", "a", "--concurrency", "0"], /not a positive whole/],
     [["facts", "--hosts", "a", "--timeout", "soon"], /not a positive number/],
+    [
+      ["facts", "--hosts", "a", "--timeout", "0x10"],
+      /"0x10" is not a positive/,
+    ],
+    [["facts", "--hosts", "a", "--connect-timeout", "1e3"], /not a positive/],
     [["facts", "--hosts", "a", "--ssh-option", "Foo"], /not Key=Value/],
     [["facts", "--hosts", "a", "--transport", "ftp"], /not "ssh" or "local"/],
     [["facts", "--hosts", "a", "--args", "[]"], /--args is only for "call"/],
