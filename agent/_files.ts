@@ -8,6 +8,7 @@
  */
 import type { Hash } from "node:crypto";
 import { CHUNK, FLUSH, Kind, Msg, WINDOW } from "../wire/_protocol.ts";
+import { readUpTo, statOrUndefined } from "./_sync_fs.ts";
 
 /** What the file handlers need from the agent. */
 export interface FileChannel {
@@ -82,61 +83,16 @@ function starting<T>(id: number, begun: Promise<T>): Promise<T> {
   return begun;
 }
 
-/**
- * A whole small file, sent with its `putBegin`: its bytes, their sha256
- * and the mode to give it (null: the default).
- */
-export type WholeFile = [data: Uint8Array, sha256: string, mode: number | null];
-
-/**
- * Starts receiving stream `id` into a temporary file beside the target.
- * With `whole`, the file came with it: it is written, checked and renamed
- * into place at once, and the answer is putEnd's (no data frames, no
- * acknowledgements, no putEnd: a tree of small files costs one exchange a
- * file).
- */
+/** Starts receiving stream `id` into a temporary file beside the target. */
 export function putBegin(
   files: FileChannel,
   id: number,
   target: string | null,
-  whole?: WholeFile,
-): Promise<{ path: string } | PutDone> {
+): Promise<{ path: string }> {
   if (ending) {
     return Promise.reject(new Error("Cannot put: the agent is ending"));
   }
-  if (whole !== undefined && !isWholeFile(whole)) {
-    return Promise.reject(new TypeError("Cannot put: a bad whole file"));
-  }
-  const begun = starting(id, begin(files, id, target));
-  if (!whole) return begun;
-  const [data, sha256, mode] = whole;
-  return begun.then(() => {
-    const s = incoming.get(id);
-    if (!s) throw new Error(`Cannot put ${id}: it was dropped`);
-    try {
-      take(s, data);
-    } catch (error) {
-      // putEnd reports it and removes the file.
-      s.error = error;
-      closeQuietly(s.file);
-    }
-    return putEnd(id, data.length, sha256, mode);
-  });
-}
-
-function isWholeFile(whole: unknown): whole is WholeFile {
-  return Array.isArray(whole) && whole.length === 3 &&
-    whole[0] instanceof Uint8Array && typeof whole[1] === "string" &&
-    (whole[2] === null || Number.isSafeInteger(whole[2]));
-}
-
-/** The stat of `path`, or undefined when there is nothing to stat. */
-function statOrUndefined(path: string): Deno.FileInfo | undefined {
-  try {
-    return Deno.statSync(path);
-  } catch {
-    return undefined;
-  }
+  return starting(id, begin(files, id, target));
 }
 
 /** Closes `file`, which may be closed already. */
@@ -286,18 +242,27 @@ export interface PutDone {
 
 /**
  * Finishes stream `id`: checks size and sha256, applies `mode`, and renames
- * the temporary file into place. On any mismatch the file is removed.
+ * the temporary file into place. On any mismatch the file is removed. A
+ * small file comes whole as `data` here, with no data frames before (one
+ * exchange less, and no acknowledgement).
  */
 export async function putEnd(
   id: number,
   size: number,
   sha256: string,
   mode: number | null,
+  data?: Uint8Array,
 ): Promise<PutDone> {
   const s = incoming.get(id);
   if (!s) throw new Error(`Cannot finish transfer ${id}: it was dropped`);
   try {
     if (s.error) throw s.error;
+    if (data !== undefined) {
+      if (!(data instanceof Uint8Array)) {
+        throw new TypeError(`Cannot put "${s.path}": its data is not bytes`);
+      }
+      take(s, data);
+    }
     const got = s.hash.digest("hex");
     if (s.written !== size || got !== sha256) {
       throw new Error(
@@ -404,6 +369,8 @@ async function openOutgoing(
   };
   if (info.size <= CHUNK) {
     try {
+      // The first `size` bytes (fewer if it shrank: the controller then
+      // refuses them).
       const data = readUpTo(file, info.size);
       const hash = await sha256();
       return { ...begun, whole: [data, hash.update(data).digest("hex")] };
@@ -415,19 +382,6 @@ async function openOutgoing(
   outgoing.set(id, o);
   void pump(files, id, file, info.size, o);
   return begun;
-}
-
-/**
- * The first `size` bytes of `file` (fewer if it shrank: the controller
- * then refuses them), read synchronously: a small local file.
- */
-function readUpTo(file: Deno.FsFile, size: number): Uint8Array {
-  const data = new Uint8Array(size);
-  let got = 0;
-  for (let n; got < size && (n = file.readSync(data.subarray(got))) !== null;) {
-    got += n;
-  }
-  return data.subarray(0, got);
 }
 
 /**

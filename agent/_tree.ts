@@ -7,6 +7,8 @@
  * @module
  */
 
+import { lstatOrUndefined } from "./_sync_fs.ts";
+
 /** One entry of a tree, by its path relative to the tree's root. */
 export interface TreeEntry {
   /** Relative path, `/`-separated, never empty, `.` or `..` segments. */
@@ -121,18 +123,22 @@ export async function listTree(root: string): Promise<Tree> {
 
 /**
  * Hex sha256 of each file `paths` (relative to `root`), or null for one
- * that cannot be read or is no longer a regular file (it is then copied: a
- * file there that its user may not read is replaced, and one here gives
- * the copy's own clear error; a FIFO put in a file's place meanwhile is not
- * opened, which would wait for a writer). Stops, throwing its reason, once
- * `signal` aborts.
+ * that cannot be read or is not a regular file (it is then copied: a file
+ * there that its user may not read is replaced, and one here gives the
+ * copy's own clear error). Files are opened without waiting: a FIFO put in
+ * a file's place is not read (its open would wait for a writer, and hold
+ * the whole event loop). Stops, throwing its reason, once `signal` aborts.
  */
 export async function hashFiles(
   root: string,
   paths: string[],
   signal?: AbortSignal,
 ): Promise<(string | null)[]> {
-  const { createHash } = await import("node:crypto");
+  const [{ createHash }, fs] = await Promise.all([
+    import("node:crypto"),
+    import("node:fs"),
+  ]);
+  const flags = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
   const out: (string | null)[] = [];
   const buf = new Uint8Array(256 * 1024);
   const step = slices(signal);
@@ -140,11 +146,12 @@ export async function hashFiles(
     await step();
     const full = `${root}/${checkRelative(path)}`;
     let hash: string | null = null;
+    let fd: number | undefined;
     try {
-      if (Deno.lstatSync(full).isFile) {
-        using file = Deno.openSync(full, { read: true });
+      fd = fs.openSync(full, flags);
+      if (fs.fstatSync(fd).isFile()) {
         const sha = createHash("sha256");
-        for (let n; (n = file.readSync(buf)) !== null;) {
+        for (let n; (n = fs.readSync(fd, buf)) > 0;) {
           sha.update(buf.subarray(0, n));
           await step();
         }
@@ -152,6 +159,8 @@ export async function hashFiles(
       }
     } catch (error) {
       if (signal?.aborted) throw error;
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
     }
     out.push(hash);
   }
@@ -194,7 +203,8 @@ export async function makeEntries(
     // Something of another kind is in the way: remove it first.
     const kind = st?.isSymlink ? "link" : st?.isDirectory ? "dir" : "file";
     if (st && kind !== e.type) {
-      Deno.removeSync(full, { recursive: true });
+      // (A directory in the way may be big: not at once.)
+      await Deno.remove(full, { recursive: true });
     } else if (st && e.type === "file") {
       if ((st.mode! & 0o7777) !== e.mode) Deno.chmodSync(full, e.mode);
     }
@@ -243,13 +253,4 @@ function checkedPath(root: string, path: string): string {
     }
   }
   return `${root}/${path}`;
-}
-
-/** The lstat of `path`, or undefined when there is nothing to stat. */
-function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
-  try {
-    return Deno.lstatSync(path);
-  } catch {
-    return undefined;
-  }
 }

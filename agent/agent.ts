@@ -83,19 +83,15 @@ let fileChannel: files.FileChannel;
 
 /** Built-in handlers: the only non-module targets the agent runs. */
 const builtins: Record<string, Callable> = {
-  putBegin: (id, path, whole) =>
-    files.putBegin(
-      fileChannel,
-      id as number,
-      path as string | null,
-      whole as files.WholeFile | undefined,
-    ),
-  putEnd: (id, size, sha256, mode) =>
+  putBegin: (id, path) =>
+    files.putBegin(fileChannel, id as number, path as string | null),
+  putEnd: (id, size, sha256, mode, data) =>
     files.putEnd(
       id as number,
       size as number,
       sha256 as string,
       mode as number | null,
+      data as Uint8Array | undefined,
     ),
   fetchBegin: (id, path) =>
     files.fetchBegin(fileChannel, id as number, path as string),

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { ErrorResult, Group, Local, Queue, TimeoutError } from "../mod.ts";
-import { add, list, pid } from "./fixtures/funcs.ts";
+import { add, list, pid, spin } from "./fixtures/funcs.ts";
 import { sparseFile } from "./fixtures/hostile_funcs.ts";
 import { cpuMs } from "./_processes.ts";
 import { landed, smallTree, stoppedMidway } from "./_trees.ts";
@@ -78,6 +78,30 @@ Deno.test("an aborted put rejects with the reason, and the agent removes its par
     const small = await tun.put(`${here}/small.txt`, `${there}/small.txt`);
     assert.equal(small.size, 5);
     assert.equal(await Deno.readTextFile(`${there}/small.txt`), "small");
+  });
+});
+
+Deno.test("a small put aborted while its agent is busy rejects at once, and never lands", async () => {
+  // A small file goes whole with the put's end, after its begin was
+  // answered: an abort before then stops it as it stops a big one.
+  await withDirs(async (here, there) => {
+    await Deno.writeTextFile(`${here}/small.txt`, "small");
+    await using tun = new Local("abort-small-put");
+    await tun.call(add, 1, 1);
+    const busy = tun.call(spin, 2_000);
+    const start = performance.now();
+    await assert.rejects(
+      tun.put(`${here}/small.txt`, `${there}/small.txt`, {
+        signal: AbortSignal.timeout(300),
+      }),
+      (e: Error) => e.name === "TimeoutError",
+    );
+    const took = performance.now() - start;
+    assert.ok(took < 1_500, `it took ${took.toFixed(0)} ms`);
+    await busy;
+    assert.equal(await tun.call(add, 2, 3), 5);
+    assert.deepEqual(await settledTemporaries(there), []);
+    assert.deepEqual([...Deno.readDirSync(there)], [], "nothing landed");
   });
 });
 

@@ -484,6 +484,8 @@ Deno.test("a small file fetched whole is checked as a streamed one: what does no
     const cases: [object, RegExp, boolean][] = [
       [begun("abc"), /a bad file/, true],
       [begun(["abc", sha]), /a bad file/, true],
+      // More than a chunk cannot come whole.
+      [{ content: "x".repeat(300_000), whole: true }, /a bad file/, true],
       [{ whole: { data: "abcd" } }, /more than the 3 bytes it announced/, true],
       [{ whole: { sha: "0".repeat(64) } }, /expected 3 bytes with 0000/, false],
       [{ whole: { data: "ab" } }, /the file shrank/, false],
@@ -512,7 +514,7 @@ Deno.test("a small put whose answer does not tell what was sent breaks the proto
   const dir = await Deno.makeTempDir({ prefix: "chopsticks-trust-" });
   try {
     await Deno.writeTextFile(`${dir}/small`, "abc");
-    // Answers the put's begin, which brought the whole file, as a begin.
+    // Answers the put's end, which brought the whole file, with null.
     await using tun = new Hostile("stall", "ack", { output: () => {} });
     await assert.rejects(
       () => tun.put(`${dir}/small`, "/remote/small"),

@@ -53,7 +53,7 @@ export function relayEnded(tail: string[]): ExitCause | undefined {
 export function agentEnded(tail: string[], code: number): ExitCause {
   const relay = relayEnded(tail);
   if (relay) return relay;
-  const said = lastWords(tail);
+  const said = lastWords(tail, code);
   const signal = code > 128 && code < 128 + 65 ? code - 128 : 0;
   return {
     stage: "agent",
@@ -98,14 +98,17 @@ export function meaningfulLines(tail: string[]): string[] {
 }
 
 /**
- * What an agent that ended said last, to quote: the error that ended it
- * when it died of one (Deno's `error: Uncaught ...`, which its stack
- * follows), else its last line worth quoting.
+ * What an agent that ended with `code` said last, to quote: the error that
+ * ended it when it died of one (Deno's `error: Uncaught ...`, which its
+ * stack follows, and exit code 1), else its last line worth quoting (such a
+ * line printed earlier is not why an agent killed later ended).
  */
-export function lastWords(tail: string[]): string {
+export function lastWords(tail: string[], code: number): string {
   const lines = meaningfulLines(tail);
-  return lines.findLast((l) => l.startsWith("error: Uncaught")) ??
-    lines.at(-1) ?? "";
+  const uncaught = code === 1
+    ? lines.findLast((l) => l.startsWith("error: Uncaught"))
+    : undefined;
+  return uncaught ?? lines.at(-1) ?? "";
 }
 
 /**

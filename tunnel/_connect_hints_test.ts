@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   agentEnded,
   exitCause,
+  lastWords,
   meaningfulLines,
   relayEnded,
 } from "./_connect_hints.ts";
@@ -89,4 +90,15 @@ Deno.test("agentEnded() says an agent killed while it started was killed, not th
   const failed = agentEnded(["error: Uncaught SyntaxError: x"], 1);
   assert.equal(failed.said, "error: Uncaught SyntaxError: x");
   assert.match(failed.hint, /the agent started but failed/);
+});
+
+Deno.test("lastWords() quotes the uncaught error an agent died of, not one it printed before it was killed", () => {
+  const tail = [
+    "error: Uncaught (in promise) Error: boom",
+    "    at run (file:///x.ts:1:1)",
+    "later output",
+  ];
+  assert.equal(lastWords(tail, 1), "error: Uncaught (in promise) Error: boom");
+  assert.equal(lastWords(tail, 137), "later output");
+  assert.equal(lastWords([], 1), "");
 });

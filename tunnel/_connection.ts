@@ -748,7 +748,7 @@ export class Connection {
     const status = await this.#channel.status;
     await closing;
     const tail = this.#channel.stderrTail;
-    const said = lastWords(tail);
+    const said = lastWords(tail, status.code);
     const error = new ConnectionLostError(
       this.host,
       `Agent on "${this.host}" exited with code ${status.code}${

@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import * as scratch from "./_scratch.ts";
 import { CHUNK, FLUSH, WINDOW } from "../wire/_protocol.ts";
 import type { Connection, StreamHandler } from "./_connection.ts";
+import { readUpTo, statOrUndefined } from "../agent/_sync_fs.ts";
 import { ProtocolError } from "../errors.ts";
 
 /** Chunks of a put queued for the channel at most. */
@@ -167,10 +168,11 @@ export async function putFile(
     // a put of one hung for ever. (The short file operations of a transfer
     // are synchronous here and on the agent: an asynchronous one is a hop
     // to a thread and back, which cost a tree of small files most of its
-    // time. Making a file and syncing it stay asynchronous: they can wait
+    // time. Opens stay asynchronous: a FIFO put there since the stat would
+    // hold only this transfer, and making a file, like syncing it, can wait
     // for the file system's journal.)
     if (!Deno.statSync(localPath).isFile) throw notRegular();
-    file = Deno.openSync(localPath, { read: true });
+    file = await Deno.open(localPath, { read: true });
   } catch (error) {
     if (error instanceof TypeError) throw error;
     throw new (error instanceof Deno.errors.NotFound
@@ -201,25 +203,27 @@ export async function putFile(
         wake?.();
       },
     });
-    const whole = info.size <= CHUNK ? readWhole(file, info.size) : undefined;
-    if (whole) {
-      signal?.throwIfAborted();
-      // A small file goes whole with its begin, and the answer is its end:
-      // once sent, the put finishes and reports what happened, as one whose
-      // last byte is out does.
-      const sha256 = createHash("sha256").update(whole).digest("hex");
-      const answer = await conn.call({ kind: "builtin", name: "putBegin" }, [
-        id,
-        remotePath ?? null,
-        [whole, sha256, mode],
-      ], { signal: stream.signal });
-      conn.closeStream(id);
-      return putResult(conn, id, answer, sha256, whole.length);
-    }
     await conn.call({ kind: "builtin", name: "putBegin" }, [
       id,
       remotePath ?? null,
     ], { signal: either(signal, stream.signal) });
+    const whole = info.size <= CHUNK ? readWhole(file, info.size) : undefined;
+    if (whole) {
+      // A small file goes whole with its end: no data frames, no
+      // acknowledgements. Its last byte is then out, so the put finishes
+      // and reports what happened, as any whose last byte is out does.
+      signal?.throwIfAborted();
+      const sha256 = createHash("sha256").update(whole).digest("hex");
+      const answer = await conn.call({ kind: "builtin", name: "putEnd" }, [
+        id,
+        whole.length,
+        sha256,
+        mode,
+        whole,
+      ], { signal: stream.signal });
+      conn.closeStream(id);
+      return putResult(conn, id, answer, sha256, whole.length);
+    }
     const hash = createHash("sha256");
     // Chunk k goes out only once chunk k - WINDOW/CHUNK was acknowledged,
     // so WINDOW/CHUNK + 1 buffers, reused in turn, are enough. They are no
@@ -306,21 +310,14 @@ function putResult(
 
 /**
  * The whole of `file`, whose size was `size`, unless it grew meanwhile:
- * then undefined, with `file` back at its start. Read synchronously (a
- * small local file) into a buffer of its size and a byte: a zeroed buffer
+ * then undefined, with `file` back at its start. (Read synchronously, a
+ * small local file, into a buffer of its size and a byte: a zeroed buffer
  * of 256 KiB for each of a tree's small files took about a third of the
- * controller's CPU.
+ * controller's CPU.)
  */
 function readWhole(file: Deno.FsFile, size: number): Uint8Array | undefined {
-  const buf = new Uint8Array(size + 1);
-  let got = 0;
-  for (
-    let n;
-    got < buf.length && (n = file.readSync(buf.subarray(got))) !== null;
-  ) {
-    got += n;
-  }
-  if (got <= size) return buf.subarray(0, got);
+  const data = readUpTo(file, size + 1);
+  if (data.length <= size) return data;
   file.seekSync(0, Deno.SeekMode.Start);
   return undefined;
 }
@@ -364,12 +361,8 @@ export async function fetchFile(
       );
     }
   } else {
-    let info: Deno.FileInfo | undefined;
-    try {
-      info = Deno.statSync(target);
-    } catch {
-      // Nothing there (or nothing we may look at: the open says so).
-    }
+    // Nothing there, or nothing we may look at (the open then says so).
+    const info = statOrUndefined(target);
     // A directory, there or named by a final "/", gets the file inside it.
     if (info?.isDirectory || target.endsWith("/")) {
       target = `${target.replace(/\/+$/, "")}/${basename(remotePath)}`;
@@ -505,7 +498,10 @@ export async function fetchFile(
       // A small file came whole with the answer: its data and its end, as
       // the stream would have brought them.
       const [data, sha] = Array.isArray(begun.whole) ? begun.whole : [];
-      if (!(data instanceof Uint8Array) || typeof sha !== "string") {
+      if (
+        !(data instanceof Uint8Array) || typeof sha !== "string" ||
+        begun.size > CHUNK
+      ) {
         throw new ProtocolError(conn.host, `fetch stream ${id}: a bad file`);
       }
       whole = true;
