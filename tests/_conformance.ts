@@ -97,7 +97,10 @@ export function conformance(
       () => tun.call(() => 1),
       (e: Error) => e instanceof TypeError && /export it/.test(e.message),
     );
-    assert.equal(tun.connected, false, "nothing was started");
+    // The agent each call started while it looked the function up was
+    // given up: none is connected, long past the time one takes.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(tun.connected, false, "no agent is running");
   });
 
   test("calls in flight are matched by id and a slow call does not block a fast one", async () => {

@@ -429,3 +429,26 @@ Deno.test("Group.putTree() and fetchTree() copy a tree to and from every host", 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a call refused on an idle group (a closure) leaves no agent running on any host", async () => {
+  // Each tunnel starts its agent while it looks the function up; a refusal
+  // gives up the connect that only it waited for.
+  await using group = new Group(locals("r1", "r2", "r3"));
+  const closure = () => 1;
+  const result = await group.call(closure);
+  for (const [host, outcome] of result) {
+    assert.ok(outcome instanceof ErrorResult, `${host}: ${outcome}`);
+    assert.ok(outcome.cause instanceof TypeError, `${host}: ${outcome.cause}`);
+    assert.match(outcome.message, /export it/);
+  }
+  // Long past the time an agent takes to connect here.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  assert.deepEqual(
+    group.tunnels.filter((t) => t.connected).map((t) => t.host),
+    [],
+  );
+  assert.deepEqual(descendants(), [], "no agent process is left");
+  // The group goes on.
+  const again = await group.call(add, 2, 2);
+  assert.deepEqual([...again], [["r1", 4], ["r2", 4], ["r3", 4]]);
+});

@@ -191,6 +191,11 @@ export abstract class BaseTunnel implements AsyncDisposable {
   #connection: Connection | undefined;
   #connecting: Promise<Connection> | undefined;
   #closing = new AbortController();
+  /**
+   * The connect under way: how many waited for it (calls and `connect()`),
+   * and how to give it up (see `#callLater`).
+   */
+  #attempt: { waiting: number; giveUp: AbortController } | undefined;
 
   /** Makes a tunnel; nothing starts until the first call or `connect()`. */
   constructor(host: string, options: TunnelOptions = {}) {
@@ -286,17 +291,25 @@ export abstract class BaseTunnel implements AsyncDisposable {
   /** `preload`: the target of the call that connects, once located. */
   #connect(preload?: Promise<FunctionTarget>): Promise<Connection> {
     if (this.#connection?.open) return Promise.resolve(this.#connection);
-    return this.#connecting ??= this.#attempts(
-      this.#closing.signal,
+    if (this.#connecting) {
+      this.#attempt!.waiting++;
+      return this.#connecting;
+    }
+    const attempt = { waiting: 1, giveUp: new AbortController() };
+    this.#attempt = attempt;
+    return this.#connecting = this.#attempts(
+      AbortSignal.any([this.#closing.signal, attempt.giveUp.signal]),
       preload,
     ).then(
       (connection) => {
         this.#connection = connection;
         this.#connecting = undefined;
+        this.#attempt = undefined;
         return connection;
       },
       (error) => {
         this.#connecting = undefined;
+        this.#attempt = undefined;
         throw error;
       },
     );
@@ -441,7 +454,16 @@ export abstract class BaseTunnel implements AsyncDisposable {
     const connection = this.#connect(located);
     // Awaited below, unless locating fails: then its failure is not news.
     connection.catch(() => {});
-    const target = await located;
+    const target = await located.catch((error) => {
+      // Refused: nothing is sent. A connect under way that only this call
+      // waited for is given up, so that the refusal (a closure, say) leaves
+      // no agent running: on a group, one on every host.
+      const attempt = this.#attempt;
+      if (this.#connecting === connection && attempt?.waiting === 1) {
+        attempt.giveUp.abort();
+      }
+      throw error;
+    });
     this.#checked.add(target);
     // An abort while the agent starts rejects at once (the connect goes on
     // for the tunnel's next call).
