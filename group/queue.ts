@@ -59,13 +59,15 @@ type Job = () => Promise<void>;
  * await queue.run();
  * ```
  */
-export class Queue {
+export class Queue implements AsyncDisposable {
   #queues = new Map<BaseTunnel, Job[]>();
   #workers = new Map<BaseTunnel, Promise<void>>();
   #running: Promise<void> | undefined;
   #limit: Limiter;
   #timeout: number | undefined;
   #callbackErrors: unknown[] = [];
+  /** Aborts when the queue is closed; each operation queued holds it. */
+  #closing = new AbortController();
 
   /**
    * Makes an empty queue.
@@ -104,8 +106,9 @@ export class Queue {
     // deno-lint-ignore no-explicit-any
   ): AsyncResult<any> {
     const timeout = this.#timeout;
+    const signal = this.#closing.signal;
     return this.#queue(target, (tunnel) => ({
-      op: () => tunnel.callWith({ timeout }, fn, ...args),
+      op: () => tunnel.callWith({ timeout, signal }, fn, ...args),
     }));
   }
 
@@ -139,12 +142,13 @@ export class Queue {
     // deno-lint-ignore no-explicit-any
   ): AsyncResult<any> {
     checkMode(options.mode);
+    const signal = this.#stopping(options.signal);
     return this.#queue(target, (tunnel) => ({
       op: () =>
         bounded(
           tunnel,
           `Put of "${localPath}"`,
-          { timeout: this.#timeout, signal: options.signal },
+          { timeout: this.#timeout, signal },
           (signal) => tunnel.put(localPath, remotePath, { ...options, signal }),
         ),
     }));
@@ -184,12 +188,13 @@ export class Queue {
     const paths = target instanceof Group
       ? fetchPaths(localPath ?? "", target.hosts, remotePath)
       : undefined;
+    const signal = this.#stopping(options.signal);
     return this.#queue(target, (tunnel) => ({
       op: () =>
         bounded(
           tunnel,
           `Fetch of "${remotePath}"`,
-          { timeout: this.#timeout, signal: options.signal },
+          { timeout: this.#timeout, signal },
           (signal) =>
             tunnel.fetch(
               remotePath,
@@ -210,6 +215,43 @@ export class Queue {
     return this.#running ??= this.#runAll().finally(() => {
       this.#running = undefined;
     });
+  }
+
+  /**
+   * Stops the queue: operations not started yet fail without starting
+   * anything (their result is an `ErrorResult` whose cause says the queue
+   * was closed), those under way are stopped as by their signal (a call is
+   * cancelled on the agent, a transfer stopped, nothing lands later), and
+   * `run()` settles. Resolves once it has (and rejects as `run()` does
+   * when a callback threw). Tunnels are left open; the queue takes new
+   * operations afterwards.
+   *
+   * @example Stop a deployment that takes too long
+   * ```ts
+   * import { Local, Queue } from "@chopsticks/chopsticks";
+   * await using web1 = new Local("web1");
+   * await using queue = new Queue();
+   * queue.call(web1, Deno.hostname);
+   * const running = queue.run();
+   * setTimeout(() => queue.close(), 60_000);
+   * await running;
+   * ```
+   */
+  async close(): Promise<void> {
+    this.#closing.abort(new Error("The queue was closed"));
+    this.#closing = new AbortController();
+    await this.run();
+  }
+
+  /** Closes the queue: `await using queue = new Queue()`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** The signal an operation queued now runs under: its own and close(). */
+  #stopping(own: AbortSignal | undefined): AbortSignal {
+    const closing = this.#closing.signal;
+    return own ? AbortSignal.any([own, closing]) : closing;
   }
 
   async #runAll(): Promise<void> {

@@ -14,7 +14,8 @@ import {
   type SpawnSpec,
   TimeoutError,
 } from "../mod.ts";
-import { add } from "./fixtures/funcs.ts";
+import { add, list, sleep } from "./fixtures/funcs.ts";
+import { descendants } from "./_processes.ts";
 import { boom, maxOverlap, type Span, span } from "./fixtures/group_funcs.ts";
 
 const quiet = () => {};
@@ -153,4 +154,72 @@ Deno.test("Queue refuses a bad timeout or mode at once, before anything runs", a
   );
   await queue.run();
   assert.equal(spawned, 0, "no agent was started");
+});
+
+Deno.test("Queue.close() stops what runs, drops what waits without starting it, and the queue goes on", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chopsticks-queue-close-" });
+  try {
+    await Deno.writeTextFile(`${dir}/a.txt`, "a");
+    await Deno.mkdir(`${dir}/there`);
+    await using busy = new Local("busy");
+    await using idle = new Local("idle");
+    await busy.call(add, 1, 1);
+    // One at a time: idle's call waits for busy's to end.
+    const queue = new Queue({ concurrency: 1 });
+    const slow = queue.call(busy, sleep, 5_000, "slept");
+    const after = queue.put(busy, `${dir}/a.txt`, `${dir}/there/a.txt`);
+    const never = queue.call(idle, add, 1, 2);
+    const running = queue.run();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const start = performance.now();
+    await queue.close();
+    await running;
+    const took = performance.now() - start;
+    assert.ok(took < 2_000, `close() took ${took.toFixed(0)} ms`);
+    for (
+      const [what, result] of [["slow", slow], ["after", after], [
+        "never",
+        never,
+      ]] as const
+    ) {
+      assert.ok(
+        result.value instanceof ErrorResult,
+        `${what}: ${result.value}`,
+      );
+      assert.match(result.value.message, /The queue was closed/, what);
+    }
+    assert.equal(
+      idle.connected,
+      false,
+      "nothing was started on a dropped host",
+    );
+    assert.deepEqual(
+      await busy.call(list, `${dir}/there`),
+      [],
+      "the put never ran",
+    );
+    // The queue goes on, with the same tunnels.
+    const again = queue.call(idle, add, 2, 3);
+    await queue.run();
+    assert.equal(again.value, 5);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("await using a Queue closes it: queued work on a group starts no agent", async () => {
+  {
+    await using group = new Group([new Local("q1"), new Local("q2")]);
+    let result: AsyncResult<GroupResult<number>>;
+    {
+      await using queue = new Queue();
+      result = queue.call(group, add, 1, 1);
+    }
+    assert.ok(result.done, "the queue's close() settled it");
+    for (const [host, value] of result.value) {
+      assert.ok(value instanceof ErrorResult, `${host}: ${value}`);
+    }
+    assert.deepEqual(group.tunnels.filter((t) => t.connected), []);
+  }
+  assert.deepEqual(descendants(), [], "no process is left");
 });
