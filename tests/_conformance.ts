@@ -103,6 +103,29 @@ export function conformance(
     assert.equal(tun.connected, false, "no agent is running");
   });
 
+  test("a call or connect() right after a refused call gets an agent, and refusals at once leave none", async () => {
+    await using tun = make();
+    const refused = (e: Error) =>
+      e instanceof TypeError && /export it/.test(e.message);
+    await assert.rejects(() => tun.call(() => 1), refused);
+    // At once: the connect given up is still ending. It is not theirs.
+    assert.equal(await tun.call(add, 2, 3), 5);
+    await tun.close();
+    await assert.rejects(() => tun.call(() => 1), refused);
+    await tun.connect();
+    assert.equal(tun.connected, true);
+    await tun.close();
+    // Two refused at once: neither waits for the connect once refused.
+    const both = await Promise.allSettled([
+      tun.call(() => 1),
+      tun.call(makeClosure()),
+    ]);
+    assert.deepEqual(both.map((r) => r.status), ["rejected", "rejected"]);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(tun.connected, false, "no agent is running");
+    assert.equal(await tun.call(add, 1, 1), 2);
+  });
+
   test("calls in flight are matched by id and a slow call does not block a fast one", async () => {
     await using tun = make();
     await tun.connect();

@@ -452,3 +452,24 @@ Deno.test("a call refused on an idle group (a closure) leaves no agent running o
   const again = await group.call(add, 2, 2);
   assert.deepEqual([...again], [["r1", 4], ["r2", 4], ["r3", 4]]);
 });
+
+Deno.test("a group call or put right after a refused call reaches every host", async () => {
+  // The connects given up are still ending: they are not the next call's.
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/a.txt`, "a");
+    await using group = new Group(locals("n1", "n2"));
+    await group.call(() => 1);
+    const again = await group.call(add, 2, 2);
+    assert.deepEqual([...again], [["n1", 4], ["n2", 4]]);
+    await group.close();
+    await group.call(() => 1);
+    const put = await group.put(`${dir}/a.txt`, `${dir}/b.txt`);
+    assert.deepEqual(
+      [...put].map(([host, r]) => [host, r instanceof ErrorResult]),
+      [["n1", false], ["n2", false]],
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

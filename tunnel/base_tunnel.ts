@@ -192,10 +192,11 @@ export abstract class BaseTunnel implements AsyncDisposable {
   #connecting: Promise<Connection> | undefined;
   #closing = new AbortController();
   /**
-   * The connect under way: how many waited for it (calls and `connect()`),
-   * and how to give it up (see `#callLater`).
+   * The connect under way: its promise, how many wait for it (calls and
+   * `connect()`; a refused call stops waiting), and how to give it up once
+   * none does (see `#callLater`).
    */
-  #attempt: { waiting: number; giveUp: AbortController } | undefined;
+  #attempt: Attempt | undefined;
 
   /** Makes a tunnel; nothing starts until the first call or `connect()`. */
   constructor(host: string, options: TunnelOptions = {}) {
@@ -291,17 +292,37 @@ export abstract class BaseTunnel implements AsyncDisposable {
   /** `preload`: the target of the call that connects, once located. */
   #connect(preload?: Promise<FunctionTarget>): Promise<Connection> {
     if (this.#connection?.open) return Promise.resolve(this.#connection);
-    if (this.#connecting) {
-      this.#attempt!.waiting++;
-      return this.#connecting;
+    const current = this.#attempt;
+    if (current && !current.giveUp.signal.aborted) {
+      current.waiting++;
+      return current.promise;
     }
-    const attempt = { waiting: 1, giveUp: new AbortController() };
-    this.#attempt = attempt;
-    return this.#connecting = this.#attempts(
-      AbortSignal.any([this.#closing.signal, attempt.giveUp.signal]),
+    if (current) {
+      // Given up, and still ending (its process, its cleanup): a fresh
+      // connect once it has, for a call whose function was located (a
+      // refused one wants none), unless the tunnel was closed meanwhile.
+      const closed = this.#closing.signal;
+      const ended = current.promise.then(() => {}, () => {});
+      return (preload ? ended.then(() => preload) : ended).then(() => {
+        if (closed.aborted) throw this.#closedWhileConnecting();
+        return this.#connect(preload);
+      });
+    }
+    const giveUp = new AbortController();
+    const promise = this.#attempts(
+      AbortSignal.any([this.#closing.signal, giveUp.signal]),
       preload,
     ).then(
-      (connection) => {
+      async (connection) => {
+        if (giveUp.signal.aborted) {
+          // Given up as it succeeded: no one waits for it. (Calls that
+          // came since wait until it is gone: see above.)
+          await connection.close();
+          await this.cleanup();
+          this.#connecting = undefined;
+          this.#attempt = undefined;
+          throw this.#closedWhileConnecting();
+        }
         this.#connection = connection;
         this.#connecting = undefined;
         this.#attempt = undefined;
@@ -312,6 +333,16 @@ export abstract class BaseTunnel implements AsyncDisposable {
         this.#attempt = undefined;
         throw error;
       },
+    );
+    this.#attempt = { waiting: 1, giveUp, promise };
+    return this.#connecting = promise;
+  }
+
+  #closedWhileConnecting(): ConnectError {
+    return new ConnectError(
+      this.host,
+      "closed",
+      `Cannot connect to "${this.host}": the tunnel was closed while it connected`,
     );
   }
 
@@ -452,16 +483,19 @@ export abstract class BaseTunnel implements AsyncDisposable {
       loadable(target, this.#options.project)
     );
     const connection = this.#connect(located);
+    // The connect this call waits for, if it waits for one under way.
+    const attempt = this.#attempt?.promise === connection
+      ? this.#attempt
+      : undefined;
     // Awaited below, unless locating fails: then its failure is not news.
     connection.catch(() => {});
     const target = await located.catch((error) => {
-      // Refused: nothing is sent. A connect under way that only this call
-      // waited for is given up, so that the refusal (a closure, say) leaves
-      // no agent running: on a group, one on every host.
-      const attempt = this.#attempt;
-      if (this.#connecting === connection && attempt?.waiting === 1) {
-        attempt.giveUp.abort();
-      }
+      // Refused: nothing is sent, and this call no longer waits. A connect
+      // under way that no one else waits for is given up, so that the
+      // refusal (a closure, say) leaves no agent running: on a group, one
+      // on every host. (A call or connect() that comes meanwhile starts a
+      // fresh one once it has ended.)
+      if (attempt && --attempt.waiting === 0) attempt.giveUp.abort();
       throw error;
     });
     this.#checked.add(target);
@@ -646,6 +680,13 @@ export abstract class BaseTunnel implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** A connect under way (see `BaseTunnel.#connect`). */
+interface Attempt {
+  promise: Promise<Connection>;
+  waiting: number;
+  giveUp: AbortController;
 }
 
 /** Waits `ms`; resolves to false at once when `signal` aborts. */
