@@ -138,7 +138,10 @@ export async function hashFiles(
     import("node:crypto"),
     import("node:fs"),
   ]);
-  const flags = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
+  // Not waiting on a FIFO, not following a symlink swapped in since the
+  // listing, never taking a terminal as the controlling one.
+  const { O_RDONLY, O_NONBLOCK, O_NOFOLLOW, O_NOCTTY } = fs.constants;
+  const flags = O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY;
   const out: (string | null)[] = [];
   const buf = new Uint8Array(256 * 1024);
   const step = slices(signal);
