@@ -172,9 +172,16 @@ export async function putFile(
     // hold only this transfer, and making a file, like syncing it, can wait
     // for the file system's journal.)
     if (!Deno.statSync(localPath).isFile) throw notRegular();
-    file = await Deno.open(localPath, { read: true });
+    // (A FIFO swapped in between holds the open: the signal still stops
+    // the put, and the file is closed should the open end later.)
+    const opening = Deno.open(localPath, { read: true });
+    file = await unlessAborted(opening, signal).catch((error) => {
+      opening.then((f) => f.close(), () => {});
+      throw error;
+    });
   } catch (error) {
     if (error instanceof TypeError) throw error;
+    if (signal?.aborted && error === signal.reason) throw error;
     throw new (error instanceof Deno.errors.NotFound
       ? Deno.errors.NotFound
       : Error)(
