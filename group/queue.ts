@@ -214,13 +214,16 @@ export class Queue implements AsyncDisposable {
   run(): Promise<void> {
     return this.#running ??= this.#runAll().finally(() => {
       this.#running = undefined;
+      // Closed: what was queued until now (callbacks included) has failed;
+      // what comes next runs.
+      if (this.#closing.signal.aborted) this.#closing = new AbortController();
     });
   }
 
   /**
-   * Stops the queue: operations not started yet fail without starting
-   * anything (their result is an `ErrorResult` whose cause says the queue
-   * was closed), those under way are stopped as by their signal (a call is
+   * Stops the queue: operations not started yet, and those queued until
+   * it resolves (by a callback too), fail without starting anything (their
+   * result is an `ErrorResult` whose cause says the queue was closed), those under way are stopped as by their signal (a call is
    * cancelled on the agent, a transfer stopped, nothing lands later), and
    * `run()` settles. Resolves once it has (and rejects as `run()` does
    * when a callback threw). Tunnels are left open; the queue takes new
@@ -238,8 +241,9 @@ export class Queue implements AsyncDisposable {
    * ```
    */
   async close(): Promise<void> {
+    // Work queued until run() settles, by a callback too, fails at once: a
+    // callback that queues again (polling, retrying) cannot keep it going.
     this.#closing.abort(new Error("The queue was closed"));
-    this.#closing = new AbortController();
     await this.run();
   }
 

@@ -223,3 +223,43 @@ Deno.test("await using a Queue closes it: queued work on a group starts no agent
   }
   assert.deepEqual(descendants(), [], "no process is left");
 });
+
+Deno.test("Queue.close() also fails work that callbacks queue while it closes: a polling or retrying callback cannot keep it going", async () => {
+  await using busy = new Local("busy");
+  await using idle = new Local("idle");
+  await busy.call(add, 1, 1);
+  const queue = new Queue();
+  let polls = 0, polledWhileClosing = 0, closing = false;
+  const poll = () =>
+    queue.call(busy, sleep, 200, "polled").withCallback((value) => {
+      if (closing && value === "polled") polledWhileClosing++;
+      if (++polls < 25) poll();
+    });
+  poll();
+  const running = queue.run();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Queued as it closes, on a host not yet connected, and retried once
+  // the queue fails it.
+  let retried: unknown;
+  queue.call(idle, add, 1, 1).withCallback((value) => {
+    if (value instanceof ErrorResult) {
+      queue.call(idle, sleep, 1_000, "retried").withCallback((v) =>
+        retried = v
+      );
+    }
+  });
+  const start = performance.now();
+  closing = true;
+  await queue.close();
+  await running;
+  const took = performance.now() - start;
+  assert.ok(took < 500, `close() took ${took.toFixed(0)} ms`);
+  assert.equal(polledWhileClosing, 0, "no poll ran while it closed");
+  assert.ok(retried instanceof ErrorResult, `retried: ${retried}`);
+  assert.match(retried.message, /The queue was closed/);
+  assert.equal(idle.connected, false, "nothing was started on idle");
+  // The queue goes on once close() has resolved.
+  const again = queue.call(idle, add, 2, 3);
+  await queue.run();
+  assert.equal(again.value, 5);
+});
