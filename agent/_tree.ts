@@ -151,8 +151,15 @@ export async function hashFiles(
     let hash: string | null = null;
     let fd: number | undefined;
     try {
+      // What is opened must be the regular file the path named just before
+      // (Deno ignores O_NOFOLLOW where reads are scoped).
+      const named = Deno.lstatSync(full);
       fd = fs.openSync(full, flags);
-      if (fs.fstatSync(fd).isFile()) {
+      const opened = fs.fstatSync(fd);
+      if (
+        named.isFile && opened.isFile() && opened.ino === named.ino &&
+        opened.dev === named.dev
+      ) {
         const sha = createHash("sha256");
         for (let n; (n = fs.readSync(fd, buf)) > 0;) {
           sha.update(buf.subarray(0, n));

@@ -146,3 +146,37 @@ Deno.test("hashFiles() gives null for what is not a regular file, without openin
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("hashFiles() does not follow a symlink on an agent whose reads are scoped", async () => {
+  // Deno ignores O_NOFOLLOW there: the check is by inode.
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/file`, "x");
+    await Deno.symlink(`${dir}/file`, `${dir}/link`);
+    const tree = new URL("./_tree.ts", import.meta.url);
+    const code = `import { hashFiles } from ${JSON.stringify(tree.href)};
+console.log(JSON.stringify(await hashFiles(${
+      JSON.stringify(dir)
+    }, ["link", "file"])));`;
+    await Deno.writeTextFile(`${dir}/hash.ts`, code);
+    // (`deno eval` would have every permission.)
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-lock",
+        `--allow-read=${dir},${new URL(".", tree).pathname}`,
+        `${dir}/hash.ts`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.ok(out.success, stderr);
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), [
+      null,
+      createHash("sha256").update("x").digest("hex"),
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

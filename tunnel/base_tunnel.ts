@@ -316,11 +316,15 @@ export abstract class BaseTunnel implements AsyncDisposable {
       async (connection) => {
         if (giveUp.signal.aborted) {
           // Given up as it succeeded: no one waits for it. (Calls that
-          // came since wait until it is gone: see above.)
-          await connection.close();
-          await this.cleanup();
-          this.#connecting = undefined;
-          this.#attempt = undefined;
+          // came since wait until it is gone: see above; even should a
+          // transport's cleanup() throw.)
+          try {
+            await connection.close();
+            await this.cleanup();
+          } finally {
+            this.#connecting = undefined;
+            this.#attempt = undefined;
+          }
           throw this.#closedWhileConnecting();
         }
         this.#connection = connection;
