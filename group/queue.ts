@@ -221,13 +221,14 @@ export class Queue implements AsyncDisposable {
   }
 
   /**
-   * Stops the queue: operations not started yet, and those queued until
-   * it resolves (by a callback too), fail without starting anything (their
-   * result is an `ErrorResult` whose cause says the queue was closed), those under way are stopped as by their signal (a call is
-   * cancelled on the agent, a transfer stopped, nothing lands later), and
-   * `run()` settles. Resolves once it has (and rejects as `run()` does
-   * when a callback threw). Tunnels are left open; the queue takes new
-   * operations afterwards.
+   * Stops the queue: operations not started yet, and those queued until it
+   * resolves (by a callback too), fail without starting anything (their
+   * result is an `ErrorResult` whose cause says the queue was closed);
+   * those under way are stopped as by their signal (a call is cancelled on
+   * the agent, a transfer stopped, nothing lands later); and `run()`
+   * settles. Resolves once it has (and rejects as `run()` does when a
+   * callback threw). Tunnels are left open; the queue takes new operations
+   * afterwards.
    *
    * @example Stop a deployment that takes too long
    * ```ts
@@ -235,9 +236,9 @@ export class Queue implements AsyncDisposable {
    * await using web1 = new Local("web1");
    * await using queue = new Queue();
    * queue.call(web1, Deno.hostname);
-   * const running = queue.run();
-   * setTimeout(() => queue.close(), 60_000);
-   * await running;
+   * const timer = setTimeout(() => queue.close(), 60_000);
+   * await queue.run();
+   * clearTimeout(timer);
    * ```
    */
   async close(): Promise<void> {
