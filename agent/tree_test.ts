@@ -125,7 +125,7 @@ Deno.test("hashFiles(), listTree() and makeEntries() give other work a turn as t
   }
 });
 
-Deno.test("hashFiles() gives null for what is not a regular file, without opening it", async () => {
+Deno.test("hashFiles() gives null for what is not a regular file, without waiting on a FIFO", async () => {
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(`${dir}/file`, "x");
