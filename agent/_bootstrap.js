@@ -875,6 +875,25 @@ async function keep(file, body) {
     return false;
   }
 }
+/**
+ * The pipes the channel runs through, for the agent to widen while a file
+ * streams: the input FIFO, the output (a FIFO, or the agent script's
+ * stdout), the script's stdout behind a FIFO, and the script's stdin, read
+ * by the `dd` relay whose pid the script wrote in `$_d/r`.
+ * @returns {string[]}
+ */
+function pipes() {
+  const paths = [Deno.args[0], Deno.args[1]];
+  const stdout = `/proc/${Deno.ppid}/fd/1`;
+  if (!paths.includes(stdout)) paths.push(stdout);
+  try {
+    const relay = Deno.readTextFileSync(`${ownDir}/r`).trim();
+    if (/^[1-9][0-9]*$/.test(relay)) paths.push(`/proc/${relay}/fd/0`);
+  } catch {
+    // Not written (yet): the script's stdin keeps its size.
+  }
+  return paths;
+}
 /** @param {Record<string, unknown>} mod */
 function usable(mod) {
   if (typeof mod.start !== "function") throw new Error("no start()");
@@ -898,5 +917,6 @@ agent.start({
   tempList: `${ownDir}/t`,
   // The agent's TMPDIR, as the environment it was given sets it.
   tempDir: Deno.args[4],
+  pipes,
   context: boot.context,
 });

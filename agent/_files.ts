@@ -9,6 +9,7 @@
 import type { Hash } from "node:crypto";
 import { CHUNK, FLUSH, Kind, Msg, WINDOW } from "../wire/_protocol.ts";
 import { readUpTo, statOrUndefined } from "./_sync_fs.ts";
+import { streaming } from "./_pipes.ts";
 
 /** What the file handlers need from the agent. */
 export interface FileChannel {
@@ -22,6 +23,8 @@ export interface FileChannel {
   tempList?: string;
   /** Where a put with no remote path makes its file (the agent's TMPDIR). */
   tempDir: string;
+  /** The channel's pipes, widened while a file streams (see `_pipes.ts`). */
+  pipes?: () => string[];
 }
 
 interface Incoming {
@@ -35,12 +38,19 @@ interface Incoming {
   /** Flushes of the file to disk under way while data arrives. */
   flushing: Promise<void>;
   error?: unknown;
+  /** Ends its mark as a streaming transfer, once data frames came. */
+  streamed?: () => void;
 }
 
 interface Outgoing {
   acked: number;
   wake?: () => void;
   aborted: boolean;
+}
+
+/** What the channel's pipes are, for `streaming`. */
+function pipesOf(files: FileChannel): () => string[] {
+  return files.pipes ?? (() => []);
 }
 
 /** Bytes of a fetch queued for the channel at most. */
@@ -208,6 +218,7 @@ export function putData(
 ): void {
   const s = incoming.get(id);
   if (!s || s.error) return;
+  s.streamed ??= streaming(pipesOf(files));
   try {
     take(s, chunk);
     if (s.written - s.flushed >= FLUSH) {
@@ -277,6 +288,7 @@ export async function putEnd(
     if (mode !== null) Deno.chmodSync(s.tmp, mode);
     Deno.renameSync(s.tmp, s.path);
     incoming.delete(id);
+    s.streamed?.();
     return { remotePath: s.path, sha256: got, size };
   } catch (error) {
     await drop(id);
@@ -290,6 +302,7 @@ export async function drop(id: number): Promise<void> {
   const s = incoming.get(id);
   if (s) {
     incoming.delete(id);
+    s.streamed?.();
     closeQuietly(s.file);
     await Deno.remove(s.tmp).catch(() => {});
   }
@@ -380,7 +393,8 @@ async function openOutgoing(
   }
   const o: Outgoing = { acked: 0, aborted: false };
   outgoing.set(id, o);
-  void pump(files, id, file, info.size, o);
+  const done = streaming(pipesOf(files));
+  void pump(files, id, file, info.size, o).finally(done);
   return begun;
 }
 

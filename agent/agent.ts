@@ -33,6 +33,11 @@ export interface AgentChannel {
   tempList: string;
   /** The agent's TMPDIR: a put with no remote path writes there. */
   tempDir: string;
+  /**
+   * The pipes the channel runs through (FIFOs, `/proc/<pid>/fd/<n>`), which
+   * a transfer widens where it may.
+   */
+  pipes(): string[];
   /** Where this agent sits: depth, host chain, the controller's project. */
   context: Omit<AgentContext, "base">;
 }
@@ -118,6 +123,7 @@ export function start(ch: AgentChannel): void {
     cwd: ch.cwd,
     tempList: ch.tempList,
     tempDir: ch.tempDir,
+    pipes: ch.pipes,
   };
   channel.onClose(files.dropAll);
   // `body` is a view of the channel's read buffer: use it before returning.

@@ -1,12 +1,21 @@
 /**
  * File transfer limits on a Local tunnel: bounded memory on a 1 GiB put,
- * no head-of-line blocking, and a full disk (for a file and for a tree).
+ * no head-of-line blocking, a full disk (for a file and for a tree), and
+ * the channel's pipes widened while a file streams.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { ConnectionLostError, Local } from "../mod.ts";
-import { add, list, peakRss, pid, sleep } from "./fixtures/funcs.ts";
+import {
+  add,
+  channelPipes,
+  list,
+  peakRss,
+  pid,
+  ppid,
+  sleep,
+} from "./fixtures/funcs.ts";
 import {
   appendFor,
   sparseFile,
@@ -343,4 +352,82 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+/** The sizes of the pipes at `paths`, read with fcntl(F_GETPIPE_SZ). */
+function pipeSizes(paths: string[]): number[] {
+  const libc = Deno.dlopen("libc.so.6", {
+    open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+    fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+    close: { parameters: ["i32"], result: "i32" },
+  });
+  try {
+    return paths.map((path) => {
+      // O_RDONLY | O_NONBLOCK: a FIFO's open for reading does not wait.
+      const fd = libc.symbols.open(
+        new TextEncoder().encode(path + "\0"),
+        0o4000,
+        0,
+      );
+      assert.ok(fd >= 0, `cannot open ${path}`);
+      try {
+        return libc.symbols.fcntl(fd, 1032, 0);
+      } finally {
+        libc.symbols.close(fd);
+      }
+    });
+  } finally {
+    libc.close();
+  }
+}
+
+Deno.test("a streamed put or fetch widens the channel's pipes to 1 MiB, which narrow again a second after it; a small file or an agent without ffi leaves them at 64 KiB", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chopsticks-pipes-" });
+  const narrow = [64 * 1024, 64 * 1024, 64 * 1024];
+  const wide = [MiB, MiB, MiB];
+  const narrowed = async (pipes: string[]) => {
+    const until = Date.now() + 5000;
+    while (
+      Date.now() < until && pipeSizes(pipes).some((n) => n !== 64 * 1024)
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return pipeSizes(pipes);
+  };
+  try {
+    await Deno.writeFile(`${dir}/big.bin`, new Uint8Array(4 * MiB));
+    await Deno.writeFile(`${dir}/small.bin`, new Uint8Array(200 * 1024));
+    {
+      await using tun = new Local("pipes");
+      const pipes = await tun.call(channelPipes);
+      assert.equal(pipes[1], `/proc/${await tun.call(ppid)}/fd/1`);
+      assert.deepEqual(pipeSizes(pipes), narrow);
+      await tun.put(`${dir}/small.bin`, `${dir}/small-put.bin`);
+      await tun.fetch(`${dir}/small.bin`, `${dir}/small-fetched.bin`);
+      assert.deepEqual(pipeSizes(pipes), narrow, "a whole file");
+      await tun.put(`${dir}/big.bin`, `${dir}/put.bin`);
+      assert.deepEqual(pipeSizes(pipes), wide, "just after a put");
+      assert.deepEqual(await narrowed(pipes), narrow, "a second after");
+      await tun.fetch(`${dir}/big.bin`, `${dir}/fetched.bin`);
+      assert.deepEqual(pipeSizes(pipes), wide, "just after a fetch");
+      assert.deepEqual(await narrowed(pipes), narrow, "a second after");
+      assert.deepEqual(
+        await Deno.readFile(`${dir}/fetched.bin`),
+        new Uint8Array(4 * MiB),
+      );
+    }
+    {
+      await using tun = new Local("no-ffi", {
+        permissions: { read: [dir], write: [dir] },
+      });
+      const pipes = await tun.call(channelPipes);
+      assert.equal(pipes[1], pipes[0].replace(/i$/, "o"), "an output FIFO");
+      await tun.put(`${dir}/big.bin`, `${dir}/scoped.bin`);
+      assert.deepEqual(pipeSizes(pipes), narrow);
+      await tun.fetch(`${dir}/big.bin`, `${dir}/scoped-fetched.bin`);
+      assert.deepEqual(pipeSizes(pipes), narrow);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -22,7 +22,9 @@
  * relays from the real stdin (so the script sees stdin end even when the agent
  * is hung, unless the agent left the FIFO full and `dd` waits to write; `dd`
  * opens the FIFO itself, so it is started and ready when Deno opens the other
- * end, where the shell would start `cat` only then); its output goes to the
+ * end, where the shell would start `cat` only then; its pid goes to `$_d/r`,
+ * so that an agent that may resize pipes can name the script's stdin while
+ * a file streams: see `agent/_pipes.ts`); its output goes to the
  * real stdout, which an agent with every permission opens as
  * `/proc/<the script's pid>/fd/1` (so that no process it starts inherits it)
  * when it is a pipe that its user may open (not under sudo, where it is
@@ -203,6 +205,7 @@ _p=$!
   trap 'kill -KILL $_s 2>/dev/null; exit 0' TERM
   dd bs=128k of="$_d/i" conv=notrunc <&5 5<&- &
   _s=$!
+  echo $_s >"$_d/r"
   exec 5<&-
   wait $_s
   _t
