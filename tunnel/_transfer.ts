@@ -403,7 +403,6 @@ export async function fetchFile(
   let flushed = 0;
   let flushing = Promise.resolve();
   let flusher: Deno.FsFile | undefined;
-  let chain = Promise.resolve();
   let writeError: Error | undefined;
   let settle!: { resolve: (sha: string) => void; reject: (e: Error) => void };
   const ended = new Promise<string>((resolve, reject) =>
@@ -433,33 +432,32 @@ export async function fetchFile(
             `fetch stream ${id} sent more than the ${announced} bytes it announced`,
           );
         }
-        // Hashed as it arrives, written in turn: the hashing of a chunk runs
-        // beside the write of the one before.
         hash.update(chunk);
-        chain = chain.then(async () => {
-          if (writeError) return;
-          try {
-            for (let done = 0; done < chunk.length;) {
-              done += await file.write(chunk.subarray(done));
-            }
-            written += chunk.length;
-            if (written - flushed >= FLUSH) {
-              // Through a handle of its own: a file's asynchronous
-              // operations run one at a time, so writes would wait for it.
-              flushed = written;
-              flushing = flushing.then(async () => {
-                flusher ??= await Deno.open(tmp, { read: true });
-                await flusher.syncData();
-              });
-              flushing.catch(() => {});
-            }
-            if (!whole) conn.ack(id, written);
-          } catch (error) {
-            writeError = error as Error;
-            conn.closeStream(id, String(error));
-            settle.reject(writeError);
+        if (writeError || closed) return;
+        try {
+          // Written synchronously, as the agent writes a put: a chunk goes
+          // to the page cache in well under a millisecond, where a write
+          // through Deno's thread pool cost a fetch about 7% of its speed.
+          for (let done = 0; done < chunk.length;) {
+            done += file.writeSync(chunk.subarray(done));
           }
-        });
+          written += chunk.length;
+          if (written - flushed >= FLUSH) {
+            // Through a handle of its own, so that the flush and the writes
+            // do not wait for each other.
+            flushed = written;
+            flushing = flushing.then(async () => {
+              flusher ??= await Deno.open(tmp, { read: true });
+              await flusher.syncData();
+            });
+            flushing.catch(() => {});
+          }
+          if (!whole) conn.ack(id, written);
+        } catch (error) {
+          writeError = error as Error;
+          conn.closeStream(id, String(error));
+          settle.reject(writeError);
+        }
       },
       end: (sha) => settle.resolve(sha),
       abort: (error) => {
@@ -516,7 +514,6 @@ export async function fetchFile(
       handlers.end(sha);
     }
     const theirs = await ended;
-    await chain;
     if (writeError) throw writeError;
     const ours = hash.digest("hex");
     if (written < begun.size) {
@@ -547,7 +544,6 @@ export async function fetchFile(
     };
   } catch (error) {
     if (id) conn.closeStream(id, String(error));
-    await chain;
     if (signal?.aborted && error === signal.reason) throw error;
     if (error instanceof Error && !error.message.startsWith("Cannot fetch")) {
       throw withMessage(
