@@ -9,7 +9,6 @@
 import type { Hash } from "node:crypto";
 import { CHUNK, FLUSH, Kind, Msg, WINDOW } from "../wire/_protocol.ts";
 import { readUpTo, statOrUndefined } from "./_sync_fs.ts";
-import { streaming } from "./_pipes.ts";
 
 /** What the file handlers need from the agent. */
 export interface FileChannel {
@@ -23,8 +22,12 @@ export interface FileChannel {
   tempList?: string;
   /** Where a put with no remote path makes its file (the agent's TMPDIR). */
   tempDir: string;
-  /** The channel's pipes, widened while a file streams (see `_pipes.ts`). */
-  pipes?: () => string[];
+  /**
+   * Marks a transfer that streams through the channel (its pipes are
+   * widened meanwhile: see `wire/_pipes.ts`); returns the function that
+   * marks its end.
+   */
+  streaming?: () => () => void;
 }
 
 interface Incoming {
@@ -48,10 +51,8 @@ interface Outgoing {
   aborted: boolean;
 }
 
-/** What the channel's pipes are, for `streaming`. */
-function pipesOf(files: FileChannel): () => string[] {
-  return files.pipes ?? (() => []);
-}
+/** Nothing to mark: a channel without pipes to widen. */
+const unmarked = () => () => {};
 
 /** Bytes of a fetch queued for the channel at most. */
 const DEPTH = 4 * 1024 * 1024;
@@ -218,7 +219,7 @@ export function putData(
 ): void {
   const s = incoming.get(id);
   if (!s || s.error) return;
-  s.streamed ??= streaming(pipesOf(files));
+  s.streamed ??= (files.streaming ?? unmarked)();
   try {
     take(s, chunk);
     if (s.written - s.flushed >= FLUSH) {
@@ -393,7 +394,7 @@ async function openOutgoing(
   }
   const o: Outgoing = { acked: 0, aborted: false };
   outgoing.set(id, o);
-  const done = streaming(pipesOf(files));
+  const done = (files.streaming ?? unmarked)();
   void pump(files, id, file, info.size, o).finally(done);
   return begun;
 }

@@ -12,6 +12,7 @@ import { Kind, Msg, tooBig } from "../wire/_protocol.ts";
 import { callStorage } from "./_call_storage.ts";
 import * as files from "./_files.ts";
 import * as tree from "./_tree.ts";
+import { ChannelPipes } from "../wire/_pipes.ts";
 import {
   type AgentContext,
   setAgentContext,
@@ -117,13 +118,14 @@ const builtins: Record<string, Callable> = {
 export function start(ch: AgentChannel): void {
   channel = ch;
   setAgentContext({ ...ch.context, base: ch.base });
+  const pipes = new ChannelPipes(ch.pipes);
   fileChannel = {
     message: send,
     frame: (kind, body, done) => channel.send(kind, body, done),
     cwd: ch.cwd,
     tempList: ch.tempList,
     tempDir: ch.tempDir,
-    pipes: ch.pipes,
+    streaming: () => pipes.streaming(),
   };
   channel.onClose(files.dropAll);
   // `body` is a view of the channel's read buffer: use it before returning.

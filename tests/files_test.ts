@@ -381,7 +381,7 @@ function pipeSizes(paths: string[]): number[] {
   }
 }
 
-Deno.test("a streamed put or fetch widens the channel's pipes to 1 MiB, which narrow again a second after it; a small file or an agent without ffi leaves them at 64 KiB", async () => {
+Deno.test("a streamed put or fetch widens the channel's pipes to 1 MiB, on both sides, and they narrow again a second after it; a small file leaves them at 64 KiB, and so does an agent without ffi, the controller widening its own", async () => {
   const dir = await Deno.makeTempDir({ prefix: "chopsticks-pipes-" });
   const narrow = [64 * 1024, 64 * 1024, 64 * 1024];
   const wide = [MiB, MiB, MiB];
@@ -422,10 +422,15 @@ Deno.test("a streamed put or fetch widens the channel's pipes to 1 MiB, which na
       });
       const pipes = await tun.call(channelPipes);
       assert.equal(pipes[1], pipes[0].replace(/i$/, "o"), "an output FIFO");
+      // The pipe from the script's stdout to the controller, which the
+      // controller (granted ffi here) widens on its side.
+      const controllers = [`/proc/${await tun.call(ppid)}/fd/1`];
       await tun.put(`${dir}/big.bin`, `${dir}/scoped.bin`);
       assert.deepEqual(pipeSizes(pipes), narrow);
       await tun.fetch(`${dir}/big.bin`, `${dir}/scoped-fetched.bin`);
       assert.deepEqual(pipeSizes(pipes), narrow);
+      assert.deepEqual(pipeSizes(controllers), [MiB], "the controller's");
+      assert.deepEqual(await narrowed(controllers), [64 * 1024]);
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -501,6 +501,15 @@ export class Connection {
     this.#channel.writeFrame(Kind.Data, head, chunk);
   }
 
+  /**
+   * Marks a transfer that streams (its data goes in chunks): the pipes to
+   * the process are widened meanwhile. Returns the function that marks its
+   * end.
+   */
+  streaming(): () => void {
+    return this.#channel.pipes.streaming();
+  }
+
   /** Resolves once at most `limit` bytes wait to be written to the agent. */
   drained(limit: number): Promise<void> {
     return this.#channel.drained(limit);

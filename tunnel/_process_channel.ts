@@ -6,6 +6,7 @@
  * @module
  */
 import { FrameError, FrameReader } from "../wire/_frame.ts";
+import { ChannelPipes } from "../wire/_pipes.ts";
 import { ProtocolError } from "../errors.ts";
 import type { OutputLines } from "./_output.ts";
 import type { SpawnSpec } from "./_connection.ts";
@@ -51,6 +52,11 @@ export class ProcessChannel {
   #roomWaiters: { limit: number; resolve: () => void }[] = [];
   /** The process's exit status. */
   readonly status: Promise<Deno.CommandStatus>;
+  /**
+   * The pipes to the process (its stdin and stdout, named through /proc),
+   * widened while a file streams.
+   */
+  readonly pipes: ChannelPipes;
 
   private constructor(
     child: Deno.ChildProcess,
@@ -64,6 +70,10 @@ export class ProcessChannel {
     this.#stderr = stderr;
     this.#stderrDone = stderr.drain(child.stderr, this.#stopStderr.signal);
     this.status = child.status;
+    this.pipes = new ChannelPipes(() => [
+      `/proc/${child.pid}/fd/0`,
+      `/proc/${child.pid}/fd/1`,
+    ]);
   }
 
   /** Starts the process; throws when it cannot be started. */

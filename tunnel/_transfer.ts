@@ -190,6 +190,7 @@ export async function putFile(
     );
   }
   let id = 0;
+  let streamed: (() => void) | undefined;
   try {
     const info = file.statSync();
     if (!info.isFile) throw notRegular();
@@ -231,6 +232,7 @@ export async function putFile(
       conn.closeStream(id);
       return putResult(conn, id, answer, sha256, whole.length);
     }
+    streamed = conn.streaming();
     const hash = createHash("sha256");
     // Chunk k goes out only once chunk k - WINDOW/CHUNK was acknowledged,
     // so WINDOW/CHUNK + 1 buffers, reused in turn, are enough. They are no
@@ -288,6 +290,7 @@ export async function putFile(
     }
     throw error;
   } finally {
+    streamed?.();
     file.close();
   }
 }
@@ -419,6 +422,7 @@ export async function fetchFile(
   let id = 0;
   /** The file came whole with its begin: nothing to acknowledge. */
   let whole = false;
+  let streamed: (() => void) | undefined;
   const stream = new AbortController();
   try {
     // Inside the try: a connection that ended meanwhile throws here, and
@@ -512,7 +516,7 @@ export async function fetchFile(
       whole = true;
       handlers.data(data);
       handlers.end(sha);
-    }
+    } else streamed = conn.streaming();
     const theirs = await ended;
     if (writeError) throw writeError;
     const ours = hash.digest("hex");
@@ -555,6 +559,7 @@ export async function fetchFile(
   } finally {
     // Done with (a failed one was told to the agent above).
     if (id) conn.closeStream(id);
+    streamed?.();
     signal?.removeEventListener("abort", onAbort);
     if (!closed) file.close();
     // Not waited for: a failed fetch rejects without waiting for a flush.
