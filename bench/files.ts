@@ -3,6 +3,9 @@
  * against `cat file | cat > dest` in the same run; and, when the test hosts
  * are up (`sudo bash tests/hosts/up.sh`), over SSH to the loopback sshd,
  * against `scp` of the same file in the same run. Medians of several runs.
+ * Each series starts after a `sync`: `cat` and `scp` leave hundreds of MiB
+ * for the disk to write, and a transfer that syncs what it received (as
+ * put and fetch do) would wait for them too.
  *
  *     deno run -A bench/files.ts [rounds]
  *
@@ -25,6 +28,12 @@ const source = `${dir}/source.bin`;
   file.close();
 }
 
+/** The median of ROUNDS runs of `fn`, once the disk has caught up. */
+async function series(fn: () => Promise<unknown>): Promise<number> {
+  await run("sync", []);
+  return await medianMs(ROUNDS, fn);
+}
+
 const mbps = (ms: number) => SIZE / 1e6 / (ms / 1000);
 const row = (name: string, ms: number, baseMs: number, python?: number) =>
   `| ${name} | ${mbps(ms).toFixed(0)} | ${(baseMs / ms).toFixed(2)}x |${
@@ -33,16 +42,16 @@ const row = (name: string, ms: number, baseMs: number, python?: number) =>
       : ` ${(mbps(ms) / python).toFixed(2)}x (${python} MB/s) |`
   }`;
 try {
-  const cat = await medianMs(ROUNDS, () =>
+  const cat = await series(() =>
     new Deno.Command("sh", {
       args: ["-c", `cat "${source}" | cat > "${dir}/cat.bin"`],
-    }).output());
+    }).output()
+  );
   {
     await using tun = new Local("bench");
     await tun.connect();
-    const put = await medianMs(ROUNDS, () => tun.put(source, `${dir}/put.bin`));
-    const fetch = await medianMs(
-      ROUNDS,
+    const put = await series(() => tun.put(source, `${dir}/put.bin`));
+    const fetch = await series(
       () => tun.fetch(`${dir}/put.bin`, `${dir}/fetched.bin`),
     );
     console.log(
@@ -60,12 +69,10 @@ ${row("fetch", fetch, cat, 142)}`,
     const { host, sshArgs, remote } = ssh;
     await using tun = ssh.tun;
     try {
-      const scpPut = await medianMs(
-        ROUNDS,
+      const scpPut = await series(
         () => run("scp", ["-q", ...sshArgs, source, `${host}:${remote}.scp`]),
       );
-      const scpFetch = await medianMs(
-        ROUNDS,
+      const scpFetch = await series(
         () =>
           run("scp", [
             "-q",
@@ -74,12 +81,10 @@ ${row("fetch", fetch, cat, 142)}`,
             `${dir}/scp.bin`,
           ]),
       );
-      const put = await medianMs(
-        ROUNDS,
+      const put = await series(
         () => tun.put(source, `${remote}.put`),
       );
-      const fetch = await medianMs(
-        ROUNDS,
+      const fetch = await series(
         () => tun.fetch(`${remote}.put`, `${dir}/fetched-ssh.bin`),
       );
       console.log(
