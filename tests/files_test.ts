@@ -22,6 +22,7 @@ import {
   truncateWhenArriving,
 } from "./fixtures/hostile_funcs.ts";
 import { smallTree, stoppedMidway } from "./_trees.ts";
+import { pipeSizes } from "./_pipe_sizes.ts";
 
 const GiB = 1024 * 1024 * 1024;
 const MiB = 1024 * 1024;
@@ -353,33 +354,6 @@ Deno.test({
     }
   },
 });
-
-/** The sizes of the pipes at `paths`, read with fcntl(F_GETPIPE_SZ). */
-function pipeSizes(paths: string[]): number[] {
-  const libc = Deno.dlopen("libc.so.6", {
-    open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
-    fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
-    close: { parameters: ["i32"], result: "i32" },
-  });
-  try {
-    return paths.map((path) => {
-      // O_RDONLY | O_NONBLOCK: a FIFO's open for reading does not wait.
-      const fd = libc.symbols.open(
-        new TextEncoder().encode(path + "\0"),
-        0o4000,
-        0,
-      );
-      assert.ok(fd >= 0, `cannot open ${path}`);
-      try {
-        return libc.symbols.fcntl(fd, 1032, 0);
-      } finally {
-        libc.symbols.close(fd);
-      }
-    });
-  } finally {
-    libc.close();
-  }
-}
 
 Deno.test("a streamed put or fetch widens the channel's pipes to 1 MiB, on both sides, and they narrow again a second after it; a small file leaves them at 64 KiB, and so does an agent without ffi, the controller widening its own", async () => {
   const dir = await Deno.makeTempDir({ prefix: "chopsticks-pipes-" });

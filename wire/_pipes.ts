@@ -14,7 +14,10 @@
  * 64 KiB. The pipes are widened when the first streamed transfer on the
  * channel begins and narrowed again a second after the last one ended:
  * the pipes of one user share a budget (`/proc/sys/fs/pipe-user-pages-soft`,
- * 64 MiB), past which the kernel gives the user's new pipes 8 KiB. Failures change nothing: a pipe that
+ * 64 MiB), past which the kernel gives the user's new pipes 8 KiB. For the
+ * same reason a process widens at most 16 pipes at a time (a controller
+ * fetching from many hosts at once widens the first eight's, and the others
+ * go on at 64 KiB, where the CPU bounds them anyway). Failures change nothing: a pipe that
  * cannot be resized (another user's, the budget spent, a pipe holding more
  * than 64 KiB when it is narrowed) keeps its size.
  *
@@ -27,6 +30,8 @@ const WIDE = 1024 * 1024;
 const NARROW = 64 * 1024;
 /** How long after the last transfer the pipes are narrowed. */
 const LINGER = 1000;
+/** Pipes this process may have widened at a time. */
+let wideLeft = 16;
 
 const F_SETPIPE_SZ = 1031;
 // Linux's flags on x86_64 and aarch64, the targets Deno runs on.
@@ -59,12 +64,17 @@ function loadLibc(): Deno.DynamicLibrary<typeof SYMBOLS> | null {
 
 /**
  * Sets the size of each pipe in `paths` (FIFOs, or `/proc/<pid>/fd/<n>`
- * links to pipes); returns those that took it.
+ * links to pipes); returns those that took it, and those that are gone
+ * (their process ended).
  */
-function resize(paths: string[], size: number): string[] {
-  const c = loadLibc();
-  if (!c) return [];
+function resize(
+  paths: string[],
+  size: number,
+): { took: string[]; gone: string[] } {
   const took: string[] = [];
+  const gone: string[] = [];
+  const c = loadLibc();
+  if (!c) return { took, gone };
   for (const path of paths) {
     // Opened for reading without waiting (a FIFO's open for reading never
     // waits then), and closed at once: no data is read. (What is not a
@@ -74,11 +84,14 @@ function resize(paths: string[], size: number): string[] {
       O_RDONLY_NONBLOCK_NOCTTY_CLOEXEC,
       0,
     );
-    if (fd < 0) continue;
+    if (fd < 0) {
+      gone.push(path);
+      continue;
+    }
     if (c.symbols.fcntl(fd, F_SETPIPE_SZ, size) >= 0) took.push(path);
     c.symbols.close(fd);
   }
-  return took;
+  return { took, gone };
 }
 
 /**
@@ -119,8 +132,9 @@ export class ChannelPipes {
       clearTimeout(this.#narrowing);
       this.#narrowing = undefined;
     }
-    if (this.#widened.length === 0 && loadLibc()) {
-      this.#widened = resize(this.#paths(), WIDE);
+    if (this.#widened.length === 0 && wideLeft > 0 && loadLibc()) {
+      this.#widened = resize(this.#paths().slice(0, wideLeft), WIDE).took;
+      wideLeft -= this.#widened.length;
     }
     this.#tries = 0;
     let ended = false;
@@ -138,11 +152,20 @@ export class ChannelPipes {
       this.#narrowing = undefined;
       if (this.#streams > 0) return;
       // Refused while a pipe holds more than its new size: tried again.
-      const took = resize(this.#widened, NARROW);
-      this.#widened = this.#widened.filter((path) => !took.includes(path));
-      if (this.#widened.length > 0 && ++this.#tries < 10) {
+      const { took, gone } = resize(this.#widened, NARROW);
+      const left = this.#widened.filter((path) =>
+        !took.includes(path) && !gone.includes(path)
+      );
+      if (left.length > 0 && ++this.#tries < 10) {
+        wideLeft += this.#widened.length - left.length;
+        this.#widened = left;
         this.#narrowLater();
-      } else this.#widened = [];
+      } else {
+        // (One still wide after ten tries is counted back too: a reader
+        // that stopped holds more than 64 KiB in it.)
+        wideLeft += this.#widened.length;
+        this.#widened = [];
+      }
     }, LINGER);
     Deno.unrefTimer(timer);
     this.#narrowing = timer;
