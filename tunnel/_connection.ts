@@ -91,7 +91,10 @@ export interface CallOptions {
 
 /** Receives the events of one file-transfer stream. */
 export interface StreamHandler {
-  /** A chunk arrived (streams the agent sends). */
+  /**
+   * A chunk arrived (streams the agent sends). It is valid only until this
+   * returns: its buffer then takes the next chunk.
+   */
   data?(chunk: Uint8Array): void;
   /** The agent has consumed `bytes` in all (streams the controller sends). */
   ack?(bytes: number): void;

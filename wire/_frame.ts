@@ -79,16 +79,21 @@ export class FrameReader {
    * caller reads the rest straight into it and hands it to
    * {@linkcode complete}: a big frame is then not gathered from many reads
    * and copied again. (`max` bounds what a length prefix alone makes this
-   * side allocate; a bigger frame is buffered as it comes.)
+   * side allocate; a bigger frame is buffered as it comes.) The frame is
+   * made in `spare` when that is big enough: a buffer whose frame was used
+   * up.
    */
   reserve(
     min: number,
     max: number,
+    spare?: ArrayBuffer,
   ): { frame: Uint8Array; have: number } | undefined {
     if (
       this.#need < 0 || this.#need > max || this.#need - this.#buffered < min
     ) return undefined;
-    const frame = new Uint8Array(this.#need);
+    const frame = spare && spare.byteLength >= this.#need
+      ? new Uint8Array(spare, 0, this.#need)
+      : new Uint8Array(this.#need);
     let have = 0;
     for (const chunk of this.#chunks) {
       frame.set(chunk, have);

@@ -79,6 +79,23 @@ Deno.test("FrameReader hands a big frame's buffer out to be filled in place", ()
   assert.equal(reader.pending, 0);
 });
 
+Deno.test("FrameReader makes a big frame in a spare buffer big enough for it, else in a fresh one", () => {
+  const { frames, reader } = collect();
+  const spare = new ArrayBuffer(300_000);
+  const first = encodeFrame(6, new Uint8Array(100_000).fill(1));
+  reader.push(first.subarray(0, 10));
+  const big = reader.reserve(1, MiB, spare);
+  assert.equal(big?.frame.buffer, spare);
+  assert.equal(big?.frame.length, 100_001);
+  big!.frame.set(first.subarray(10), big!.have);
+  reader.complete(big!.frame);
+  assert.deepEqual(frames[0][1], Array(100_000).fill(1));
+  reader.push(encodeFrame(6, new Uint8Array(400_000)).subarray(0, 10));
+  const bigger = reader.reserve(1, MiB, spare);
+  assert.notEqual(bigger?.frame.buffer, spare);
+  assert.equal(bigger?.frame.length, 400_001);
+});
+
 Deno.test("FrameReader refuses to complete a frame of the wrong size", () => {
   const { frames, reader } = collect();
   reader.push(encodeFrame(1, new Uint8Array(50_000)).subarray(0, 10));
