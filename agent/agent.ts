@@ -127,7 +127,10 @@ export function start(ch: AgentChannel): void {
     tempDir: ch.tempDir,
     streaming: () => pipes.streaming(),
   };
-  channel.onClose(files.dropAll);
+  channel.onClose(() => {
+    pipes.close();
+    return files.dropAll();
+  });
   // `body` is a view of the channel's read buffer: use it before returning.
   channel.receive((kind, body) => {
     if (kind === Kind.Data) {

@@ -31,3 +31,21 @@ export function pipeSizes(paths: string[]): number[] {
     libc.close();
   }
 }
+
+/** The size the kernel gives a pipe made now (less once the user's pipes would pass their budget). */
+export function freshPipeSize(): number {
+  const libc = Deno.dlopen("libc.so.6", {
+    pipe: { parameters: ["buffer"], result: "i32" },
+    fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+    close: { parameters: ["i32"], result: "i32" },
+  });
+  const fds = new Int32Array(2);
+  try {
+    assert.equal(libc.symbols.pipe(fds), 0);
+    return libc.symbols.fcntl(fds[0], 1032, 0);
+  } finally {
+    libc.symbols.close(fds[0]);
+    libc.symbols.close(fds[1]);
+    libc.close();
+  }
+}

@@ -11,6 +11,11 @@ import {
 } from "../mod.ts";
 import { add, noisy, pid, sleep } from "./fixtures/funcs.ts";
 import { afterKill, descendants, gone } from "./_processes.ts";
+import {
+  freshPipeSize,
+  releaseFifos,
+  widenFifos,
+} from "./fixtures/pipe_funcs.ts";
 import { conformance } from "./_conformance.ts";
 import { filesConformance } from "./_files_conformance.ts";
 import { hosts, type HostsEnv, hostTest, sh, skipReason } from "./_hosts.ts";
@@ -27,6 +32,31 @@ if (!skipReason()) {
     (options?: TunnelOptions) => new Sudo(hosts().sudo.user, options),
   );
 }
+
+hostTest(
+  "Sudo: agents of one user that widen their pipes at once leave the user room for pipes of 64 KiB (the kernel's budget of 64 MiB a user)",
+  async (env) => {
+    // Six agents, each widening 16 pipes: 96 MiB asked for. (Root has no
+    // budget: these run as the sudo user.)
+    const tunnels = Array.from({ length: 6 }, () => new Sudo(env.sudo.user));
+    try {
+      let wide = 0;
+      for (const tun of tunnels) {
+        const sizes = await tun.call(widenFifos, 16);
+        wide += sizes.filter((size) => size === 1024 * 1024).length;
+      }
+      assert.ok(wide >= 16 && wide < 96, `${wide} pipes widened`);
+      for (const tun of tunnels) {
+        assert.equal(await tun.call(freshPipeSize), 64 * 1024);
+      }
+    } finally {
+      for (const tun of tunnels) {
+        await tun.call(releaseFifos).catch(() => {});
+        await tun.close();
+      }
+    }
+  },
+);
 
 hostTest(
   "Sudo: the agent runs as the user, with that user's HOME",

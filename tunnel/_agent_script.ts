@@ -24,7 +24,7 @@
  * opens the FIFO itself, so it is started and ready when Deno opens the other
  * end, where the shell would start `cat` only then; its pid goes to `$_d/r`,
  * so that an agent that may resize pipes can name the script's stdin while
- * a file streams: see `agent/_pipes.ts`); its output goes to the
+ * a file streams: see `wire/_pipes.ts`); its output goes to the
  * real stdout, which an agent with every permission opens as
  * `/proc/<the script's pid>/fd/1` (so that no process it starts inherits it)
  * when it is a pipe that its user may open (not under sudo, where it is

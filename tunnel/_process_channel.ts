@@ -75,6 +75,8 @@ export class ProcessChannel {
       `/proc/${child.pid}/fd/0`,
       `/proc/${child.pid}/fd/1`,
     ]);
+    // Its pid may go to another process once it ended.
+    this.status.finally(() => this.pipes.close()).catch(() => {});
   }
 
   /** Starts the process; throws when it cannot be started. */
@@ -300,6 +302,7 @@ export class ProcessChannel {
    * when it has exited and its stderr has been read.
    */
   close(force = false): Promise<void> {
+    this.pipes.close();
     if (force) this.#signal("SIGTERM");
     this.#closing ??= (async () => {
       const grace = deadline(CLOSE_GRACE_MS);

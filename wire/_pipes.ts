@@ -17,7 +17,10 @@
  * 64 MiB), past which the kernel gives the user's new pipes 8 KiB. For the
  * same reason a process widens at most 16 pipes at a time (a controller
  * fetching from many hosts at once widens the first eight's, and the others
- * go on at 64 KiB, where the CPU bounds them anyway). Failures change nothing: a pipe that
+ * go on at 64 KiB, where the CPU bounds them anyway), and a widening that
+ * leaves the user too little of that budget (new pipes made then would get
+ * less than 64 KiB: many agents of one user streaming at once) is undone at
+ * once. Failures change nothing: a pipe that
  * cannot be resized (another user's, the budget spent, a pipe holding more
  * than 64 KiB when it is narrowed) keeps its size.
  *
@@ -32,6 +35,12 @@ const NARROW = 64 * 1024;
 const LINGER = 1000;
 /** Pipes this process may have widened at a time. */
 let wideLeft = 16;
+/**
+ * How many fresh pipes of 64 KiB the user must still be able to make after
+ * a widening.
+ */
+const HEADROOM = 8;
+const F_GETPIPE_SZ = 1032;
 
 const F_SETPIPE_SZ = 1031;
 // Linux's flags on x86_64 and aarch64, the targets Deno runs on.
@@ -41,6 +50,8 @@ const SYMBOLS = {
   open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+  pipe: { parameters: ["buffer"], result: "i32" },
 } as const;
 
 let libc: Deno.DynamicLibrary<typeof SYMBOLS> | null | undefined;
@@ -63,35 +74,87 @@ function loadLibc(): Deno.DynamicLibrary<typeof SYMBOLS> | null {
 }
 
 /**
- * Sets the size of each pipe in `paths` (FIFOs, or `/proc/<pid>/fd/<n>`
+ * What `path` links to (`pipe:[<inode>]` for a `/proc/<pid>/fd/<n>` link
+ * to a pipe), or null when it is not a symbolic link (a FIFO's path) or
+ * cannot be read.
+ */
+function linkOf(c: NonNullable<typeof libc>, path: string): string | null {
+  const buf = new Uint8Array(256);
+  const n = Number(
+    c.symbols.readlink(
+      new TextEncoder().encode(path + "\0"),
+      buf,
+      BigInt(buf.length),
+    ),
+  );
+  return n > 0 ? new TextDecoder().decode(buf.subarray(0, n)) : null;
+}
+
+/** A pipe as it was widened: its path, and what the path linked to then. */
+interface Pipe {
+  path: string;
+  link: string | null;
+}
+
+/**
+ * Sets the size of each pipe in `pipes` (FIFOs, or `/proc/<pid>/fd/<n>`
  * links to pipes); returns those that took it, and those that are gone
- * (their process ended).
+ * (their process ended, or the link names another file now: a process
+ * that took the pid of one that ended). A link that does not name a pipe
+ * (`/dev/null`, a terminal, a device, a file) is never opened: an open can
+ * wait (a file on a network file system) or act (a serial line).
  */
 function resize(
-  paths: string[],
+  pipes: (string | Pipe)[],
   size: number,
-): { took: string[]; gone: string[] } {
-  const took: string[] = [];
-  const gone: string[] = [];
+): { took: Pipe[]; gone: Pipe[] } {
+  const took: Pipe[] = [];
+  const gone: Pipe[] = [];
   const c = loadLibc();
   if (!c) return { took, gone };
-  for (const path of paths) {
+  for (const pipe of pipes) {
+    const path = typeof pipe === "string" ? pipe : pipe.path;
+    const link = linkOf(c, path);
+    if (typeof pipe === "string") {
+      if (path.startsWith("/proc/") && !link?.startsWith("pipe:[")) continue;
+    } else if (link !== pipe.link) {
+      gone.push(pipe);
+      continue;
+    }
     // Opened for reading without waiting (a FIFO's open for reading never
-    // waits then), and closed at once: no data is read. (What is not a
-    // pipe, such as /dev/null, refuses the size and is left alone.)
+    // waits then), and closed at once: no data is read.
     const fd = c.symbols.open(
       new TextEncoder().encode(path + "\0"),
       O_RDONLY_NONBLOCK_NOCTTY_CLOEXEC,
       0,
     );
     if (fd < 0) {
-      gone.push(path);
+      gone.push({ path, link });
       continue;
     }
-    if (c.symbols.fcntl(fd, F_SETPIPE_SZ, size) >= 0) took.push(path);
+    if (c.symbols.fcntl(fd, F_SETPIPE_SZ, size) >= 0) took.push({ path, link });
     c.symbols.close(fd);
   }
   return { took, gone };
+}
+
+/**
+ * Whether the user can still make HEADROOM pipes of 64 KiB: the kernel
+ * makes a new pipe smaller once the user's pipes would pass their budget.
+ */
+function roomLeft(c: NonNullable<typeof libc>): boolean {
+  const fds: number[] = [];
+  try {
+    for (let i = 0; i < HEADROOM; i++) {
+      const pair = new Int32Array(2);
+      if (c.symbols.pipe(pair) < 0) return false;
+      fds.push(pair[0], pair[1]);
+      if (c.symbols.fcntl(pair[0], F_GETPIPE_SZ, 0) < NARROW) return false;
+    }
+    return true;
+  } finally {
+    for (const fd of fds) c.symbols.close(fd);
+  }
 }
 
 /**
@@ -112,7 +175,10 @@ function resize(
 export class ChannelPipes {
   #paths: () => string[];
   #streams = 0;
-  #widened: string[] = [];
+  #widened: Pipe[] = [];
+  /** Widened for the transfers under way (until a narrowing begins). */
+  #wide = false;
+  #closed = false;
   #narrowing: ReturnType<typeof setTimeout> | undefined;
   #tries = 0;
 
@@ -132,9 +198,22 @@ export class ChannelPipes {
       clearTimeout(this.#narrowing);
       this.#narrowing = undefined;
     }
-    if (this.#widened.length === 0 && wideLeft > 0 && loadLibc()) {
-      this.#widened = resize(this.#paths().slice(0, wideLeft), WIDE).took;
-      wideLeft -= this.#widened.length;
+    const c = !this.#wide && !this.#closed && wideLeft > 0 && loadLibc();
+    if (c) {
+      // Those still wide (they refused to narrow) are not counted twice.
+      const more = this.#paths().filter((path) =>
+        !this.#widened.some((pipe) => pipe.path === path)
+      );
+      const { took } = resize(more.slice(0, wideLeft), WIDE);
+      if (took.length > 0 && !roomLeft(c)) {
+        // Too close to the user's budget: undone (and tried again by the
+        // next transfer).
+        resize(took, NARROW);
+      } else {
+        this.#widened.push(...took);
+        wideLeft -= took.length;
+        this.#wide = took.length > 0;
+      }
     }
     this.#tries = 0;
     let ended = false;
@@ -147,14 +226,30 @@ export class ChannelPipes {
     };
   }
 
+  /**
+   * The channel ended: its pipes went with its process, and their paths
+   * may soon name another process's. Nothing is resized from now on.
+   */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#narrowing);
+    this.#narrowing = undefined;
+    wideLeft += this.#widened.length;
+    this.#widened = [];
+    this.#wide = false;
+  }
+
   #narrowLater(): void {
+    if (this.#closed) return;
     const timer = setTimeout(() => {
       this.#narrowing = undefined;
-      if (this.#streams > 0) return;
+      if (this.#streams > 0 || this.#closed) return;
+      this.#wide = false;
       // Refused while a pipe holds more than its new size: tried again.
       const { took, gone } = resize(this.#widened, NARROW);
-      const left = this.#widened.filter((path) =>
-        !took.includes(path) && !gone.includes(path)
+      const left = this.#widened.filter((pipe) =>
+        !took.some((p) => p.path === pipe.path) &&
+        !gone.some((p) => p.path === pipe.path)
       );
       if (left.length > 0 && ++this.#tries < 10) {
         wideLeft += this.#widened.length - left.length;

@@ -87,3 +87,92 @@ Deno.test("the pipes of a channel whose process is gone count back at its first 
   ends.forEach((e) => e());
   assert.deepEqual(await narrowed(f.paths), Array(16).fill(64 * KiB));
 });
+
+/** An anonymous pipe of this process, named as the other side names one: `/proc/self/fd/<n>`. */
+function anonymousPipe(libc: Deno.DynamicLibrary<typeof LIBC>) {
+  const fds = new Int32Array(2);
+  assert.equal(libc.symbols.pipe(fds), 0);
+  return { fds: [...fds], path: `/proc/self/fd/${fds[0]}` };
+}
+
+const LIBC = {
+  pipe: { parameters: ["buffer"], result: "i32" },
+  dup2: { parameters: ["i32", "i32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+} as const;
+
+Deno.test("a channel's pipes are left alone once it closed, even when its paths name another process's pipes; their budget counts back", async () => {
+  const libc = Deno.dlopen("libc.so.6", LIBC);
+  const ours = anonymousPipe(libc);
+  const theirs = anonymousPipe(libc);
+  try {
+    const pipes = new ChannelPipes(() => [ours.path]);
+    pipes.streaming()();
+    assert.deepEqual(pipeSizes([ours.path]), [MiB]);
+    pipes.close();
+    // The process ended and another took its pid: the path names its pipe,
+    // which it widened itself.
+    libc.symbols.dup2(theirs.fds[0], ours.fds[0]);
+    pipes.streaming()();
+    assert.deepEqual(pipeSizes([ours.path]), [64 * KiB], "closed: not widened");
+    const owner = new ChannelPipes(() => [`/proc/self/fd/${theirs.fds[0]}`]);
+    owner.streaming();
+    await new Promise((resolve) => setTimeout(resolve, 1300));
+    assert.deepEqual(pipeSizes([ours.path]), [MiB], "not narrowed");
+    owner.close();
+    await using f = await fifos(16);
+    const ends = Array.from(
+      { length: 8 },
+      (_, i) =>
+        new ChannelPipes(() => f.paths.slice(2 * i, 2 * i + 2)).streaming(),
+    );
+    assert.deepEqual(pipeSizes(f.paths), Array(16).fill(MiB), "budget back");
+    ends.forEach((e) => e());
+    assert.deepEqual(await narrowed(f.paths), Array(16).fill(64 * KiB));
+  } finally {
+    [...ours.fds, ...theirs.fds].forEach((fd) => libc.symbols.close(fd));
+    libc.close();
+  }
+});
+
+Deno.test("a widened link that names another pipe when it narrows (its pid was taken) is left alone", async () => {
+  const libc = Deno.dlopen("libc.so.6", LIBC);
+  const ours = anonymousPipe(libc);
+  const theirs = anonymousPipe(libc);
+  try {
+    const end = new ChannelPipes(() => [ours.path]).streaming();
+    assert.deepEqual(pipeSizes([ours.path]), [MiB]);
+    libc.symbols.dup2(theirs.fds[0], ours.fds[0]);
+    const other = `/proc/self/fd/${theirs.fds[0]}`;
+    const owner = new ChannelPipes(() => [other]);
+    owner.streaming(); // widened by its owner
+    end();
+    await new Promise((resolve) => setTimeout(resolve, 1300));
+    assert.deepEqual(pipeSizes([ours.path]), [MiB]);
+    owner.close();
+  } finally {
+    [...ours.fds, ...theirs.fds].forEach((fd) => libc.symbols.close(fd));
+    libc.close();
+  }
+});
+
+Deno.test("a transfer that begins after one pipe refused to narrow widens the others again", async () => {
+  await using f = await fifos(2);
+  const files = f.paths.map((path) =>
+    Deno.openSync(path, { read: true, write: true })
+  );
+  try {
+    const pipes = new ChannelPipes(() => f.paths);
+    pipes.streaming()();
+    files[0].writeSync(new Uint8Array(100 * KiB)); // its reader lags
+    await new Promise((resolve) => setTimeout(resolve, 1300));
+    assert.deepEqual(pipeSizes(f.paths), [MiB, 64 * KiB]);
+    files[0].readSync(new Uint8Array(100 * KiB));
+    const end = pipes.streaming();
+    assert.deepEqual(pipeSizes(f.paths), [MiB, MiB]);
+    end();
+    assert.deepEqual(await narrowed(f.paths), [64 * KiB, 64 * KiB]);
+  } finally {
+    files.forEach((file) => file.close());
+  }
+});
