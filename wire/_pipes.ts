@@ -232,7 +232,9 @@ export class ChannelPipes {
    */
   close(): void {
     this.#closed = true;
-    clearTimeout(this.#narrowing);
+    // (Only a timer there is cleared: the first use of timers costs an
+    // agent's end about 6 ms.)
+    if (this.#narrowing !== undefined) clearTimeout(this.#narrowing);
     this.#narrowing = undefined;
     wideLeft += this.#widened.length;
     this.#widened = [];
