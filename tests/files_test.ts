@@ -1,7 +1,8 @@
 /**
  * File transfer limits on a Local tunnel: bounded memory on a 1 GiB put,
  * no head-of-line blocking, a full disk (for a file and for a tree), and
- * the channel's pipes widened while a file streams.
+ * the channel's pipes widened while a file streams, and a reply read into
+ * the buffer of a data frame before it kept whole.
  *
  * @module
  */
@@ -14,6 +15,7 @@ import {
   peakRss,
   pid,
   ppid,
+  readBytes,
   sleep,
 } from "./fixtures/funcs.ts";
 import {
@@ -355,6 +357,19 @@ Deno.test({
   },
 });
 
+/** The largest size each pipe had while `during` ran, looked at every ms. */
+async function widest(paths: string[], during: Promise<unknown>) {
+  let max = pipeSizes(paths);
+  let done = false;
+  const ended = during.finally(() => done = true);
+  while (!done) {
+    max = pipeSizes(paths).map((size, i) => Math.max(size, max[i]));
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await ended;
+  return max;
+}
+
 Deno.test("a streamed put or fetch widens the channel's pipes to 1 MiB, on both sides, and they narrow again a second after it; a small file leaves them at 64 KiB, and so does an agent without ffi, the controller widening its own", async () => {
   const dir = await Deno.makeTempDir({ prefix: "chopsticks-pipes-" });
   const narrow = [64 * 1024, 64 * 1024, 64 * 1024];
@@ -369,7 +384,8 @@ Deno.test("a streamed put or fetch widens the channel's pipes to 1 MiB, on both 
     return pipeSizes(pipes);
   };
   try {
-    await Deno.writeFile(`${dir}/big.bin`, new Uint8Array(4 * MiB));
+    // Big enough that a fetch takes tens of ms, for widest() to look.
+    await Deno.writeFile(`${dir}/big.bin`, new Uint8Array(32 * MiB));
     await Deno.writeFile(`${dir}/small.bin`, new Uint8Array(200 * 1024));
     {
       await using tun = new Local("pipes");
@@ -382,12 +398,18 @@ Deno.test("a streamed put or fetch widens the channel's pipes to 1 MiB, on both 
       await tun.put(`${dir}/big.bin`, `${dir}/put.bin`);
       assert.deepEqual(pipeSizes(pipes), wide, "just after a put");
       assert.deepEqual(await narrowed(pipes), narrow, "a second after");
-      await tun.fetch(`${dir}/big.bin`, `${dir}/fetched.bin`);
-      assert.deepEqual(pipeSizes(pipes), wide, "just after a fetch");
+      // The agent's pipes are looked at while the fetch runs: their second
+      // starts when the agent sent its last chunk, before the controller
+      // syncs the file.
+      assert.deepEqual(
+        await widest(pipes, tun.fetch(`${dir}/big.bin`, `${dir}/fetched.bin`)),
+        wide,
+        "during a fetch",
+      );
       assert.deepEqual(await narrowed(pipes), narrow, "a second after");
       assert.deepEqual(
         await Deno.readFile(`${dir}/fetched.bin`),
-        new Uint8Array(4 * MiB),
+        new Uint8Array(32 * MiB),
       );
     }
     {
@@ -406,6 +428,32 @@ Deno.test("a streamed put or fetch widens the channel's pipes to 1 MiB, on both 
       assert.deepEqual(pipeSizes(controllers), [MiB], "the controller's");
       assert.deepEqual(await narrowed(controllers), [64 * 1024]);
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a reply read into the buffer a fetch's data frame used keeps its bytes while the next fetch reuses buffers (the decoder hands out views of a reply's buffer)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chopsticks-reuse-" });
+  try {
+    await Deno.writeFile(`${dir}/big.bin`, new Uint8Array(4 * MiB).fill(0xee));
+    // Smaller than a data frame, so that it is read into that frame's buffer.
+    const value = new Uint8Array(200_000);
+    for (let at = 0; at < value.length; at += 65_536) {
+      value.set(
+        crypto.getRandomValues(new Uint8Array(65_536)).subarray(
+          0,
+          value.length - at,
+        ),
+        at,
+      );
+    }
+    await Deno.writeFile(`${dir}/value.bin`, value);
+    await using tun = new Local("reuse");
+    await tun.fetch(`${dir}/big.bin`, `${dir}/first.bin`);
+    const got = await tun.call(readBytes, `${dir}/value.bin`);
+    await tun.fetch(`${dir}/big.bin`, `${dir}/second.bin`);
+    assert.ok(got.every((byte, i) => byte === value[i]), "the reply changed");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -55,7 +55,8 @@ export class ProcessChannel {
   readonly status: Promise<Deno.CommandStatus>;
   /**
    * The pipes to the process (its stdin and stdout, named through /proc),
-   * widened while a file streams.
+   * widened while a file streams. (A Local script's stdin is /dev/null by
+   * then, and left alone: the agent widens that pipe as the relay's stdin.)
    */
   readonly pipes: ChannelPipes;
 

@@ -207,8 +207,14 @@ export class ChannelPipes {
       const { took } = resize(more.slice(0, wideLeft), WIDE);
       if (took.length > 0 && !roomLeft(c)) {
         // Too close to the user's budget: undone (and tried again by the
-        // next transfer).
-        resize(took, NARROW);
+        // next transfer). One that filled meanwhile stays wide, counted.
+        const undone = resize(took, NARROW).took;
+        const stuck = took.filter((pipe) =>
+          !undone.some((p) => p.path === pipe.path)
+        );
+        this.#widened.push(...stuck);
+        wideLeft -= stuck.length;
+        this.#wide = stuck.length > 0;
       } else {
         this.#widened.push(...took);
         wideLeft -= took.length;
