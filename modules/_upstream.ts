@@ -8,7 +8,6 @@
  */
 import { NPM_PLACEHOLDER } from "../wire/_protocol.ts";
 import { MAX_MODULE, type ModuleAnswer } from "./_module_server.ts";
-import * as budget from "./_answer_budget.ts";
 import { loadedModuleUrls } from "./_function_ref.ts";
 
 const TYPES: Record<string, number> = {
@@ -98,70 +97,45 @@ export function within(base: string, rest: string): URL | undefined {
 }
 
 /**
- * The body of `response`, read as it comes; "too large" once it is over
- * `limit` bytes, and "busy" once it does not fit in the controller's
- * budget for module answers (`_answer_budget.ts`, which what is read
- * counts against until the body is whole): then the rest is not read (the
- * body is cancelled), so no more than `limit` bytes are ever held. A
- * declared length over `limit` is refused before anything is read.
+ * The body of `response`, read as it comes, or undefined once it is over
+ * `limit` bytes: the rest is not read (the body is cancelled), so no more
+ * than `limit` bytes are ever held. A declared length over `limit` is
+ * refused before anything is read.
  */
 async function readAtMost(
   response: Response,
   limit: number,
-): Promise<Uint8Array | "too large" | "busy"> {
-  const header = response.headers.get("content-length");
+): Promise<Uint8Array | undefined> {
+  const declared = response.headers.get("content-length");
   // (fetch decompresses: an encoded body's length says little.)
-  const declared = header !== null && !response.headers.has("content-encoding")
-    ? Number(header)
-    : NaN;
-  if (declared > limit) {
+  if (
+    declared !== null && !response.headers.has("content-encoding") &&
+    Number(declared) > limit
+  ) {
     await response.body?.cancel().catch(() => {});
-    return "too large";
+    return undefined;
   }
   if (response.body === null) return new Uint8Array(0);
-  // A declared length is taken from the budget whole, before anything is
-  // read: answers that do not fit are refused at once, where taking each
-  // chunk as it comes had many big answers each cut off midway.
-  let reserved = 0;
-  if (declared >= 0) {
-    if (!budget.reserve(declared)) {
-      await response.body.cancel().catch(() => {});
-      return "busy";
-    }
-    reserved = declared;
-  }
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (size + value.length > limit) {
-        await reader.cancel().catch(() => {});
-        return "too large";
-      }
-      const more = size + value.length - reserved;
-      if (more > 0) {
-        if (!budget.reserve(more)) {
-          await reader.cancel().catch(() => {});
-          return "busy";
-        }
-        reserved += more;
-      }
-      size += value.length;
-      chunks.push(value);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      return undefined;
     }
-    const body = new Uint8Array(size);
-    let at = 0;
-    for (const chunk of chunks) {
-      body.set(chunk, at);
-      at += chunk.length;
-    }
-    return body;
-  } finally {
-    budget.unreserve(reserved);
+    chunks.push(value);
   }
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.length;
+  }
+  return body;
 }
 
 /**
@@ -274,7 +248,7 @@ async function fetchAnswer(
 ): Promise<ModuleAnswer> {
   const signal = AbortSignal.timeout(timeout);
   let response: Response | ModuleAnswer;
-  let read: Uint8Array | "too large" | "busy";
+  let read: Uint8Array | undefined;
   try {
     response = await fetchWithin(url, scope, signal);
     if (!(response instanceof Response)) return response;
@@ -293,8 +267,7 @@ async function fetchAnswer(
       `Bad gateway: the controller cannot fetch ${url}: ${error}`,
     );
   }
-  if (read === "busy") return text(503, budget.overBudget(url.href));
-  if (read === "too large") {
+  if (read === undefined) {
     return text(
       413,
       `Too large: ${url} is over ${MAX_MODULE} bytes, what fits in a frame`,

@@ -3,15 +3,13 @@
  * backpressure: a few at a time, each once the agent has taken most of
  * what was sent to it, and the agent's output left unread while too many
  * wait. An agent that asks for much and reads nothing makes the controller
- * wait, not hoard; and what all agents' answers hold at once is bounded by
- * the controller's budget for them (`modules/_answer_budget.ts`).
+ * wait, not hoard.
  *
  * @module
  */
 import { Kind, MAX_FRAME } from "../wire/_protocol.ts";
 import { MAX_MODULE, type ModuleServer } from "../modules/_module_server.ts";
 import type { ProcessChannel } from "./_process_channel.ts";
-import * as budget from "../modules/_answer_budget.ts";
 
 /** Module requests answered at once per agent; more wait in a queue. */
 const MODULE_WORKERS = 8;
@@ -100,17 +98,6 @@ export class ModuleRequests {
       };
     }
     if (this.#stopped) return;
-    // Counted against the controller's budget for module answers until
-    // the channel wrote it (an agent that reads nothing holds it).
-    const body = a.body;
-    const held = budget.hold(body);
-    if (!held) {
-      a = {
-        status: 503,
-        type: 0,
-        body: new TextEncoder().encode(budget.overBudget(path)),
-      };
-    }
     this.#bytes += a.body.length;
     const hash = new TextEncoder().encode(a.sha256 ?? "");
     const head = new Uint8Array(8 + hash.length);
@@ -121,7 +108,6 @@ export class ModuleRequests {
     head[7] = hash.length;
     head.set(hash, 8);
     this.#channel.writeFrame(Kind.ModuleResponse, head, a.body);
-    if (held) void this.#channel.flushed().then(() => budget.release(body));
   }
 
   #wakeReader(): void {

@@ -51,12 +51,6 @@ export class ProcessChannel {
   /** Bytes queued or being written to stdin. */
   #backlog = 0;
   #roomWaiters: { limit: number; resolve: () => void }[] = [];
-  /** Bytes queued and written since the start, and who waits for a mark. */
-  #queuedTotal = 0;
-  #writtenTotal = 0;
-  #flushWaiters: { mark: number; resolve: () => void }[] = [];
-  /** A write failed: the process is gone, nothing more is written. */
-  #failed = false;
   /** The process's exit status. */
   readonly status: Promise<Deno.CommandStatus>;
   /**
@@ -121,29 +115,7 @@ export class ProcessChannel {
     return new Promise((resolve) => this.#roomWaiters.push({ limit, resolve }));
   }
 
-  /**
-   * Resolves once what is queued now was written to stdin, or the channel
-   * failed or is closing (it will not be written): lets what the bytes
-   * were counted against (module answers) give them back.
-   */
-  flushed(): Promise<void> {
-    const mark = this.#queuedTotal;
-    if (this.#writtenTotal >= mark || this.#closing || this.#failed) {
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.#flushWaiters.push({ mark, resolve }));
-  }
-
   #wrote(bytes: number): void {
-    this.#writtenTotal += bytes;
-    if (this.#flushWaiters.length > 0) {
-      const all = this.#closing !== undefined || this.#failed;
-      this.#flushWaiters = this.#flushWaiters.filter((w) => {
-        if (!all && w.mark > this.#writtenTotal) return true;
-        w.resolve();
-        return false;
-      });
-    }
     this.#backlog = this.#closing ? 0 : Math.max(0, this.#backlog - bytes);
     if (this.#roomWaiters.length === 0) return;
     const waiting = this.#roomWaiters;
@@ -157,7 +129,6 @@ export class ProcessChannel {
   /** Queues raw bytes. */
   write(bytes: Uint8Array): void {
     this.#backlog += bytes.length;
-    this.#queuedTotal += bytes.length;
     this.#queue.push(bytes);
     if (!this.#flushing) {
       this.#flushing = true;
@@ -228,7 +199,6 @@ export class ProcessChannel {
       }
     } catch {
       // The process is gone; the read side reports it.
-      this.#failed = true;
       this.#queue = [];
       this.#backlog = 0;
       this.#wrote(0);
