@@ -104,6 +104,12 @@ export interface StreamHandler {
   abort(error: Error): void;
 }
 
+/**
+ * Bytes in front of a data frame's chunk: its length (4), its kind (1),
+ * its stream id (4).
+ */
+export const DATA_HEAD = 9;
+
 /** A target the agent resolves: a function, or one of its built-ins. */
 export type CallTarget = FunctionTarget | { kind: "builtin"; name: string };
 
@@ -497,11 +503,17 @@ export class Connection {
     }
   }
 
-  /** Sends a chunk of stream `id`. */
-  sendData(id: number, chunk: Uint8Array): void {
-    const head = new Uint8Array(4);
-    new DataView(head.buffer).setUint32(0, id);
-    this.#channel.writeFrame(Kind.Data, head, chunk);
+  /**
+   * Sends a chunk of stream `id`: `framed` is the chunk with DATA_HEAD
+   * bytes left free in front of it, where the frame's head is written, so
+   * that the frame goes out in one write, uncopied.
+   */
+  sendData(id: number, framed: Uint8Array): void {
+    const head = new DataView(framed.buffer, framed.byteOffset, DATA_HEAD);
+    head.setUint32(0, framed.length - 4);
+    head.setUint8(4, Kind.Data);
+    head.setUint32(5, id);
+    this.#channel.write(framed);
   }
 
   /**

@@ -10,7 +10,11 @@
 import { createHash } from "node:crypto";
 import * as scratch from "./_scratch.ts";
 import { CHUNK, FLUSH, WINDOW } from "../wire/_protocol.ts";
-import type { Connection, StreamHandler } from "./_connection.ts";
+import {
+  type Connection,
+  DATA_HEAD,
+  type StreamHandler,
+} from "./_connection.ts";
 import { readUpTo, statOrUndefined } from "../agent/_sync_fs.ts";
 import { ProtocolError } from "../errors.ts";
 
@@ -254,17 +258,19 @@ export async function putFile(
       await unlessAborted(conn.drained(DEPTH * CHUNK), signal);
       if (failed) throw failed;
       const slot = k % (WINDOW / CHUNK + 1);
-      if (!(buffers[slot]?.length >= size)) {
-        buffers[slot] = new Uint8Array(size);
+      // Each with room for the frame's head in front: one write a chunk.
+      if (!(buffers[slot]?.length >= DATA_HEAD + size)) {
+        buffers[slot] = new Uint8Array(DATA_HEAD + size);
       }
-      const chunk = buffers[slot];
+      const framed = buffers[slot];
+      const chunk = framed.subarray(DATA_HEAD, DATA_HEAD + size);
       // A synchronous read: a chunk of a local file takes well under a
       // millisecond, a third of what the same read costs through a thread.
       const n = file.readSync(chunk);
       if (n === null) break;
       if (n === chunk.length) size = CHUNK;
       hash.update(chunk.subarray(0, n));
-      conn.sendData(id, chunk.subarray(0, n));
+      conn.sendData(id, framed.subarray(0, DATA_HEAD + n));
       sent += n;
     }
     // The last byte is out: the put finishes and reports what happened,
