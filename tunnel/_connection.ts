@@ -44,7 +44,7 @@ import { DEFAULT_LIVENESS, type Liveness, track } from "./_liveness.ts";
 import type { SpawnSpec } from "./_spawn_spec.ts";
 import { OutputLines, type OutputSink } from "./_output.ts";
 import type { Permissions } from "./_permissions.ts";
-import { ProcessChannel } from "./_process_channel.ts";
+import { FRAME_HEAD, ProcessChannel } from "./_process_channel.ts";
 
 export type { Preamble, SpawnSpec } from "./_spawn_spec.ts";
 export type { Liveness } from "./_liveness.ts";
@@ -104,11 +104,8 @@ export interface StreamHandler {
   abort(error: Error): void;
 }
 
-/**
- * Bytes in front of a data frame's chunk: its length (4), its kind (1),
- * its stream id (4).
- */
-export const DATA_HEAD = 9;
+/** Bytes in front of a data frame's chunk: the frame's head, the stream id. */
+export const DATA_HEAD = FRAME_HEAD + 4;
 
 /** A target the agent resolves: a function, or one of its built-ins. */
 export type CallTarget = FunctionTarget | { kind: "builtin"; name: string };
@@ -509,11 +506,9 @@ export class Connection {
    * that the frame goes out in one write, uncopied.
    */
   sendData(id: number, framed: Uint8Array): void {
-    const head = new DataView(framed.buffer, framed.byteOffset, DATA_HEAD);
-    head.setUint32(0, framed.length - 4);
-    head.setUint8(4, Kind.Data);
-    head.setUint32(5, id);
-    this.#channel.write(framed);
+    new DataView(framed.buffer, framed.byteOffset, DATA_HEAD)
+      .setUint32(FRAME_HEAD, id);
+    this.#channel.writeFramed(Kind.Data, framed);
   }
 
   /**

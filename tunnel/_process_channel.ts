@@ -12,6 +12,9 @@ import { ProtocolError } from "../errors.ts";
 import type { OutputLines } from "./_output.ts";
 import type { SpawnSpec } from "./_connection.ts";
 
+/** Bytes of a frame's head: its length (4), its kind (1). */
+export const FRAME_HEAD = 5;
+
 /** Parts at least this big are written on their own, not copied. */
 const BIG_WRITE = 64 * 1024;
 
@@ -134,6 +137,18 @@ export class ProcessChannel {
       this.#flushing = true;
       queueMicrotask(() => this.#flush());
     }
+  }
+
+  /**
+   * Queues `framed` as one frame of `kind`: its first FRAME_HEAD bytes are
+   * left free for the frame's head, written here, so that a big frame goes
+   * out in one write, uncopied.
+   */
+  writeFramed(kind: number, framed: Uint8Array): void {
+    const head = new DataView(framed.buffer, framed.byteOffset, FRAME_HEAD);
+    head.setUint32(0, framed.length - 4);
+    head.setUint8(4, kind);
+    this.write(framed);
   }
 
   /** Queues one frame of `kind` whose body is the concatenation of `parts`. */

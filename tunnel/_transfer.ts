@@ -219,22 +219,26 @@ export async function putFile(
       id,
       remotePath ?? null,
     ], { signal: either(signal, stream.signal) });
+    // Once the last byte is out, the put finishes and reports what
+    // happened, whatever the signal says now (a timed-out put never lands
+    // later), unless the stream fails (the agent never answers: see
+    // openStream).
+    const end = async (size: number, sha256: string, data?: Uint8Array) => {
+      const answer = await conn.call(
+        { kind: "builtin", name: "putEnd" },
+        [id, size, sha256, mode, ...(data ? [data] : [])],
+        { signal: stream.signal },
+      );
+      conn.closeStream(id);
+      return putResult(conn, id, answer, sha256, size);
+    };
     const whole = info.size <= CHUNK ? readWhole(file, info.size) : undefined;
     if (whole) {
       // A small file goes whole with its end: no data frames, no
-      // acknowledgements. Its last byte is then out, so the put finishes
-      // and reports what happened, as any whose last byte is out does.
+      // acknowledgements.
       signal?.throwIfAborted();
       const sha256 = createHash("sha256").update(whole).digest("hex");
-      const answer = await conn.call({ kind: "builtin", name: "putEnd" }, [
-        id,
-        whole.length,
-        sha256,
-        mode,
-        whole,
-      ], { signal: stream.signal });
-      conn.closeStream(id);
-      return putResult(conn, id, answer, sha256, whole.length);
+      return await end(whole.length, sha256, whole);
     }
     streamed = conn.streaming();
     const hash = createHash("sha256");
@@ -273,18 +277,7 @@ export async function putFile(
       conn.sendData(id, framed.subarray(0, DATA_HEAD + n));
       sent += n;
     }
-    // The last byte is out: the put finishes and reports what happened,
-    // whatever the signal says now (a timed-out put never lands later),
-    // unless the stream fails (the agent never answers: see openStream).
-    const sha256 = hash.digest("hex");
-    const answer = await conn.call({ kind: "builtin", name: "putEnd" }, [
-      id,
-      sent,
-      sha256,
-      mode,
-    ], { signal: stream.signal });
-    conn.closeStream(id);
-    return putResult(conn, id, answer, sha256, sent);
+    return await end(sent, hash.digest("hex"));
   } catch (error) {
     if (id) conn.closeStream(id, String(error));
     if (signal?.aborted && error === signal.reason) throw error;

@@ -20,9 +20,9 @@
  * go on at 64 KiB, where the CPU bounds them anyway), and a widening that
  * leaves the user too little of that budget (new pipes made then would get
  * less than 64 KiB: many agents of one user streaming at once) is undone at
- * once. Failures change nothing: a pipe that
- * cannot be resized (another user's, the budget spent, a pipe holding more
- * than 64 KiB when it is narrowed) keeps its size.
+ * once. Failures change nothing: a pipe that cannot be resized (another
+ * user's, the budget spent, a pipe holding more than 64 KiB when it is
+ * narrowed) keeps its size.
  *
  * @module
  */
@@ -33,16 +33,16 @@ const WIDE = 1024 * 1024;
 const NARROW = 64 * 1024;
 /** How long after the last transfer the pipes are narrowed. */
 const LINGER = 1000;
-/** Pipes this process may have widened at a time. */
-let wideLeft = 16;
 /**
  * How many fresh pipes of 64 KiB the user must still be able to make after
  * a widening.
  */
 const HEADROOM = 8;
-const F_GETPIPE_SZ = 1032;
+/** Pipes this process may have widened at a time. */
+let wideLeft = 16;
 
 const F_SETPIPE_SZ = 1031;
+const F_GETPIPE_SZ = 1032;
 // Linux's flags on x86_64 and aarch64, the targets Deno runs on.
 const O_RDONLY_NONBLOCK_NOCTTY_CLOEXEC = 0o4000 | 0o400 | 0o2000000;
 
@@ -78,16 +78,19 @@ function loadLibc(): Deno.DynamicLibrary<typeof SYMBOLS> | null {
  * to a pipe), or null when it is not a symbolic link (a FIFO's path) or
  * cannot be read.
  */
-function linkOf(c: NonNullable<typeof libc>, path: string): string | null {
+function linkOf(
+  c: NonNullable<typeof libc>,
+  cPath: Uint8Array,
+): string | null {
   const buf = new Uint8Array(256);
-  const n = Number(
-    c.symbols.readlink(
-      new TextEncoder().encode(path + "\0"),
-      buf,
-      BigInt(buf.length),
-    ),
-  );
+  const n = Number(c.symbols.readlink(cPath, buf, BigInt(buf.length)));
   return n > 0 ? new TextDecoder().decode(buf.subarray(0, n)) : null;
+}
+
+/** `pipes` less those whose path is among `gone`. */
+function without(pipes: Pipe[], ...gone: Pipe[][]): Pipe[] {
+  const paths = new Set(gone.flat().map((pipe) => pipe.path));
+  return pipes.filter((pipe) => !paths.has(pipe.path));
 }
 
 /** A pipe as it was widened: its path, and what the path linked to then. */
@@ -114,7 +117,8 @@ function resize(
   if (!c) return { took, gone };
   for (const pipe of pipes) {
     const path = typeof pipe === "string" ? pipe : pipe.path;
-    const link = linkOf(c, path);
+    const cPath = new TextEncoder().encode(path + "\0");
+    const link = linkOf(c, cPath);
     if (typeof pipe === "string") {
       if (path.startsWith("/proc/") && !link?.startsWith("pipe:[")) continue;
     } else if (link !== pipe.link) {
@@ -123,11 +127,7 @@ function resize(
     }
     // Opened for reading without waiting (a FIFO's open for reading never
     // waits then), and closed at once: no data is read.
-    const fd = c.symbols.open(
-      new TextEncoder().encode(path + "\0"),
-      O_RDONLY_NONBLOCK_NOCTTY_CLOEXEC,
-      0,
-    );
+    const fd = c.symbols.open(cPath, O_RDONLY_NONBLOCK_NOCTTY_CLOEXEC, 0);
     if (fd < 0) {
       gone.push({ path, link });
       continue;
@@ -204,22 +204,15 @@ export class ChannelPipes {
       const more = this.#paths().filter((path) =>
         !this.#widened.some((pipe) => pipe.path === path)
       );
-      const { took } = resize(more.slice(0, wideLeft), WIDE);
+      let { took } = resize(more.slice(0, wideLeft), WIDE);
       if (took.length > 0 && !roomLeft(c)) {
         // Too close to the user's budget: undone (and tried again by the
         // next transfer). One that filled meanwhile stays wide, counted.
-        const undone = resize(took, NARROW).took;
-        const stuck = took.filter((pipe) =>
-          !undone.some((p) => p.path === pipe.path)
-        );
-        this.#widened.push(...stuck);
-        wideLeft -= stuck.length;
-        this.#wide = stuck.length > 0;
-      } else {
-        this.#widened.push(...took);
-        wideLeft -= took.length;
-        this.#wide = took.length > 0;
+        took = without(took, resize(took, NARROW).took);
       }
+      this.#widened.push(...took);
+      wideLeft -= took.length;
+      this.#wide = took.length > 0;
     }
     this.#tries = 0;
     let ended = false;
@@ -255,10 +248,7 @@ export class ChannelPipes {
       this.#wide = false;
       // Refused while a pipe holds more than its new size: tried again.
       const { took, gone } = resize(this.#widened, NARROW);
-      const left = this.#widened.filter((pipe) =>
-        !took.some((p) => p.path === pipe.path) &&
-        !gone.some((p) => p.path === pipe.path)
-      );
+      const left = without(this.#widened, took, gone);
       if (left.length > 0 && ++this.#tries < 10) {
         wideLeft += this.#widened.length - left.length;
         this.#widened = left;
