@@ -142,6 +142,20 @@ async function writeAll(buf) {
     waiting = false;
   }
 }
+/**
+ * Writes what is queued now, when it is small and no asynchronous write is
+ * under way: the read loop calls it once the frames of a read were handled,
+ * so that the replies of calls that finished at once go out before the next
+ * read is asked for (see the read loop).
+ */
+function flushNow() {
+  if (waiting || broken || queued === 0 || queued > SYNC_WRITE) return;
+  try {
+    writeSyncAll(take());
+  } catch {
+    lost();
+  }
+}
 async function flush() {
   try {
     while (queue.length > 0) await writeAll(take());
@@ -389,6 +403,9 @@ function readerThread() {
   });
 }
 
+/** A read of at least this many bytes is taken for a streaming transfer. */
+const STREAMING = 32 * 1024;
+
 /** Once this many bytes came in, a big transfer is on: reading moves to a thread. */
 const THREAD_AFTER = 16 * 1024 * 1024;
 
@@ -419,7 +436,13 @@ const THREAD_AFTER = 16 * 1024 * 1024;
     if (total >= THREAD_AFTER && total - n < THREAD_AFTER) {
       readerThread().then((start) => handOver = start, () => {});
     }
-    if (!handOver) reading = input.read(scratch);
+    // A big read (a file streams) asks for the next at once, so that the
+    // pipe keeps flowing while its frames are handled; after a small one
+    // (calls), the replies go out first: asking for a read wakes a thread
+    // of Deno's pool, which on two cores is the other core, and the
+    // controller then waits for that wake-up too.
+    const streaming = n >= STREAMING;
+    if (!handOver && streaming) reading = input.read(scratch);
     if (end + n > buf.length) {
       const bigger = new Uint8Array(Math.max(buf.length * 2, end + n));
       bigger.set(buf.subarray(0, end));
@@ -436,6 +459,10 @@ const THREAD_AFTER = 16 * 1024 * 1024;
       at += 4 + len;
     }
     if (handOver) return handOver(buf.slice(at, end));
+    if (!streaming) {
+      flushNow();
+      reading = input.read(scratch);
+    }
     if (at > 0) {
       buf.copyWithin(0, at, end);
       end -= at;

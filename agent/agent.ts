@@ -143,7 +143,7 @@ export function start(ch: AgentChannel): void {
       case Msg.Ping:
         return send([Msg.Pong]);
       case Msg.Call:
-        return void run(id, message[2] as Target, message[3]);
+        return run(id, message[2] as Target, message[3]);
       case Msg.Load:
         if (typeof message[1] !== "string") return;
         return void load(message[1]).catch(() => {});
@@ -167,25 +167,70 @@ function send(message: unknown[]): void {
   channel.send(Kind.Msg, encoder.encode(message));
 }
 
-async function run(id: number, target: Target, wireArgs: unknown) {
+/**
+ * Runs one call. A function found before (and every built-in) is called in
+ * the turn its call arrived in, so calls start in the order they came: a
+ * transfer's Abort never overtakes its begin. One that returns at once is
+ * answered at once too, so that its reply goes out with the write that
+ * ends the turn (see the bootstrap's read loop).
+ */
+function run(id: number, target: Target, wireArgs: unknown): void {
   const cancellation = new Cancellation();
   running.set(id, cancellation);
+  const call = (fn: Callable) => {
+    const args = fromWire(wireArgs) as unknown[];
+    return storage.run(cancellation, () => fn(...args));
+  };
+  let outcome: unknown;
+  let then: Then | undefined;
+  try {
+    const found = resolve(target);
+    outcome = typeof found === "function" ? call(found) : found.then(call);
+    then = thenOf(outcome);
+  } catch (error) {
+    return answer(id, cancellation, false, error);
+  }
+  if (!then) return answer(id, cancellation, true, outcome);
+  new Promise((resolve, reject) => then.call(outcome, resolve, reject)).then(
+    (value) => answer(id, cancellation, true, value),
+    (error) => answer(id, cancellation, false, error),
+  );
+}
+
+type Then = (
+  resolve: (v: unknown) => void,
+  reject: (e: unknown) => void,
+) => void;
+
+/**
+ * The `then` method of a value that `await` would wait for (read once, as
+ * `await` reads it), or undefined.
+ */
+function thenOf(value: unknown): Then | undefined {
+  if (typeof value !== "function" && (typeof value !== "object" || !value)) {
+    return undefined;
+  }
+  const then = (value as { then?: unknown }).then;
+  return typeof then === "function" ? then as Then : undefined;
+}
+
+/** Sends a call's result (`ok`) or error, unless it was cancelled. */
+function answer(
+  id: number,
+  cancellation: Cancellation,
+  ok: boolean,
+  outcome: unknown,
+): void {
+  running.delete(id);
+  if (cancellation.aborted) return;
   let reply: unknown[];
   try {
-    // A function found before (and every built-in) is called in the turn
-    // its call arrived in, so calls start in the order they came: a
-    // transfer's Abort never overtakes its begin.
-    const found = resolve(target);
-    const fn = typeof found === "function" ? found : await found;
-    const args = fromWire(wireArgs) as unknown[];
-    const value = await storage.run(cancellation, () => fn(...args));
-    reply = [Msg.Ok, id, toWire(value, "result")];
+    reply = ok
+      ? [Msg.Ok, id, toWire(outcome, "result")]
+      : [Msg.Err, id, errorTree(outcome)];
   } catch (error) {
     reply = [Msg.Err, id, errorTree(error)];
-  } finally {
-    running.delete(id);
   }
-  if (cancellation.aborted) return;
   let bytes = encoder.encode(reply);
   // An answer over a frame would end the connection: that call fails.
   const why = tooBig(reply[0] === Msg.Ok ? "result" : "error", bytes.length);
