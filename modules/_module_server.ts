@@ -14,7 +14,13 @@
  */
 import { createHash } from "node:crypto";
 import { MAX_FRAME, MODULE_TYPES } from "../wire/_protocol.ts";
-import { atPlaceholder, upstream, within } from "./_upstream.ts";
+import {
+  atPlaceholder,
+  readAtMost,
+  Readers,
+  upstream,
+  within,
+} from "./_upstream.ts";
 import { isUnder } from "./_paths.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -37,6 +43,23 @@ const EXTENSIONS: Record<string, number> = {
   ".tsx": 4,
   ".jsx": 5,
 };
+
+/**
+ * What one module answer may hold of its agent's share of the controller's
+ * memory while it is read (see `tunnel/_module_requests.ts`): a file waits
+ * for room for its size before it is read, a download before each chunk.
+ */
+export interface AnswerHold {
+  /** Whether `bytes` more may be read for this answer now. */
+  fits(bytes: number): boolean;
+  /**
+   * Resolves once `bytes` more fit (see `fits`); others may take the room
+   * before the caller runs, so check `fits` again before taking.
+   */
+  room(bytes: number): Promise<void>;
+  /** Counts `bytes` read for this answer. */
+  take(bytes: number): void;
+}
 
 /** A module server answer: HTTP status, media type index, body. */
 export interface ModuleAnswer {
@@ -95,8 +118,12 @@ export class ModuleServer {
    * answer the agent has cached: when the answer is still the same, it is a
    * 304 with no body. Never throws.
    */
-  async answer(path: string, known = ""): Promise<ModuleAnswer> {
-    const answer = await this.#answer(path);
+  async answer(
+    path: string,
+    known = "",
+    hold?: AnswerHold,
+  ): Promise<ModuleAnswer> {
+    const answer = await this.#answer(path, hold);
     if (answer.status !== 200) return answer;
     const sha256 = createHash("sha256").update(answer.body).digest("hex");
     if (sha256 === known) {
@@ -105,7 +132,7 @@ export class ModuleServer {
     return { ...answer, sha256 };
   }
 
-  async #answer(path: string): Promise<ModuleAnswer> {
+  async #answer(path: string, hold?: AnswerHold): Promise<ModuleAnswer> {
     if (!sameSecret(path, this.#secret)) return refuse(404, "Not found");
     const rest = path.slice(this.#secret.length);
     // URL parsers drop tabs and newlines (`.\t.` becomes `..`): refused
@@ -121,9 +148,11 @@ export class ModuleServer {
     if (rest.startsWith("v/")) {
       return this.#memory.get(rest.slice(2)) ?? refuse(404, "Not found");
     }
-    if (this.#relay !== undefined) return await relay(this.#relay, rest);
+    if (this.#relay !== undefined) {
+      return await relay(this.#relay, rest, hold);
+    }
     if (rest.startsWith("p/") || rest.startsWith("u/")) {
-      return await upstream(rest, this.#remoteModules);
+      return await upstream(rest, this.#remoteModules, undefined, hold);
     }
     if (!rest.startsWith("f/")) return refuse(404, "Not found");
     const file = decodePath(rest.slice(1));
@@ -144,12 +173,22 @@ export class ModuleServer {
     // A symlink may point anywhere: check where it really leads.
     const refusalReal = check(real, roots, "a symlink leaves the module roots");
     if (refusalReal) return refusalReal;
+    let info: Deno.FileInfo;
     try {
-      const info = Deno.statSync(real);
-      if (!info.isFile) return refuse(404, "Not found: not a file");
-      if (info.size > MAX_MODULE) {
-        return refuse(413, `Too large: over ${MAX_MODULE} bytes`);
-      }
+      info = Deno.statSync(real);
+    } catch {
+      return refuse(404, "Not found");
+    }
+    if (!info.isFile) return refuse(404, "Not found: not a file");
+    if (info.size > MAX_MODULE) {
+      return refuse(413, `Too large: over ${MAX_MODULE} bytes`);
+    }
+    if (hold) {
+      // Checked again once woken: other answers may have taken the room.
+      while (!hold.fits(info.size)) await hold.room(info.size);
+      hold.take(info.size);
+    }
+    try {
       return {
         status: 200,
         type: EXTENSIONS[extension(real)],
@@ -185,7 +224,11 @@ function check(
 }
 
 /** Fetches a module from the module server one level up. */
-async function relay(prefix: string, rest: string): Promise<ModuleAnswer> {
+async function relay(
+  prefix: string,
+  rest: string,
+  hold?: AnswerHold,
+): Promise<ModuleAnswer> {
   const url = within(prefix, rest);
   if (!url) return refuse(403, "Forbidden: outside the relay's prefix");
   try {
@@ -193,7 +236,14 @@ async function relay(prefix: string, rest: string): Promise<ModuleAnswer> {
     const response = await fetch(url, { redirect: "error" });
     const media = response.headers.get("content-type") ?? "";
     const type = Math.max(0, MEDIA.indexOf(media.split(";")[0].trim()));
-    let body = new Uint8Array(await response.arrayBuffer());
+    let body = await readAtMost(
+      response,
+      MAX_MODULE,
+      hold && new Readers([hold]),
+    );
+    if (body === undefined) {
+      return refuse(413, `Too large: over ${MAX_MODULE} bytes`);
+    }
     if (rest.startsWith("p/npm/") && MEDIA[type] === "application/json") {
       // The agent above pointed npm's tarballs at itself, where the agent
       // below cannot reach: back to the placeholder each agent fills in.

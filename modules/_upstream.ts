@@ -7,7 +7,11 @@
  * @module
  */
 import { NPM_PLACEHOLDER } from "../wire/_protocol.ts";
-import { MAX_MODULE, type ModuleAnswer } from "./_module_server.ts";
+import {
+  type AnswerHold,
+  MAX_MODULE,
+  type ModuleAnswer,
+} from "./_module_server.ts";
 import { loadedModuleUrls } from "./_function_ref.ts";
 
 const TYPES: Record<string, number> = {
@@ -38,8 +42,11 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 const MAX_MEMORY = 256 * 1024 * 1024;
 const memory = new Map<string, ModuleAnswer>();
-/** Fetches under way, by URL. */
-const inflight = new Map<string, Promise<ModuleAnswer>>();
+/** Fetches under way, by URL: the answer, and the answers waiting on it. */
+const inflight = new Map<
+  string,
+  { answer: Promise<ModuleAnswer>; readers: Readers }
+>();
 let memoryBytes = 0;
 
 function registry(env: string, fallback: string): string {
@@ -96,15 +103,82 @@ export function within(base: string, rest: string): URL | undefined {
   return inScope(url, scopeOf(new URL(base))) ? url : undefined;
 }
 
+/** Bytes a download is taken to read next, before it knows. */
+const STEP = 64 * 1024;
+
+/** What a download stops while it waits for room (its deadline). */
+interface Pausable {
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * The module answers waiting on one download (more may join while it
+ * runs), in whose shares of memory it reads: it reads on while one of them
+ * has room, and counts what it read in each (see AnswerHold). A download
+ * no answer waits on (a test's) reads freely.
+ */
+export class Readers {
+  #holds: AnswerHold[];
+  #joined: (() => void) | undefined;
+  /** Bytes read so far. */
+  #read = 0;
+
+  constructor(holds: AnswerHold[] = []) {
+    this.#holds = holds;
+  }
+
+  /** Adds an answer that waits on the download, counting what was read. */
+  join(hold: AnswerHold): void {
+    hold.take(this.#read);
+    this.#holds.push(hold);
+    this.#joined?.();
+  }
+
+  /**
+   * Resolves once one of the answers has room for `bytes` more; `paused`
+   * is paused meanwhile.
+   */
+  async room(bytes: number, paused?: Pausable): Promise<void> {
+    if (this.#fits(bytes)) return;
+    paused?.pause();
+    try {
+      while (!this.#fits(bytes)) {
+        await new Promise<void>((resolve) => {
+          this.#joined = resolve;
+          for (const hold of this.#holds) hold.room(bytes).then(resolve);
+        });
+      }
+    } finally {
+      this.#joined = undefined;
+      paused?.resume();
+    }
+  }
+
+  /** Counts `bytes` read, in each answer's share. */
+  take(bytes: number): void {
+    this.#read += bytes;
+    for (const hold of this.#holds) hold.take(bytes);
+  }
+
+  #fits(bytes: number): boolean {
+    return this.#holds.length === 0 ||
+      this.#holds.some((hold) => hold.fits(bytes));
+  }
+}
+
 /**
  * The body of `response`, read as it comes, or undefined once it is over
  * `limit` bytes: the rest is not read (the body is cancelled), so no more
  * than `limit` bytes are ever held. A declared length over `limit` is
- * refused before anything is read.
+ * refused before anything is read. With `readers`, each chunk waits for
+ * room in the share of one of the answers waiting on it.
  */
-async function readAtMost(
+export async function readAtMost(
   response: Response,
   limit: number,
+  readers?: Readers,
+  paused?: Pausable,
 ): Promise<Uint8Array | undefined> {
   const declared = response.headers.get("content-length");
   // (fetch decompresses: an encoded body's length says little.)
@@ -120,6 +194,7 @@ async function readAtMost(
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
+    await readers?.room(STEP, paused);
     const { done, value } = await reader.read();
     if (done) break;
     size += value.length;
@@ -127,6 +202,7 @@ async function readAtMost(
       await reader.cancel().catch(() => {});
       return undefined;
     }
+    readers?.take(value.length);
     chunks.push(value);
   }
   const body = new Uint8Array(size);
@@ -192,6 +268,7 @@ export async function upstream(
   rest: string,
   allowed: readonly string[] = [],
   timeout: number = UPSTREAM_TIMEOUT,
+  hold?: AnswerHold,
 ): Promise<ModuleAnswer> {
   let url: URL | undefined;
   let scope: Scope;
@@ -228,15 +305,52 @@ export async function upstream(
   const known = memory.get(url.href);
   if (known) return known;
   // Agents that ask for the same URL at once (a fleet starting) share one
-  // fetch, and one copy of its answer.
-  let fetching = inflight.get(url.href);
-  if (!fetching) {
-    fetching = fetchAnswer(url, scope, npm, timeout);
-    inflight.set(url.href, fetching);
-    const href = url.href;
-    fetching.finally(() => inflight.delete(href)).catch(() => {});
+  // fetch, and one copy of its answer; it reads on while one of them has
+  // room for it.
+  const fetching = inflight.get(url.href);
+  if (fetching) {
+    if (hold) fetching.readers.join(hold);
+    return await fetching.answer;
   }
-  return await fetching;
+  const readers = new Readers(hold ? [hold] : []);
+  const answer = fetchAnswer(url, scope, npm, timeout, readers);
+  inflight.set(url.href, { answer, readers });
+  const href = url.href;
+  answer.finally(() => inflight.delete(href)).catch(() => {});
+  return await answer;
+}
+
+/**
+ * An abort signal given `ms` of running time: the time `pause()` stops
+ * does not count (a download waiting for room to read into).
+ */
+function runningTimeout(ms: number): Pausable & {
+  signal: AbortSignal;
+  clear(): void;
+} {
+  const control = new AbortController();
+  let left = ms;
+  let since = performance.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    timer = setTimeout(
+      () => control.abort(new DOMException("timed out", "TimeoutError")),
+      Math.max(0, left),
+    );
+  };
+  arm();
+  return {
+    signal: control.signal,
+    pause() {
+      clearTimeout(timer);
+      left -= performance.now() - since;
+    },
+    resume() {
+      since = performance.now();
+      arm();
+    },
+    clear: () => clearTimeout(timer),
+  };
 }
 
 /** Fetches `url` for {@linkcode upstream}, and keeps a good answer. */
@@ -245,14 +359,16 @@ async function fetchAnswer(
   scope: Scope,
   npm: boolean,
   timeout: number,
+  readers: Readers,
 ): Promise<ModuleAnswer> {
-  const signal = AbortSignal.timeout(timeout);
+  const deadline = runningTimeout(timeout);
+  const signal = deadline.signal;
   let response: Response | ModuleAnswer;
   let read: Uint8Array | undefined;
   try {
     response = await fetchWithin(url, scope, signal);
     if (!(response instanceof Response)) return response;
-    read = await readAtMost(response, MAX_MODULE);
+    read = await readAtMost(response, MAX_MODULE, readers, deadline);
   } catch (error) {
     if (signal.aborted) {
       return text(
@@ -266,6 +382,8 @@ async function fetchAnswer(
       502,
       `Bad gateway: the controller cannot fetch ${url}: ${error}`,
     );
+  } finally {
+    deadline.clear();
   }
   if (read === undefined) {
     return text(

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { upstream, within } from "./_upstream.ts";
+import type { AnswerHold } from "./_module_server.ts";
 
 Deno.test("within() keeps the URL fetched on the registry's origin and under its path, whatever the parser does", () => {
   const base = "http://127.0.0.1:4873/repository/npm-proxy/";
@@ -202,6 +203,43 @@ Deno.test("agents that ask for one URL at once share one upstream fetch", async 
     assert.equal(asked, 1, "one fetch for eight requests");
   } finally {
     release();
+    await server.shutdown();
+  }
+});
+
+Deno.test("a download waits while no answer waiting on it has room, and that wait does not count toward its timeout", async () => {
+  const body = new Uint8Array(256 * 1024).fill(0x61);
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response(body, { headers: { "content-type": "text/plain" } }),
+  );
+  const origin = `http://127.0.0.1:${server.addr.port}`;
+  // A hold with room for nothing until `open`, counting what it took.
+  let open = false;
+  let taken = 0;
+  const waiting: (() => void)[] = [];
+  const hold: AnswerHold = {
+    fits: () => open,
+    room: () => new Promise((resolve) => waiting.push(resolve)),
+    take: (bytes) => taken += bytes,
+  };
+  try {
+    const answer = upstream(
+      `u/http/${origin.slice(7)}/held-${Date.now()}.txt`,
+      [origin],
+      300,
+      hold,
+    );
+    // Held back three times its timeout: nothing read, no 504.
+    await new Promise((r) => setTimeout(r, 900));
+    assert.equal(taken, 0, "it read with no room");
+    open = true;
+    for (const wake of waiting.splice(0)) wake();
+    const got = await answer;
+    assert.equal(got.status, 200, new TextDecoder().decode(got.body));
+    assert.equal(got.body.length, body.length);
+    assert.equal(taken, body.length, "what it read was not counted");
+  } finally {
     await server.shutdown();
   }
 });

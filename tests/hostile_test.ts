@@ -19,6 +19,8 @@ import {
 } from "../mod.ts";
 import { localDeno } from "../transports/_upload.ts";
 import { MAX_FRAME } from "../wire/_protocol.ts";
+import { MAX_MODULE } from "../modules/_module_server.ts";
+import { SHARE } from "../tunnel/_module_requests.ts";
 import {
   Bystander,
   callBreaks,
@@ -309,6 +311,13 @@ Deno.test("hostile agents: every broken protocol settles at once and leaves othe
     },
   );
 
+  await t.step(
+    "module answers for an agent that reads nothing stay within its share; a download another agent waits on goes on; an agent that reads gets all it asks",
+    async () => {
+      await answersWithinShare();
+    },
+  );
+
   await bystander.stop();
   assert.deepEqual(bystander.failures, [], "the bystander's calls failed");
   assert.ok(bystander.calls > 20, `only ${bystander.calls} bystander calls`);
@@ -405,10 +414,17 @@ function recorder(): {
   return { paths, origin: `http://127.0.0.1:${port}`, server };
 }
 
+/** An answer `probe` got: its status, its size, its first 4 KiB. */
+interface ProbeAnswer {
+  status: number;
+  size: number;
+  body: string;
+}
+
 /** Runs the hostile agent in `module-probe` mode; resolves to its reports. */
 async function probe(
   paths: string[],
-): Promise<Map<string, { status: number; body: string }>> {
+): Promise<Map<string, ProbeAnswer>> {
   const lines: string[] = [];
   const tun = new Hostile("module-probe", paths, {
     output: (line) => lines.push(line),
@@ -426,16 +442,22 @@ async function probe(
   } finally {
     await tun.close();
   }
-  const answers = new Map<string, { status: number; body: string }>();
+  const answers = new Map<string, ProbeAnswer>();
   let secret = "";
   for (const line of lines) {
     if (!line.startsWith("HOSTILE ")) continue;
     const r = JSON.parse(line.slice(8));
     if (r.done) secret = r.secret;
-    else answers.set(r.path, { status: r.status, body: atob(r.body) });
+    else {
+      answers.set(r.path, {
+        status: r.status,
+        size: r.size,
+        body: atob(r.body),
+      });
+    }
   }
   // Key the answers by template again.
-  const byTemplate = new Map<string, { status: number; body: string }>();
+  const byTemplate = new Map<string, ProbeAnswer>();
   for (const template of paths) {
     const last = secret.at(-1) === "0" ? "1" : "0";
     const path = template.replaceAll("{secret}", secret)
@@ -696,6 +718,130 @@ async function moduleFlood(): Promise<void> {
     const grew = peak - before;
     assert.ok(grew < 256 * MiB, `the controller grew ${grew / MiB} MiB`);
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Waits until `value()` stayed the same for a second (at most `ms`). */
+async function steady(value: () => number, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  let last = -1;
+  let since = Date.now();
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = value();
+    if (now !== last) [last, since] = [now, Date.now()];
+    else if (Date.now() - since >= 1000) return;
+  }
+}
+
+async function answersWithinShare(): Promise<void> {
+  // A registry whose every answer is 48 MiB, sent as it is read; it counts
+  // the answers it sent whole, and the bytes it sent.
+  const SIZE = 48 * MiB;
+  const chunk = new Uint8Array(MiB).fill(0x62);
+  let whole = 0;
+  let sent = 0;
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => {
+      let left = SIZE;
+      const body = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (left === 0) {
+            whole++;
+            return c.close();
+          }
+          c.enqueue(chunk);
+          sent += MiB;
+          left -= MiB;
+        },
+      }, { highWaterMark: 0 });
+      return new Response(body, {
+        headers: {
+          "content-type": "application/octet-stream",
+          "content-length": String(SIZE),
+        },
+      });
+    },
+  );
+  const { port } = server.addr as Deno.NetAddr;
+  const dir = `${root}/tests/fixtures/tmp/hostile-share-${Deno.pid}`;
+  await Deno.mkdir(dir, { recursive: true });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/big.json`,
+      JSON.stringify("x".repeat(40 * MiB)),
+    );
+    await withRegistries(`http://127.0.0.1:${port}`, async () => {
+      // Two agents that ask for 8 answers of 48 MiB each (as many as
+      // they have module workers) and read none, and one that asks for a
+      // module file of 40 MiB 8 times: 1,088 MiB if all were held.
+      const tag = `${Deno.pid}-${Date.now()}`;
+      const floods = [0, 1].map((a) =>
+        new Hostile("module-flood", {
+          path: `/{secret}/p/npm/flood-${a}-{n}-${tag}.tgz`,
+          count: 8,
+        }, { output: () => {} })
+      );
+      floods.push(
+        new Hostile("module-flood", {
+          path: `/{secret}/f${dir}/big.json`,
+          count: 8,
+        }, { output: () => {} }),
+      );
+      const before = Deno.memoryUsage().rss;
+      let peak = before;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, Deno.memoryUsage().rss);
+      }, 10);
+      try {
+        await Promise.all(floods.map((tun) => tun.connect()));
+        const queued = () =>
+          floods.reduce((n, tun) => n + tun.stats.moduleBytes, 0);
+        await steady(() => sent + queued(), SETTLE_MS * 4);
+        clearInterval(sampler);
+        // What each was sent waits in its channel: at most its share and
+        // one answer more (without the share: 384 and 320 MiB).
+        for (const tun of floods) {
+          const bytes = tun.stats.moduleBytes;
+          assert.ok(
+            bytes <= SHARE + MAX_MODULE,
+            `${tun.host} was sent ${bytes / MiB} MiB`,
+          );
+          assert.ok(bytes >= 40 * MiB, `${tun.host} got nothing`);
+        }
+        assert.ok(whole <= 6, `${whole} answers were read whole`);
+        const grew = peak - before;
+        assert.ok(
+          grew < 3 * (SHARE + MAX_MODULE) + 128 * MiB,
+          `the controller grew ${grew / MiB} MiB`,
+        );
+        // Another agent asks for what the first asked for last: that
+        // download waits for room in the first one's share, but goes on
+        // for this one, which has room.
+        const shared = await probe([`/{secret}/p/npm/flood-0-8-${tag}.tgz`]);
+        const answer = [...shared.values()][0];
+        assert.equal(answer.status, 200);
+        assert.equal(answer.size, SIZE);
+      } finally {
+        clearInterval(sampler);
+        for (const tun of floods) await tun.close();
+      }
+      // An agent that reads what it asked for gets it all, 8 answers of
+      // 48 MiB (over its share), one after another as it reads.
+      const paths = Array.from(
+        { length: 8 },
+        (_, i) => `/{secret}/p/npm/read-${i}-${tag}.tgz`,
+      );
+      const answers = await probe(paths);
+      for (const path of paths) {
+        assert.equal(answers.get(path)!.status, 200, path);
+        assert.equal(answers.get(path)!.size, SIZE, path);
+      }
+    });
+  } finally {
+    await server.shutdown();
     await Deno.remove(dir, { recursive: true });
   }
 }

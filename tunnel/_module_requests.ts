@@ -1,22 +1,38 @@
 /**
  * The agent's module requests, answered by the module server with
- * backpressure: a few at a time, each once the agent has taken most of
- * what was sent to it, and the agent's output left unread while too many
+ * backpressure: a few at a time, within the agent's share of the
+ * controller's memory, and the agent's output left unread while too many
  * wait. An agent that asks for much and reads nothing makes the controller
  * wait, not hoard.
+ *
+ * The share: what waits to be written to the agent, and what its answers
+ * hold while they are read (a file, or a download in chunks), stay within
+ * SHARE bytes. An answer that would go past it waits until the agent has
+ * read enough, except the agent's oldest answer, which goes on as long as
+ * what waits to be written is within the share: so an agent that reads
+ * always gets its answers, one big one at least at a time, and one that
+ * reads nothing has the controller hold at most about SHARE plus one
+ * answer (MAX_MODULE). A download that other agents wait on too goes on
+ * while one of them has room (see `modules/_upstream.ts`), so an agent
+ * cannot stall another's.
  *
  * @module
  */
 import { Kind, MAX_FRAME } from "../wire/_protocol.ts";
-import { MAX_MODULE, type ModuleServer } from "../modules/_module_server.ts";
+import {
+  type AnswerHold,
+  MAX_MODULE,
+  type ModuleAnswer,
+  type ModuleServer,
+} from "../modules/_module_server.ts";
 import type { ProcessChannel } from "./_process_channel.ts";
 
 /** Module requests answered at once per agent; more wait in a queue. */
 const MODULE_WORKERS = 8;
 /** Queued module requests past which the agent's output is not read. */
 const MODULE_QUEUE = 1024;
-/** Bytes waiting to be written to the agent past which modules wait. */
-const MODULE_BACKLOG = 64 * 1024 * 1024;
+/** An agent's share of the controller's memory for module answers. */
+export const SHARE = 64 * 1024 * 1024;
 
 /** The module requests of one agent. */
 export class ModuleRequests {
@@ -27,6 +43,13 @@ export class ModuleRequests {
   #room: (() => void) | undefined;
   #bytes = 0;
   #stopped = false;
+  /** Bytes the answers being read hold (not yet queued to the channel). */
+  #held = 0;
+  /** The answers being read, by the order they started in. */
+  #reading = new Set<number>();
+  #started = 0;
+  /** Wakes answers waiting for room when one is let go. */
+  #released: (() => void)[] = [];
 
   constructor(server: ModuleServer, channel: ProcessChannel) {
     this.#server = server;
@@ -67,6 +90,7 @@ export class ModuleRequests {
     this.#stopped = true;
     this.#queue = [];
     this.#wakeReader();
+    for (const wake of this.#released.splice(0)) wake();
   }
 
   #serve(): void {
@@ -81,10 +105,65 @@ export class ModuleRequests {
     }
   }
 
+  /** The share's hold of one answer (see the module's comment). */
+  #hold(): AnswerHold & { release(): void } {
+    const order = ++this.#started;
+    this.#reading.add(order);
+    let taken = 0;
+    const fits = (bytes: number) => {
+      if (this.#stopped) return true;
+      const backlog = this.#channel.backlog;
+      if (backlog + this.#held + bytes <= SHARE) return true;
+      // The oldest answer being read goes on (so that answers of more than
+      // the share, one at a time, come), while what waits to be written is
+      // within the share (else every answer would add one more).
+      const oldest = this.#reading.values().next().value === order;
+      return oldest && backlog <= SHARE;
+    };
+    return {
+      fits,
+      room: async (bytes) => {
+        while (!fits(bytes)) {
+          // What can make room: an answer let go, or the agent reading
+          // (enough to fit, or, for the oldest, down to the share).
+          const waits = [
+            new Promise<void>((resolve) => this.#released.push(resolve)),
+          ];
+          const limit = SHARE - this.#held - bytes;
+          if (limit >= 0) waits.push(this.#channel.drained(limit));
+          else if (this.#channel.backlog > SHARE) {
+            waits.push(this.#channel.drained(SHARE));
+          }
+          await Promise.race(waits);
+        }
+      },
+      take: (bytes) => {
+        taken += bytes;
+        this.#held += bytes;
+      },
+      release: () => {
+        this.#held -= taken;
+        taken = 0;
+        this.#reading.delete(order);
+        for (const wake of this.#released.splice(0)) wake();
+      },
+    };
+  }
+
   async #answer(id: number, path: string, known: string): Promise<void> {
-    await this.#channel.drained(MODULE_BACKLOG);
-    if (this.#stopped) return;
-    let a = await this.#server.answer(path, known);
+    const hold = this.#hold();
+    try {
+      await hold.room(0);
+      if (this.#stopped) return;
+      this.#send(id, await this.#server.answer(path, known, hold));
+    } finally {
+      // What the answer held is queued to the channel now, or dropped.
+      hold.release();
+    }
+  }
+
+  #send(id: number, answer: ModuleAnswer): void {
+    let a = answer;
     if (a.body.length > MAX_MODULE) {
       // The agent would refuse the frame (file modules are checked before
       // they are read, upstream answers as they are; npm metadata may grow

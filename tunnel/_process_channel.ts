@@ -108,6 +108,11 @@ export class ProcessChannel {
     return this.#stderr.tail;
   }
 
+  /** Bytes queued or being written to stdin. */
+  get backlog(): number {
+    return this.#backlog;
+  }
+
   /**
    * Resolves once at most `limit` bytes wait to be written to stdin, or
    * the channel is closing: lets work that only adds output (answers to
