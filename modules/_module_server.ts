@@ -50,15 +50,28 @@ const EXTENSIONS: Record<string, number> = {
  * for room for its size before it is read, a download before each chunk.
  */
 export interface AnswerHold {
-  /** Whether `bytes` more may be read for this answer now. */
+  /** True once the answer is not wanted (its agent's tunnel ended). */
+  readonly gone: boolean;
+  /** Whether `bytes` more may be read for this answer now (true once gone). */
   fits(bytes: number): boolean;
-  /**
-   * Resolves once `bytes` more fit (see `fits`); others may take the room
-   * before the caller runs, so check `fits` again before taking.
-   */
-  room(bytes: number): Promise<void>;
   /** Counts `bytes` read for this answer. */
   take(bytes: number): void;
+  /**
+   * Calls `listener` once, at the next change that may make room (an
+   * answer let go, the agent reading, its tunnel ending); returns the way
+   * to take it back.
+   */
+  onChange(listener: () => void): () => void;
+}
+
+/**
+ * Resolves at the next change that may make room in `hold`. Waiting for
+ * room is `while (!hold.fits(n)) await changed(hold);` followed by
+ * `hold.take(n)` in the same turn: an `await` between the check and the
+ * take would let other answers see the same room.
+ */
+export function changed(hold: AnswerHold): Promise<void> {
+  return new Promise((resolve) => hold.onChange(resolve));
 }
 
 /** A module server answer: HTTP status, media type index, body. */
@@ -184,8 +197,9 @@ export class ModuleServer {
       return refuse(413, `Too large: over ${MAX_MODULE} bytes`);
     }
     if (hold) {
-      // Checked again once woken: other answers may have taken the room.
-      while (!hold.fits(info.size)) await hold.room(info.size);
+      // Taken in the turn the room is seen, before another answer can.
+      while (!hold.fits(info.size)) await changed(hold);
+      if (hold.gone) return refuse(503, "Unavailable: the agent is gone");
       hold.take(info.size);
     }
     try {

@@ -144,10 +144,12 @@ export class Readers {
     paused?.pause();
     try {
       while (!this.#fits(bytes)) {
+        let stop: (() => void)[] = [];
         await new Promise<void>((resolve) => {
           this.#joined = resolve;
-          for (const hold of this.#holds) hold.room(bytes).then(resolve);
+          stop = this.#holds.map((hold) => hold.onChange(resolve));
         });
+        for (const off of stop) off();
       }
     } finally {
       this.#joined = undefined;

@@ -217,11 +217,15 @@ Deno.test("a download waits while no answer waiting on it has room, and that wai
   // A hold with room for nothing until `open`, counting what it took.
   let open = false;
   let taken = 0;
-  const waiting: (() => void)[] = [];
+  const waiting = new Set<() => void>();
   const hold: AnswerHold = {
+    gone: false,
     fits: () => open,
-    room: () => new Promise((resolve) => waiting.push(resolve)),
     take: (bytes) => taken += bytes,
+    onChange: (listener) => {
+      waiting.add(listener);
+      return () => waiting.delete(listener);
+    },
   };
   try {
     const answer = upstream(
@@ -234,7 +238,7 @@ Deno.test("a download waits while no answer waiting on it has room, and that wai
     await new Promise((r) => setTimeout(r, 900));
     assert.equal(taken, 0, "it read with no room");
     open = true;
-    for (const wake of waiting.splice(0)) wake();
+    for (const wake of [...waiting]) wake();
     const got = await answer;
     assert.equal(got.status, 200, new TextDecoder().decode(got.body));
     assert.equal(got.body.length, body.length);

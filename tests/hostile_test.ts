@@ -318,6 +318,13 @@ Deno.test("hostile agents: every broken protocol settles at once and leaves othe
     },
   );
 
+  await t.step(
+    "an agent whose output ends while its module answers wait for room leaves the controller responsive, holding little",
+    async () => {
+      await floodThenEnd();
+    },
+  );
+
   await bystander.stop();
   assert.deepEqual(bystander.failures, [], "the bystander's calls failed");
   assert.ok(bystander.calls > 20, `only ${bystander.calls} bystander calls`);
@@ -842,6 +849,53 @@ async function answersWithinShare(): Promise<void> {
     });
   } finally {
     await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function floodThenEnd(): Promise<void> {
+  const dir = `${root}/tests/fixtures/tmp/hostile-end-${Deno.pid}`;
+  await Deno.mkdir(dir, { recursive: true });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/big.json`,
+      JSON.stringify("x".repeat(40 * MiB)),
+    );
+    // Eight requests for 40 MiB, none read; the agent's output ends a
+    // second later, while its stdin stays open (the shell lingers). The
+    // waiting answers once spun the controller until it ran out of memory.
+    const tun = new Hostile("module-flood", {
+      path: `/{secret}/f${dir}/big.json`,
+      count: 8,
+      exitAfter: 1000,
+    }, { output: () => {}, linger: true });
+    const before = Deno.memoryUsage().rss;
+    let peak = before;
+    let last = performance.now();
+    let gap = 0;
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      gap = Math.max(gap, now - last);
+      last = now;
+      peak = Math.max(peak, Deno.memoryUsage().rss);
+    }, 20);
+    try {
+      await tun.connect();
+      await new Promise((r) => setTimeout(r, 3000));
+      assert.ok(gap < 1000, `the controller stood still ${gap.toFixed(0)} ms`);
+      assert.ok(
+        tun.stats.moduleBytes <= SHARE + MAX_MODULE,
+        `it was sent ${tun.stats.moduleBytes / MiB} MiB`,
+      );
+      const grew = peak - before;
+      assert.ok(grew < 256 * MiB, `the controller grew ${grew / MiB} MiB`);
+    } finally {
+      clearInterval(ticker);
+      const start = performance.now();
+      await tun.close();
+      assert.ok(performance.now() - start < SETTLE_MS, "close() was slow");
+    }
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 }

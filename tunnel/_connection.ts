@@ -348,6 +348,7 @@ export class Connection {
       track(conn, true);
       return conn;
     } catch (e) {
+      conn.#modules.stop();
       await channel.close(true);
       if (e instanceof PortInUse) throw e;
       if (e instanceof ConnectError) throw e;
@@ -763,6 +764,8 @@ export class Connection {
       await this.#channel.close(true);
       return;
     }
+    // Module answers stop first: nothing is written to a closing channel.
+    this.#modules.stop();
     const closing = this.#channel.close();
     const status = await this.#channel.status;
     await closing;

@@ -21,6 +21,7 @@
 import { Kind, MAX_FRAME } from "../wire/_protocol.ts";
 import {
   type AnswerHold,
+  changed,
   MAX_MODULE,
   type ModuleAnswer,
   type ModuleServer,
@@ -48,8 +49,10 @@ export class ModuleRequests {
   /** The answers being read, by the order they started in. */
   #reading = new Set<number>();
   #started = 0;
-  /** Wakes answers waiting for room when one is let go. */
-  #released: (() => void)[] = [];
+  /** Called at the next change that may make room (see #onChange). */
+  #listeners = new Set<() => void>();
+  /** A wait for the agent to read is registered on the channel. */
+  #watching = false;
 
   constructor(server: ModuleServer, channel: ProcessChannel) {
     this.#server = server;
@@ -90,7 +93,7 @@ export class ModuleRequests {
     this.#stopped = true;
     this.#queue = [];
     this.#wakeReader();
-    for (const wake of this.#released.splice(0)) wake();
+    this.#changed();
   }
 
   #serve(): void {
@@ -110,8 +113,9 @@ export class ModuleRequests {
     const order = ++this.#started;
     this.#reading.add(order);
     let taken = 0;
+    const gone = () => this.#stopped || this.#channel.closing;
     const fits = (bytes: number) => {
-      if (this.#stopped) return true;
+      if (gone()) return true;
       const backlog = this.#channel.backlog;
       if (backlog + this.#held + bytes <= SHARE) return true;
       // The oldest answer being read goes on (so that answers of more than
@@ -121,22 +125,11 @@ export class ModuleRequests {
       return oldest && backlog <= SHARE;
     };
     return {
-      fits,
-      room: async (bytes) => {
-        while (!fits(bytes)) {
-          // What can make room: an answer let go, or the agent reading
-          // (enough to fit, or, for the oldest, down to the share).
-          const waits = [
-            new Promise<void>((resolve) => this.#released.push(resolve)),
-          ];
-          const limit = SHARE - this.#held - bytes;
-          if (limit >= 0) waits.push(this.#channel.drained(limit));
-          else if (this.#channel.backlog > SHARE) {
-            waits.push(this.#channel.drained(SHARE));
-          }
-          await Promise.race(waits);
-        }
+      get gone() {
+        return gone();
       },
+      fits,
+      onChange: (listener) => this.#onChange(listener),
       take: (bytes) => {
         taken += bytes;
         this.#held += bytes;
@@ -145,15 +138,39 @@ export class ModuleRequests {
         this.#held -= taken;
         taken = 0;
         this.#reading.delete(order);
-        for (const wake of this.#released.splice(0)) wake();
+        this.#changed();
       },
     };
+  }
+
+  /**
+   * Calls `listener` at the next change that may make room: an answer let
+   * go, the agent reading (one wait on the channel at a time, for any
+   * progress), the requests stopped. Returns its removal.
+   */
+  #onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    const backlog = this.#channel.backlog;
+    if (!this.#watching && backlog > 0) {
+      this.#watching = true;
+      void this.#channel.drained(backlog - 1).then(() => {
+        this.#watching = false;
+        this.#changed();
+      });
+    }
+    return () => this.#listeners.delete(listener);
+  }
+
+  #changed(): void {
+    const listeners = [...this.#listeners];
+    this.#listeners.clear();
+    for (const listener of listeners) listener();
   }
 
   async #answer(id: number, path: string, known: string): Promise<void> {
     const hold = this.#hold();
     try {
-      await hold.room(0);
+      while (!hold.fits(0)) await changed(hold);
       if (this.#stopped) return;
       this.#send(id, await this.#server.answer(path, known, hold));
     } finally {

@@ -113,6 +113,11 @@ export class ProcessChannel {
     return this.#backlog;
   }
 
+  /** True once `close()` was called: nothing more is written. */
+  get closing(): boolean {
+    return this.#closing !== undefined;
+  }
+
   /**
    * Resolves once at most `limit` bytes wait to be written to stdin, or
    * the channel is closing: lets work that only adds output (answers to
@@ -134,8 +139,9 @@ export class ProcessChannel {
     }
   }
 
-  /** Queues raw bytes. */
+  /** Queues raw bytes (dropped once the channel is closing). */
   write(bytes: Uint8Array): void {
+    if (this.#closing) return;
     this.#backlog += bytes.length;
     this.#queue.push(bytes);
     if (!this.#flushing) {
