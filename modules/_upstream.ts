@@ -128,6 +128,15 @@ export class Readers {
     this.#holds = holds;
   }
 
+  /**
+   * True once every answer that waited on the download is gone: it was
+   * cancelled, and an answer asked for later starts a download of its own.
+   */
+  get abandoned(): boolean {
+    return this.#abandoned;
+  }
+  #abandoned = false;
+
   /** Adds an answer that waits on the download, counting what was read. */
   join(hold: AnswerHold): void {
     hold.take(this.#read);
@@ -136,14 +145,18 @@ export class Readers {
   }
 
   /**
-   * Resolves once one of the answers has room for `bytes` more; `paused`
-   * is paused meanwhile.
+   * Resolves once one of the answers has room for `bytes` more (`paused`
+   * is paused meanwhile); throws once every answer waiting is gone.
    */
   async room(bytes: number, paused?: Pausable): Promise<void> {
     if (this.#fits(bytes)) return;
     paused?.pause();
     try {
       while (!this.#fits(bytes)) {
+        if (this.#holds.every((hold) => hold.gone)) {
+          this.#abandoned = true;
+          throw new Error("no agent waits for it any more");
+        }
         let stop: (() => void)[] = [];
         await new Promise<void>((resolve) => {
           this.#joined = resolve;
@@ -165,7 +178,7 @@ export class Readers {
 
   #fits(bytes: number): boolean {
     return this.#holds.length === 0 ||
-      this.#holds.some((hold) => hold.fits(bytes));
+      this.#holds.some((hold) => !hold.gone && hold.fits(bytes));
   }
 }
 
@@ -196,7 +209,12 @@ export async function readAtMost(
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
-    await readers?.room(STEP, paused);
+    try {
+      await readers?.room(STEP, paused);
+    } catch (error) {
+      await reader.cancel().catch(() => {});
+      throw error;
+    }
     const { done, value } = await reader.read();
     if (done) break;
     size += value.length;
@@ -310,7 +328,7 @@ export async function upstream(
   // fetch, and one copy of its answer; it reads on while one of them has
   // room for it.
   const fetching = inflight.get(url.href);
-  if (fetching) {
+  if (fetching && !fetching.readers.abandoned) {
     if (hold) fetching.readers.join(hold);
     return await fetching.answer;
   }
@@ -318,7 +336,9 @@ export async function upstream(
   const answer = fetchAnswer(url, scope, npm, timeout, readers);
   inflight.set(url.href, { answer, readers });
   const href = url.href;
-  answer.finally(() => inflight.delete(href)).catch(() => {});
+  answer.finally(() => {
+    if (inflight.get(href)?.answer === answer) inflight.delete(href);
+  }).catch(() => {});
   return await answer;
 }
 
@@ -372,6 +392,9 @@ async function fetchAnswer(
     if (!(response instanceof Response)) return response;
     read = await readAtMost(response, MAX_MODULE, readers, deadline);
   } catch (error) {
+    if (readers.abandoned) {
+      return text(503, `Unavailable: no agent waits for ${url} any more`);
+    }
     if (signal.aborted) {
       return text(
         504,

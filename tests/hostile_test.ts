@@ -799,6 +799,7 @@ async function answersWithinShare(): Promise<void> {
       );
       const before = Deno.memoryUsage().rss;
       let peak = before;
+      let beforeClose = 0;
       const sampler = setInterval(() => {
         peak = Math.max(peak, Deno.memoryUsage().rss);
       }, 10);
@@ -833,8 +834,16 @@ async function answersWithinShare(): Promise<void> {
         assert.equal(answer.size, SIZE);
       } finally {
         clearInterval(sampler);
+        beforeClose = sent;
         for (const tun of floods) await tun.close();
       }
+      // Their downloads that waited for room are dropped, not read on for
+      // nobody (six each, about 500 MiB more).
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.ok(
+        sent - beforeClose <= 16 * MiB,
+        `the registry sent ${(sent - beforeClose) / MiB} MiB more`,
+      );
       // An agent that reads what it asked for gets it all, 8 answers of
       // 48 MiB (over its share), one after another as it reads.
       const paths = Array.from(

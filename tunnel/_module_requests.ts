@@ -145,15 +145,14 @@ export class ModuleRequests {
 
   /**
    * Calls `listener` at the next change that may make room: an answer let
-   * go, the agent reading (one wait on the channel at a time, for any
-   * progress), the requests stopped. Returns its removal.
+   * go, the agent reading (one wait on the channel at a time, for the next
+   * write that ends), the requests stopped. Returns its removal.
    */
   #onChange(listener: () => void): () => void {
     this.#listeners.add(listener);
-    const backlog = this.#channel.backlog;
-    if (!this.#watching && backlog > 0) {
+    if (!this.#watching && this.#channel.backlog > 0) {
       this.#watching = true;
-      void this.#channel.drained(backlog - 1).then(() => {
+      void this.#channel.progress().then(() => {
         this.#watching = false;
         this.#changed();
       });

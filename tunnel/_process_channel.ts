@@ -54,6 +54,7 @@ export class ProcessChannel {
   /** Bytes queued or being written to stdin. */
   #backlog = 0;
   #roomWaiters: { limit: number; resolve: () => void }[] = [];
+  #progress: PromiseWithResolvers<void> | undefined;
   /** The process's exit status. */
   readonly status: Promise<Deno.CommandStatus>;
   /**
@@ -128,8 +129,21 @@ export class ProcessChannel {
     return new Promise((resolve) => this.#roomWaiters.push({ limit, resolve }));
   }
 
+  /**
+   * Resolves at the next write to stdin that ends (or the close); at once
+   * when nothing waits to be written or the channel is closing.
+   */
+  progress(): Promise<void> {
+    if (this.#backlog === 0 || this.#closing) return Promise.resolve();
+    this.#progress ??= Promise.withResolvers<void>();
+    return this.#progress.promise;
+  }
+
   #wrote(bytes: number): void {
     this.#backlog = this.#closing ? 0 : Math.max(0, this.#backlog - bytes);
+    const progress = this.#progress;
+    this.#progress = undefined;
+    progress?.resolve();
     if (this.#roomWaiters.length === 0) return;
     const waiting = this.#roomWaiters;
     this.#roomWaiters = [];
