@@ -70,21 +70,39 @@ function text(status: number, message: string): ModuleAnswer {
 
 /**
  * Where an upstream request may go: one of `origins`, under the path
- * `prefix`, over `http:` or `https:`, with no user name or password.
+ * `prefix`, over `http:` or `https:`, with no user name or password; a
+ * redirect may also lead anywhere on the origins `elsewhere` gives.
  */
 interface Scope {
   origins: ReadonlySet<string>;
   prefix: string;
+  elsewhere?: () => Promise<ReadonlySet<string>>;
 }
 
 function scopeOf(base: URL): Scope {
   return { origins: new Set([base.origin]), prefix: base.pathname };
 }
 
-function inScope(url: URL, scope: Scope): boolean {
+function plain(url: URL): boolean {
   return (url.protocol === "https:" || url.protocol === "http:") &&
-    url.username === "" && url.password === "" &&
-    scope.origins.has(url.origin) && url.pathname.startsWith(scope.prefix);
+    url.username === "" && url.password === "";
+}
+
+function inScope(url: URL, scope: Scope): boolean {
+  return plain(url) && scope.origins.has(url.origin) &&
+    url.pathname.startsWith(scope.prefix);
+}
+
+/**
+ * The origins an agent may have the controller fetch `https:`/`http:`
+ * modules from: those this program loaded modules from itself, and those
+ * `allowed` lists (the tunnel's `remoteModules`).
+ */
+async function fetchable(allowed: readonly string[]): Promise<Set<string>> {
+  return new Set([
+    ...allowed.map((a) => new URL(a).origin),
+    ...(await loadedModuleUrls()).map((u) => new URL(u).origin),
+  ]);
 }
 
 /**
@@ -239,8 +257,16 @@ export async function readAtMost(
  * redirect on a registry would otherwise fetch any host for the agent),
  * and at most MAX_REDIRECTS of them. Same-origin redirects are what
  * registries and module hosts do (a version resolved, a path moved); one
- * to another origin is refused, unless `scope` allows that origin.
+ * to another origin is refused, unless `scope` allows that origin: a
+ * registry may send its tarballs from a CDN that `remoteModules` lists
+ * (its agents may fetch from there anyway).
  */
+/** Whether a redirect to `url` leads to one of `scope`'s other origins. */
+async function elsewhere(url: URL, scope: Scope): Promise<boolean> {
+  return plain(url) && scope.elsewhere !== undefined &&
+    (await scope.elsewhere()).has(url.origin);
+}
+
 async function fetchWithin(
   url: URL,
   scope: Scope,
@@ -260,12 +286,15 @@ async function fetchWithin(
     } catch {
       // Left undefined: refused below.
     }
-    if (next === undefined || !inScope(next, scope)) {
+    if (
+      next === undefined ||
+      !(inScope(next, scope) || await elsewhere(next, scope))
+    ) {
       return text(
         502,
         `Bad gateway: ${at} redirects to ${
           location.slice(0, 200)
-        }, outside what the agent may fetch`,
+        }, outside what the agent may fetch (list its origin in the tunnel's remoteModules option to allow it)`,
       );
     }
     if (hops === MAX_REDIRECTS) {
@@ -282,7 +311,8 @@ async function fetchWithin(
  * Answers `rest`, one of `p/npm/<path>`, `p/jsr/<path>`, `u/https/<host>/
  * <path>` or `u/http/<host>/<path>`. `https:`/`http:` modules are fetched
  * only from origins this program loaded modules from itself, or that
- * `allowed` lists, so an agent cannot make the controller fetch other URLs.
+ * `allowed` lists, so an agent cannot make the controller fetch other URLs;
+ * a registry's redirect may lead there too.
  */
 export async function upstream(
   rest: string,
@@ -297,7 +327,7 @@ export async function upstream(
     npm = rest.startsWith("p/npm/");
     const base = npm ? npmRegistry() : jsrRegistry();
     url = within(base, rest.slice(6));
-    scope = scopeOf(new URL(base));
+    scope = { ...scopeOf(new URL(base)), elsewhere: () => fetchable(allowed) };
   } else if (/^u\/https?\//.test(rest)) {
     const scheme = rest.startsWith("u/https/") ? "https" : "http";
     try {
@@ -305,11 +335,7 @@ export async function upstream(
     } catch {
       return text(400, "Bad request: not a URL");
     }
-    const origins = new Set([
-      ...allowed.map((a) => new URL(a).origin),
-      ...(await loadedModuleUrls()).map((u) => new URL(u).origin),
-    ]);
-    scope = { origins, prefix: "/" };
+    scope = { origins: await fetchable(allowed), prefix: "/" };
     if (!inScope(url, scope)) {
       return text(
         403,

@@ -85,7 +85,7 @@ Deno.test("an upstream request that stalls ends with a 504 at its timeout", asyn
   }
 });
 
-Deno.test("upstream redirects are followed only within the registry's path or to allowed origins", async () => {
+Deno.test("upstream redirects are followed only within the registry's path or to origins the agent may fetch from (a CDN listed in remoteModules)", async () => {
   // Another host: nothing may reach it.
   const elsewhere: string[] = [];
   const other = Deno.serve(
@@ -96,6 +96,18 @@ Deno.test("upstream redirects are followed only within the registry's path or to
     },
   );
   const otherOrigin = `http://127.0.0.1:${other.addr.port}`;
+  // A CDN a registry sends its tarballs from, when remoteModules lists it.
+  const fromCdn: string[] = [];
+  const cdn = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => {
+      fromCdn.push(new URL(req.url).pathname);
+      return new Response("tarball", {
+        headers: { "content-type": "application/octet-stream" },
+      });
+    },
+  );
+  const cdnOrigin = `http://127.0.0.1:${cdn.addr.port}`;
   const asked: string[] = [];
   const registry = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
@@ -112,6 +124,8 @@ Deno.test("upstream redirects are followed only within the registry's path or to
           return Response.json({ name: "ok" });
         case "/npm/away":
           return to(`${otherOrigin}/secret`);
+        case "/npm/pkg/-/pkg-1.0.0.tgz":
+          return to(`${cdnOrigin}/blobs/pkg-1.0.0.tgz`);
         case "/npm/up":
           return to("/admin/x");
         case "/npm/loop":
@@ -136,8 +150,7 @@ Deno.test("upstream redirects are followed only within the registry's path or to
   };
   Deno.env.set("NPM_CONFIG_REGISTRY", `http://${host}/npm/`);
   Deno.env.set("JSR_URL", `http://${host}/jsr/`);
-  const allowed = [`http://${host}`];
-  const get = async (rest: string) => {
+  const get = async (rest: string, allowed = [`http://${host}`]) => {
     const a = await upstream(rest, allowed, 5000);
     return `${a.status} ${new TextDecoder().decode(a.body).slice(0, 200)}`;
   };
@@ -147,13 +160,21 @@ Deno.test("upstream redirects are followed only within the registry's path or to
     for (
       const rest of [
         "p/npm/away",
-        "p/npm/up",
         "p/jsr/away",
         `u/http/${host}/mods/away.ts`,
       ]
     ) {
       assert.match(await get(rest), /^502 .*redirects to/, rest);
     }
+    // Out of the registry's path: refused, unless the registry's origin is
+    // one the agent may fetch from anyway.
+    assert.match(await get("p/npm/up", []), /^502 .*remoteModules/);
+    // To a CDN: refused, then followed once remoteModules lists it.
+    const tarball = "p/npm/pkg/-/pkg-1.0.0.tgz";
+    assert.match(await get(tarball), /^502 .*redirects to/);
+    assert.deepEqual(fromCdn, [], "the CDN was asked before it was allowed");
+    assert.match(await get(tarball, [cdnOrigin]), /^200 tarball/);
+    assert.deepEqual(fromCdn, ["/blobs/pkg-1.0.0.tgz"]);
     assert.match(await get("p/npm/loop"), /^502 .*more than 5 redirects/);
     assert.deepEqual(elsewhere, [], "another host was asked");
     assert.ok(!asked.includes("/admin/x"), "the registry was asked /admin/x");
@@ -165,6 +186,7 @@ Deno.test("upstream redirects are followed only within the registry's path or to
     }
     await registry.shutdown();
     await other.shutdown();
+    await cdn.shutdown();
   }
 });
 

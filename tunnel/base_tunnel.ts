@@ -88,7 +88,8 @@ export interface TunnelOptions {
   /**
    * Origins (such as `"https://deno.land"`) from which agents may load
    * `https:` modules through the controller, besides those this program
-   * loaded modules from itself.
+   * loaded modules from itself. The npm and JSR registries' redirects may
+   * lead there too (a registry that serves its tarballs from a CDN).
    */
   remoteModules?: string[];
   /**
