@@ -1225,3 +1225,62 @@ Deno.test("a value over the 64 MiB a message holds fails its call only: the tunn
   assert.equal((await tun.call(zeros, under)).length, under);
   assert.equal(await tun.call(pid), agent);
 });
+
+Deno.test('closing a tunnel while deno: "upload" uploads stops the upload at once and leaves no part of it', async () => {
+  // The step's cat starts a second late: the upload is under way, its
+  // part file made, when the tunnel is closed.
+  const dir = await Deno.makeTempDir();
+  const real = new TextDecoder().decode(
+    (await new Deno.Command("sh", { args: ["-c", "command -v cat"] })
+      .output()).stdout,
+  ).trim();
+  await Deno.mkdir(`${dir}/bin`);
+  await Deno.writeTextFile(
+    `${dir}/bin/cat`,
+    `#!/bin/sh\nsleep 1\nexec ${real} "$@"\n`,
+  );
+  await Deno.chmod(`${dir}/bin/cat`, 0o755);
+  const saved = {
+    PATH: Deno.env.get("PATH"),
+    XDG_CACHE_HOME: Deno.env.get("XDG_CACHE_HOME"),
+  };
+  Deno.env.set("PATH", `${dir}/bin:${saved.PATH}`);
+  Deno.env.set("XDG_CACHE_HOME", `${dir}/cache`);
+  const cache = `${dir}/cache/chopsticks`;
+  const listed = () => {
+    try {
+      return [...Deno.readDirSync(cache)].map((e) => e.name);
+    } catch {
+      return [];
+    }
+  };
+  try {
+    const tun = new Local("upload", {
+      deno: "upload",
+      connectTimeout: 20_000,
+      output: () => {},
+    });
+    const call = tun.call(add, 1, 2).catch((e) => e);
+    const deadline = Date.now() + 10_000;
+    while (!listed().some((n) => n.endsWith(".part"))) {
+      assert.ok(Date.now() < deadline, "the upload did not begin");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const start = performance.now();
+    await tun.close();
+    const took = performance.now() - start;
+    const error = await call;
+    assert.ok(error instanceof ConnectError, String(error));
+    assert.equal(error.stage, "closed");
+    assert.match(error.message, /closed while it connected \(uploading deno\)/);
+    assert.ok(took < 5_000, `close() took ${took.toFixed(0)} ms`);
+    // Neither the part nor a whole copy is left in the cache.
+    assert.deepEqual(listed(), []);
+  } finally {
+    for (const [key, value] of Object.entries(saved)) {
+      if (value === undefined) Deno.env.delete(key);
+      else Deno.env.set(key, value);
+    }
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -28,6 +28,8 @@ export interface UploadOptions {
   output: OutputSink;
   /** The transport's hint, added to errors. */
   hint?: string;
+  /** Aborts when the tunnel is closed: the step stops at once. */
+  closed?: AbortSignal;
 }
 
 /** This controller's binary: where it is, its size, hash and cache key. */
@@ -89,6 +91,7 @@ echo "${marker} need $(uname -s) $(uname -m) $f"
 mkdir -p "$k" || exit 125
 t=$k/.${d.key}.$$.part
 trap 'rm -f "$t"' EXIT
+trap 'exit 143' HUP INT TERM
 cat >"$t" || exit 125
 [ -s "$t" ] || exit 0
 n=$(wc -c <"$t")
@@ -178,20 +181,34 @@ export async function uploadDeno(
   preamble?.ready?.((bytes) => void writer.write(bytes).catch(() => {}))
     .catch((e) => {
       refused = e;
-      kill();
+      stop();
     });
   let finished = false;
-  const kill = () => {
+  const signal = (name: Deno.Signal) => {
     try {
-      child.kill("SIGKILL");
+      child.kill(name);
     } catch {
       // It has exited.
     }
   };
+  // Stopping ends its input and sends SIGTERM, on which the step removes
+  // its part of the file (SIGKILL would leave it, on Local and sudo); one
+  // still there when `ended()` gives up on it gets SIGKILL.
+  const stop = () => {
+    void writer.abort().catch(() => {});
+    signal("SIGTERM");
+  };
+  let givenUp = false;
+  const giveUp = () => {
+    givenUp = true;
+    stop();
+  };
+  options.closed?.addEventListener("abort", giveUp, { once: true });
+  if (options.closed?.aborted) giveUp();
   const ended = async (): Promise<Deno.CommandStatus> => {
     await writer.close().catch(() => {});
     const status = await bounded(child.status, options.connectTimeout);
-    if (status === undefined) kill();
+    if (status === undefined) signal("SIGKILL");
     await bounded(stderrDone, 200);
     await lines.cancel();
     finished = true;
@@ -211,7 +228,7 @@ export async function uploadDeno(
   try {
     const first = await bounded(next(), options.connectTimeout);
     if (first === undefined) {
-      kill();
+      stop();
       await ended();
       throw fail(
         "timeout",
@@ -258,9 +275,18 @@ export async function uploadDeno(
       host,
     );
     return target;
+  } catch (e) {
+    if (!givenUp) throw e;
+    throw new ConnectError(
+      host,
+      "closed",
+      `Cannot connect to "${host}": the tunnel was closed while it connected (uploading deno)`,
+      { stderrTail: stderr.tail, cause: e },
+    );
   } finally {
+    options.closed?.removeEventListener("abort", giveUp);
     if (!finished) {
-      kill();
+      stop();
       await ended();
     }
   }

@@ -405,6 +405,7 @@ export abstract class BaseTunnel implements AsyncDisposable {
         connectTimeout,
         output,
         hint: this.connectHint,
+        closed,
       })
       : this.#options.deno ?? "deno";
     return await Connection.open({
