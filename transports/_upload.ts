@@ -32,6 +32,9 @@ export interface UploadOptions {
   closed?: AbortSignal;
 }
 
+/** How long a stopped step may take to end after SIGTERM, before SIGKILL. */
+const STOP_GRACE = 2000;
+
 /** This controller's binary: where it is, its size, hash and cache key. */
 export interface LocalDeno {
   /** The binary's real path. */
@@ -194,7 +197,9 @@ export async function uploadDeno(
   // Stopping ends its input and sends SIGTERM, on which the step removes
   // its part of the file (SIGKILL would leave it, on Local and sudo); one
   // still there when `ended()` gives up on it gets SIGKILL.
+  let stopped = false;
   const stop = () => {
+    stopped = true;
     void writer.abort().catch(() => {});
     signal("SIGTERM");
   };
@@ -207,7 +212,10 @@ export async function uploadDeno(
   if (options.closed?.aborted) giveUp();
   const ended = async (): Promise<Deno.CommandStatus> => {
     await writer.close().catch(() => {});
-    const status = await bounded(child.status, options.connectTimeout);
+    const status = await bounded(
+      child.status,
+      stopped ? STOP_GRACE : options.connectTimeout,
+    );
     if (status === undefined) signal("SIGKILL");
     await bounded(stderrDone, 200);
     await lines.cancel();
