@@ -252,6 +252,12 @@ export async function readAtMost(
   return body;
 }
 
+/** Whether a redirect to `url` leads to one of `scope`'s other origins. */
+async function elsewhere(url: URL, scope: Scope): Promise<boolean> {
+  return plain(url) && scope.elsewhere !== undefined &&
+    (await scope.elsewhere()).has(url.origin);
+}
+
 /**
  * Fetches `url`, following redirects only to URLs in `scope` (an open
  * redirect on a registry would otherwise fetch any host for the agent),
@@ -261,12 +267,6 @@ export async function readAtMost(
  * registry may send its tarballs from a CDN that `remoteModules` lists
  * (its agents may fetch from there anyway).
  */
-/** Whether a redirect to `url` leads to one of `scope`'s other origins. */
-async function elsewhere(url: URL, scope: Scope): Promise<boolean> {
-  return plain(url) && scope.elsewhere !== undefined &&
-    (await scope.elsewhere()).has(url.origin);
-}
-
 async function fetchWithin(
   url: URL,
   scope: Scope,
@@ -290,11 +290,15 @@ async function fetchWithin(
       next === undefined ||
       !(inScope(next, scope) || await elsewhere(next, scope))
     ) {
+      // Listing the origin helps only a plain http(s) URL elsewhere.
+      const hint = next !== undefined && plain(next)
+        ? " (list its origin in the tunnel's remoteModules option to allow it)"
+        : "";
       return text(
         502,
         `Bad gateway: ${at} redirects to ${
           location.slice(0, 200)
-        }, outside what the agent may fetch (list its origin in the tunnel's remoteModules option to allow it)`,
+        }, outside what the agent may fetch${hint}`,
       );
     }
     if (hops === MAX_REDIRECTS) {
@@ -348,22 +352,24 @@ export async function upstream(
   if (url === undefined) {
     return text(403, "Forbidden: outside the registry's path");
   }
-  const known = memory.get(url.href);
+  // Kept and shared by the URL and the origins redirects may lead to
+  // (tunnels with other `remoteModules` follow other redirects).
+  const key = `${url.href}\n${[...allowed].sort().join(" ")}`;
+  const known = memory.get(key);
   if (known) return known;
   // Agents that ask for the same URL at once (a fleet starting) share one
   // fetch, and one copy of its answer; it reads on while one of them has
   // room for it.
-  const fetching = inflight.get(url.href);
+  const fetching = inflight.get(key);
   if (fetching && !fetching.readers.abandoned) {
     if (hold) fetching.readers.join(hold);
     return await fetching.answer;
   }
   const readers = new Readers(hold ? [hold] : []);
-  const answer = fetchAnswer(url, scope, npm, timeout, readers);
-  inflight.set(url.href, { answer, readers });
-  const href = url.href;
+  const answer = fetchAnswer(url, key, scope, npm, timeout, readers);
+  inflight.set(key, { answer, readers });
   answer.finally(() => {
-    if (inflight.get(href)?.answer === answer) inflight.delete(href);
+    if (inflight.get(key)?.answer === answer) inflight.delete(key);
   }).catch(() => {});
   return await answer;
 }
@@ -404,6 +410,7 @@ function runningTimeout(ms: number): Pausable & {
 /** Fetches `url` for {@linkcode upstream}, and keeps a good answer. */
 async function fetchAnswer(
   url: URL,
+  key: string,
   scope: Scope,
   npm: boolean,
   timeout: number,
@@ -453,7 +460,7 @@ async function fetchAnswer(
   }
   const answer = { status: response.status, type, body };
   if (response.ok && memoryBytes + body.length <= MAX_MEMORY) {
-    memory.set(url.href, answer);
+    memory.set(key, answer);
     memoryBytes += body.length;
   }
   return answer;

@@ -175,6 +175,15 @@ Deno.test("upstream redirects are followed only within the registry's path or to
     assert.deepEqual(fromCdn, [], "the CDN was asked before it was allowed");
     assert.match(await get(tarball, [cdnOrigin]), /^200 tarball/);
     assert.deepEqual(fromCdn, ["/blobs/pkg-1.0.0.tgz"]);
+    // What was kept for a tunnel that lists the CDN is not given to one
+    // that does not.
+    assert.match(await get(tarball), /^502 .*redirects to/);
+    assert.match(await get(tarball, [cdnOrigin]), /^200 tarball/);
+    assert.deepEqual(
+      fromCdn,
+      ["/blobs/pkg-1.0.0.tgz"],
+      "kept, not asked again",
+    );
     assert.match(await get("p/npm/loop"), /^502 .*more than 5 redirects/);
     assert.deepEqual(elsewhere, [], "another host was asked");
     assert.ok(!asked.includes("/admin/x"), "the registry was asked /admin/x");

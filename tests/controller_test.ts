@@ -1247,6 +1247,13 @@ Deno.test('closing a tunnel while deno: "upload" uploads stops the upload at onc
   Deno.env.set("PATH", `${dir}/bin:${saved.PATH}`);
   Deno.env.set("XDG_CACHE_HOME", `${dir}/cache`);
   const cache = `${dir}/cache/chopsticks`;
+  // The part left by an upload whose step was killed (its pid is gone) is
+  // removed by the next.
+  await Deno.mkdir(cache, { recursive: true });
+  const ended = new Deno.Command("true").spawn();
+  await ended.status;
+  const stale = `.deno-0.0.0-x.${ended.pid}.part`;
+  await Deno.writeTextFile(`${cache}/${stale}`, "x");
   const listed = () => {
     try {
       return [...Deno.readDirSync(cache)].map((e) => e.name);
@@ -1262,7 +1269,7 @@ Deno.test('closing a tunnel while deno: "upload" uploads stops the upload at onc
     });
     const call = tun.call(add, 1, 2).catch((e) => e);
     const deadline = Date.now() + 10_000;
-    while (!listed().some((n) => n.endsWith(".part"))) {
+    while (!listed().some((n) => n.endsWith(".part") && n !== stale)) {
       assert.ok(Date.now() < deadline, "the upload did not begin");
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -1274,7 +1281,8 @@ Deno.test('closing a tunnel while deno: "upload" uploads stops the upload at onc
     assert.equal(error.stage, "closed");
     assert.match(error.message, /closed while it connected \(uploading deno\)/);
     assert.ok(took < 5_000, `close() took ${took.toFixed(0)} ms`);
-    // Neither the part nor a whole copy is left in the cache.
+    // Neither the part nor a whole copy is left in the cache, nor the
+    // part of the killed upload.
     assert.deepEqual(listed(), []);
   } finally {
     for (const [key, value] of Object.entries(saved)) {
@@ -1283,4 +1291,34 @@ Deno.test('closing a tunnel while deno: "upload" uploads stops the upload at onc
     }
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test('a deno: "upload" step that stops reading fails at its connectTimeout and is stopped', async () => {
+  // The step asks for the upload, then reads nothing and lingers.
+  class Stalled extends Local {
+    protected override spawnSpec(script: string): SpawnSpec {
+      const marker = /chopsticks-upload-[0-9a-f]+/.exec(script)?.[0];
+      if (!marker) return super.spawnSpec(script);
+      return {
+        command: "sh",
+        args: [
+          "-c",
+          `echo "${marker} need $(uname -s) $(uname -m) /nonexistent/deno"; exec sleep 30`,
+        ],
+      };
+    }
+  }
+  const tun = new Stalled("stalled", {
+    deno: "upload",
+    connectTimeout: 1_000,
+    output: () => {},
+  });
+  const start = performance.now();
+  const error = await tun.call(add, 1, 2).catch((e) => e);
+  const took = performance.now() - start;
+  await tun.close();
+  assert.ok(error instanceof ConnectError, String(error));
+  assert.match(error.message, /the upload of deno stopped/);
+  // It took the whole sleep (30 s) before: nothing stopped the step.
+  assert.ok(took < 3_000, `it failed after ${took.toFixed(0)} ms`);
 });

@@ -163,6 +163,8 @@ Deno.test("tunnel options: cwd, deno, project, output, remoteModules and permiss
       [{ project: ["/x"] }, TypeError, "project"],
       [{ output: "x" }, TypeError, 'output "x": expected a function'],
       [{ remoteModules: "https://x" }, TypeError, "a list of strings"],
+      [{ remoteModules: ["not a url"] }, TypeError, "remoteModules entry"],
+      [{ remoteModules: ["ftp://x"] }, TypeError, "http: or https:"],
       [{ permissions: "all" }, TypeError, "permissions"],
       [{ permissions: { bogus: true } }, TypeError, 'permission "bogus"'],
       [{ permissions: { read: "yes" } }, TypeError, 'permission "read"'],

@@ -92,6 +92,7 @@ f=$k/${d.key}
 if [ -x "$f" ]; then echo "${marker} have $f"; exit 0; fi
 echo "${marker} need $(uname -s) $(uname -m) $f"
 mkdir -p "$k" || exit 125
+for o in "$k"/.deno-*.part; do p=\${o%.part}; p=\${p##*.}; case $p in *[!0-9]*|"") continue ;; esac; kill -0 "$p" 2>/dev/null || rm -f "$o"; done
 t=$k/.${d.key}.$$.part
 trap 'rm -f "$t"' EXIT
 trap 'exit 143' HUP INT TERM
@@ -135,6 +136,14 @@ export async function uploadDeno(
       }`,
       extra,
     );
+  const closedError = (cause?: unknown) =>
+    new ConnectError(
+      host,
+      "closed",
+      `Cannot connect to "${host}": the tunnel was closed while it connected (uploading deno)`,
+      { stderrTail: cause === undefined ? [] : stderr.tail, cause },
+    );
+  if (options.closed?.aborted) throw closedError();
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(spec.command, {
@@ -164,8 +173,11 @@ export async function uploadDeno(
   // The step prints a few short lines: more than the agent may print
   // before its handshake is refused, like there.
   const lines = new LineReader(child.stdout, noise, marker + " ", MAX_NOISE);
+  // Settled once a stopped step ended or was killed: its output is not
+  // waited for then (a process it started may hold it open).
+  const abandoned = Promise.withResolvers<null>();
   const next = () =>
-    lines.next().catch((e) => {
+    Promise.race([lines.next(), abandoned.promise]).catch((e) => {
       if (!(e instanceof TooMuchOutput)) throw e;
       throw new ConnectError(
         host,
@@ -199,9 +211,18 @@ export async function uploadDeno(
   // still there when `ended()` gives up on it gets SIGKILL.
   let stopped = false;
   const stop = () => {
+    if (stopped) return;
     stopped = true;
     void writer.abort().catch(() => {});
     signal("SIGTERM");
+    const late = setTimeout(() => {
+      signal("SIGKILL");
+      abandoned.resolve(null);
+    }, STOP_GRACE);
+    child.status.finally(() => {
+      clearTimeout(late);
+      abandoned.resolve(null);
+    });
   };
   let givenUp = false;
   const giveUp = () => {
@@ -211,7 +232,13 @@ export async function uploadDeno(
   options.closed?.addEventListener("abort", giveUp, { once: true });
   if (options.closed?.aborted) giveUp();
   const ended = async (): Promise<Deno.CommandStatus> => {
-    await writer.close().catch(() => {});
+    // Closing waits for a write under way, which a step that reads nothing
+    // holds for ever: stopped then.
+    const closed = await bounded(
+      writer.close().then(() => true, () => true),
+      STOP_GRACE,
+    );
+    if (closed === undefined) stop();
     const status = await bounded(
       child.status,
       stopped ? STOP_GRACE : options.connectTimeout,
@@ -267,6 +294,7 @@ export async function uploadDeno(
       );
     }
     if (!await send(d.path, writer, options.connectTimeout)) {
+      stop();
       throw await exited("the upload of deno stopped");
     }
     await writer.close().catch(() => {});
@@ -285,12 +313,7 @@ export async function uploadDeno(
     return target;
   } catch (e) {
     if (!givenUp) throw e;
-    throw new ConnectError(
-      host,
-      "closed",
-      `Cannot connect to "${host}": the tunnel was closed while it connected (uploading deno)`,
-      { stderrTail: stderr.tail, cause: e },
-    );
+    throw closedError(e);
   } finally {
     options.closed?.removeEventListener("abort", giveUp);
     if (!finished) {

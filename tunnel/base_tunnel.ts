@@ -218,6 +218,7 @@ export abstract class BaseTunnel implements AsyncDisposable {
     checkKind("project", options.project, "string");
     checkKind("output", options.output, "function");
     checkKind("remoteModules", options.remoteModules, "strings");
+    for (const origin of options.remoteModules ?? []) checkOrigin(origin);
     checkKind("permissions", options.permissions, "object");
     // The flags themselves say what is wrong in a permission.
     permissionFlags(options.permissions, {});
@@ -708,4 +709,21 @@ function pause(ms: number, signal: AbortSignal): Promise<boolean> {
     const timer = setTimeout(() => done(true), ms);
     signal.addEventListener("abort", stop, { once: true });
   });
+}
+
+/** Refuses a `remoteModules` entry that is not an http: or https: URL. */
+function checkOrigin(origin: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(origin);
+  } catch {
+    // Refused below.
+  }
+  if (url?.protocol !== "https:" && url?.protocol !== "http:") {
+    throw new TypeError(
+      `Cannot use the remoteModules entry ${
+        JSON.stringify(origin)
+      }: expected an http: or https: origin, such as "https://deno.land"`,
+    );
+  }
 }
