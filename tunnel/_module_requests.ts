@@ -192,7 +192,8 @@ export class ModuleRequests {
         ),
       };
     }
-    if (this.#stopped) return;
+    // (A closing channel takes no more writes: not counted as sent.)
+    if (this.#stopped || this.#channel.closing) return;
     this.#bytes += a.body.length;
     const hash = new TextEncoder().encode(a.sha256 ?? "");
     const head = new Uint8Array(8 + hash.length);

@@ -88,3 +88,27 @@ Deno.test("module answers waiting for room go on as soon as the agent has read e
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("an answer ready once the channel is closing is neither sent nor counted as sent", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${root}/small.js`, "export {};");
+    const channel = new Channel();
+    const requests = new ModuleRequests(
+      new ModuleServer([root], "s"),
+      channel as unknown as ProcessChannel,
+    );
+    requests.push(request(1, `/s/f${root}/small.js`));
+    await tick(100);
+    assert.equal(channel.frames, 1);
+    const sent = requests.bytes;
+    assert.ok(sent > 0);
+    channel.closing = true;
+    requests.push(request(2, `/s/f${root}/small.js`));
+    await tick(100);
+    assert.equal(channel.frames, 1, "written to a closing channel");
+    assert.equal(requests.bytes, sent, "counted as sent");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
