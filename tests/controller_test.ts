@@ -932,6 +932,27 @@ Deno.test("an agent with every permission writes the channel itself; a scoped on
 });
 
 /**
+ * Writes into `dir` a wrapper for each tool named in `slow`, which waits
+ * the seconds given, then runs the real tool (found on PATH now).
+ */
+async function slowTools(
+  dir: string,
+  slow: [tool: string, seconds: number][],
+): Promise<void> {
+  for (const [name, delay] of slow) {
+    const real = new TextDecoder().decode(
+      (await new Deno.Command("sh", { args: ["-c", `command -v ${name}`] })
+        .output()).stdout,
+    ).trim();
+    await Deno.writeTextFile(
+      `${dir}/${name}`,
+      `#!/bin/sh\nsleep ${delay}\nexec ${real} "$@"\n`,
+    );
+    await Deno.chmod(`${dir}/${name}`, 0o755);
+  }
+}
+
+/**
  * Starts an agent whose deno fails at once, with the named tools slowed
  * down by a wrapper on PATH; returns the connect error and how long it took,
  * once every process of the agent script is gone (or 3 s passed).
@@ -945,17 +966,7 @@ async function dyingAgent(
   try {
     await Deno.writeTextFile(`${dir}/deno`, "#!/bin/sh\nexit 3\n");
     await Deno.chmod(`${dir}/deno`, 0o755);
-    for (const [name, delay] of slow) {
-      const real = new TextDecoder().decode(
-        (await new Deno.Command("sh", { args: ["-c", `command -v ${name}`] })
-          .output()).stdout,
-      ).trim();
-      await Deno.writeTextFile(
-        `${dir}/${name}`,
-        `#!/bin/sh\nsleep ${delay}\nexec ${real} "$@"\n`,
-      );
-      await Deno.chmod(`${dir}/${name}`, 0o755);
-    }
+    await slowTools(dir, slow);
     const tun = new Local("dies", {
       ...capture().options,
       deno: `${dir}/deno`,
@@ -1230,16 +1241,8 @@ Deno.test('closing a tunnel while deno: "upload" uploads stops the upload at onc
   // The step's cat starts a second late: the upload is under way, its
   // part file made, when the tunnel is closed.
   const dir = await Deno.makeTempDir();
-  const real = new TextDecoder().decode(
-    (await new Deno.Command("sh", { args: ["-c", "command -v cat"] })
-      .output()).stdout,
-  ).trim();
   await Deno.mkdir(`${dir}/bin`);
-  await Deno.writeTextFile(
-    `${dir}/bin/cat`,
-    `#!/bin/sh\nsleep 1\nexec ${real} "$@"\n`,
-  );
-  await Deno.chmod(`${dir}/bin/cat`, 0o755);
+  await slowTools(`${dir}/bin`, [["cat", 1]]);
   const saved = {
     PATH: Deno.env.get("PATH"),
     XDG_CACHE_HOME: Deno.env.get("XDG_CACHE_HOME"),

@@ -136,12 +136,14 @@ export async function uploadDeno(
       }`,
       extra,
     );
-  const closedError = (cause?: unknown) =>
+  const closedError = (
+    extra: { stderrTail?: string[]; cause?: unknown } = {},
+  ) =>
     new ConnectError(
       host,
       "closed",
       `Cannot connect to "${host}": the tunnel was closed while it connected (uploading deno)`,
-      { stderrTail: cause === undefined ? [] : stderr.tail, cause },
+      extra,
     );
   if (options.closed?.aborted) throw closedError();
   let child: Deno.ChildProcess;
@@ -313,7 +315,7 @@ export async function uploadDeno(
     return target;
   } catch (e) {
     if (!givenUp) throw e;
-    throw closedError(e);
+    throw closedError({ stderrTail: stderr.tail, cause: e });
   } finally {
     options.closed?.removeEventListener("abort", giveUp);
     if (!finished) {

@@ -141,3 +141,24 @@ export function checkKind(
     refuse(name, value, expected, false);
   }
 }
+
+/**
+ * Checks one `remoteModules` entry: an http: or https: URL (its origin is
+ * what counts).
+ */
+export function checkOrigin(origin: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(origin);
+  } catch {
+    // Refused below.
+  }
+  if (url?.protocol !== "https:" && url?.protocol !== "http:") {
+    refuse(
+      "the remoteModules entry",
+      origin,
+      'an http: or https: origin, such as "https://deno.land"',
+      false,
+    );
+  }
+}

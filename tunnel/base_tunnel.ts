@@ -43,6 +43,7 @@ import {
   checkLiveness,
   checkMilliseconds,
   checkMode,
+  checkOrigin,
 } from "./_option_checks.ts";
 
 export type {
@@ -709,21 +710,4 @@ function pause(ms: number, signal: AbortSignal): Promise<boolean> {
     const timer = setTimeout(() => done(true), ms);
     signal.addEventListener("abort", stop, { once: true });
   });
-}
-
-/** Refuses a `remoteModules` entry that is not an http: or https: URL. */
-function checkOrigin(origin: string): void {
-  let url: URL | undefined;
-  try {
-    url = new URL(origin);
-  } catch {
-    // Refused below.
-  }
-  if (url?.protocol !== "https:" && url?.protocol !== "http:") {
-    throw new TypeError(
-      `Cannot use the remoteModules entry ${
-        JSON.stringify(origin)
-      }: expected an http: or https: origin, such as "https://deno.land"`,
-    );
-  }
 }
