@@ -8,6 +8,7 @@ import {
   type SpawnSpec,
 } from "../mod.ts";
 import { capture } from "./_conformance.ts";
+import { withEnv } from "./_env.ts";
 import { afterKill, alive, gone, marked, parentOf } from "./_processes.ts";
 import { ALL_PERMISSIONS } from "../tunnel/_permissions.ts";
 import {
@@ -1243,12 +1244,6 @@ Deno.test('closing a tunnel while deno: "upload" uploads stops the upload at onc
   const dir = await Deno.makeTempDir();
   await Deno.mkdir(`${dir}/bin`);
   await slowTools(`${dir}/bin`, [["cat", 1]]);
-  const saved = {
-    PATH: Deno.env.get("PATH"),
-    XDG_CACHE_HOME: Deno.env.get("XDG_CACHE_HOME"),
-  };
-  Deno.env.set("PATH", `${dir}/bin:${saved.PATH}`);
-  Deno.env.set("XDG_CACHE_HOME", `${dir}/cache`);
   const cache = `${dir}/cache/chopsticks`;
   // The part left by an upload whose step was killed (its pid is gone) is
   // removed by the next.
@@ -1265,33 +1260,37 @@ Deno.test('closing a tunnel while deno: "upload" uploads stops the upload at onc
     }
   };
   try {
-    const tun = new Local("upload", {
-      deno: "upload",
-      connectTimeout: 20_000,
-      output: () => {},
+    await withEnv({
+      PATH: `${dir}/bin:${Deno.env.get("PATH")}`,
+      XDG_CACHE_HOME: `${dir}/cache`,
+    }, async () => {
+      const tun = new Local("upload", {
+        deno: "upload",
+        connectTimeout: 20_000,
+        output: () => {},
+      });
+      const call = tun.call(add, 1, 2).catch((e) => e);
+      const deadline = Date.now() + 10_000;
+      while (!listed().some((n) => n.endsWith(".part") && n !== stale)) {
+        assert.ok(Date.now() < deadline, "the upload did not begin");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const start = performance.now();
+      await tun.close();
+      const took = performance.now() - start;
+      const error = await call;
+      assert.ok(error instanceof ConnectError, String(error));
+      assert.equal(error.stage, "closed");
+      assert.match(
+        error.message,
+        /closed while it connected \(uploading deno\)/,
+      );
+      assert.ok(took < 5_000, `close() took ${took.toFixed(0)} ms`);
+      // Neither the part nor a whole copy is left in the cache, nor the
+      // part of the killed upload.
+      assert.deepEqual(listed(), []);
     });
-    const call = tun.call(add, 1, 2).catch((e) => e);
-    const deadline = Date.now() + 10_000;
-    while (!listed().some((n) => n.endsWith(".part") && n !== stale)) {
-      assert.ok(Date.now() < deadline, "the upload did not begin");
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const start = performance.now();
-    await tun.close();
-    const took = performance.now() - start;
-    const error = await call;
-    assert.ok(error instanceof ConnectError, String(error));
-    assert.equal(error.stage, "closed");
-    assert.match(error.message, /closed while it connected \(uploading deno\)/);
-    assert.ok(took < 5_000, `close() took ${took.toFixed(0)} ms`);
-    // Neither the part nor a whole copy is left in the cache, nor the
-    // part of the killed upload.
-    assert.deepEqual(listed(), []);
   } finally {
-    for (const [key, value] of Object.entries(saved)) {
-      if (value === undefined) Deno.env.delete(key);
-      else Deno.env.set(key, value);
-    }
     await Deno.remove(dir, { recursive: true });
   }
 });

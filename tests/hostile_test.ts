@@ -31,6 +31,7 @@ import {
   settles,
 } from "./fixtures/hostile_tunnel.ts";
 import { add } from "./fixtures/funcs.ts";
+import { withEnv } from "./_env.ts";
 
 Deno.test("hostile agents: every broken protocol settles at once and leaves other tunnels running", async (t) => {
   const bystander = new Bystander();
@@ -480,126 +481,119 @@ async function probe(
 async function moduleProbe(): Promise<void> {
   const f = await makeFixture();
   const registry = recorder();
-  const saved = {
-    npm: Deno.env.get("NPM_CONFIG_REGISTRY"),
-    jsr: Deno.env.get("JSR_URL"),
-  };
-  Deno.env.set("NPM_CONFIG_REGISTRY", `${registry.origin}/npm/`);
-  Deno.env.set("JSR_URL", `${registry.origin}/jsr/`);
   try {
-    const up = (n: number) => "/..".repeat(n);
-    const upEncoded = (n: number, dots: string) => `/${dots}`.repeat(n);
-    const out = f.outside;
-    const S = "/{secret}/";
-    const cases: [string, number][] = [
-      // What may be served, to show the probe sees served content.
-      [`${S}f${f.inRoot}/ok.ts`, 200],
-      [`${S}v/agent.js`, 200],
-      [`${S}p/npm/ok-package`, 200],
-      // Absolute paths elsewhere.
-      [`${S}f${out}/canary.ts`, 403],
-      [`${S}f${out}/canary.json`, 403],
-      [`${S}f/etc/passwd`, 403],
-      [`${S}f/proc/self/environ`, 403],
-      [`${S}f${out}/fifo.ts`, 403],
-      // Traversal, plain and encoded.
-      [`${S}f${f.inRoot}${up(12)}${out}/canary.ts`, 403],
-      [`${S}f${f.inRoot}${upEncoded(12, "%2e%2e")}${out}/canary.ts`, 403],
-      [`${S}f${f.inRoot}${upEncoded(12, "%2E%2E")}${out}/canary.ts`, 403],
-      [`${S}f${f.inRoot}${upEncoded(12, ".%2e")}${out}/canary.ts`, 403],
-      [`${S}f${f.inRoot}${upEncoded(12, "%2e.")}${out}/canary.ts`, 403],
-      [
-        `${S}f${f.inRoot}/${"..%2f".repeat(12)}${out.slice(1)}%2fcanary.ts`,
-        403,
-      ],
-      [
-        `${S}f${f.inRoot}/${"..%2F".repeat(12)}${out.slice(1)}%2Fcanary.ts`,
-        403,
-      ],
-      [`${S}f${f.inRoot}/${"..\\".repeat(12)}${out.slice(1)}/canary.ts`, 403],
-      [`${S}f${f.inRoot}/${"..%5c".repeat(12)}${out.slice(1)}/canary.ts`, 403],
-      [`${S}f${f.inRoot}/%252e%252e/%252e%252e${out}/canary.ts`, 404],
-      [`${S}f${out}/canary.ts%00.ts`, 403],
-      [`${S}f/${out}/canary.ts`, 403],
-      [`${S}f/.${out}/canary.ts`, 403],
-      [`${S}f${f.inRoot}/./ok.ts`, 403],
-      [`${S}../{secret}/f${out}/canary.ts`, 403],
-      // Symlinks out of the roots, FIFOs that must never be opened.
-      [`${S}f${f.inRoot}/link.ts`, 403],
-      [`${S}f${f.inRoot}/dirlink/canary.ts`, 403],
-      [`${S}f${f.inRoot}/fifolink.ts`, 403],
-      [`${S}f${f.inRoot}/pipe.ts`, 404],
-      // Dotfiles, secrets and non-modules inside the roots.
-      [`${S}f${f.inRoot}/.env`, 403],
-      [`${S}f${f.inRoot}/.hidden.ts`, 403],
-      [`${S}f${f.inRoot}/.git/config`, 403],
-      [`${S}f${f.inRoot}/.git/config.json`, 403],
-      [`${S}f${f.inRoot}/sub/.secret/x.ts`, 403],
-      [`${S}f${f.inRoot}/canary.txt`, 403],
-      [`${S}f${root}/.git/config`, 403],
-      [`${S}f${root}/deno.lock`, 403],
-      [`${S}f${f.inRoot}/huge.json`, 413],
-      // A wrong, missing, or almost right secret.
-      [`/${"0".repeat(48)}/f${f.inRoot}/ok.ts`, 404],
-      [`/f${f.inRoot}/ok.ts`, 404],
-      [`/{badsecret}/f${f.inRoot}/ok.ts`, 404],
-      [`/{SECRET}/f${f.inRoot}/ok.ts`, 404],
-      [`/{secret}f${f.inRoot}/ok.ts`, 404],
-      [`/{secret}`, 404],
-      ["", 404],
-      // In-memory names that do not exist.
-      [`${S}v/nope.js`, 404],
-      [`${S}v/__proto__`, 404],
-      [`${S}v/constructor`, 404],
-      [`${S}v/`, 404],
-      [`${S}v/../f${out}/canary.ts`, 403],
-      // Remote modules from origins the controller never used.
-      [`${S}u/https/evil.invalid/x.ts`, 403],
-      [`${S}u/http/${registry.origin.slice(7)}/x.ts`, 403],
-      [`${S}u/https/registry.npmjs.org@${registry.origin.slice(7)}/x.ts`, 403],
-      [`${S}u/ftp/example.com/x.ts`, 404],
-      // Registry paths that would climb out of the registry's prefix.
-      [`${S}p/npm/../..`, 403],
-      [`${S}p/npm/../../private/x`, 403],
-      [`${S}p/npm/%2e%2e/%2E%2e/private/x`, 403],
-      [`${S}p/npm/..\\..\\private`, 403],
-      [`${S}p/jsr/../../private/x`, 403],
-      // URL parsers drop tabs and newlines, leaving "..": refused before.
-      [`${S}p/npm/.\t./.\t./private/x`, 400],
-      [`${S}p/npm/%2\te%2e/%2e\n%2e/private/x`, 400],
-      [`${S}p/jsr/.\r./private/x`, 400],
-      [`${S}p/npm/. ./x`, 400],
-      [`${S}f${f.inRoot}/.\t./.\t./ok.ts`, 400],
-      [`${S}p/other/x`, 404],
-    ];
-    const answers = await probe(cases.map(([p]) => p));
-    for (const [path, status] of cases) {
-      const a = answers.get(path)!;
-      assert.equal(
-        a.status,
-        status,
-        `${path}: ${a.status} ${a.body.slice(0, 100)}`,
-      );
-      assert.ok(!a.body.includes(f.canary), `${path}: the canary was served`);
-      assert.ok(
-        !a.body.includes("root:x:0:0"),
-        `${path}: /etc/passwd was served`,
-      );
-    }
-    assert.match(answers.get(cases[0][0])!.body, new RegExp(f.served));
-    // The registry got only what is under its prefix, and the remote
-    // origin the controller never used got nothing.
-    assert.deepEqual(registry.paths, ["/npm/ok-package"]);
+    await withRegistries(registry.origin, async () => {
+      const up = (n: number) => "/..".repeat(n);
+      const upEncoded = (n: number, dots: string) => `/${dots}`.repeat(n);
+      const out = f.outside;
+      const S = "/{secret}/";
+      const cases: [string, number][] = [
+        // What may be served, to show the probe sees served content.
+        [`${S}f${f.inRoot}/ok.ts`, 200],
+        [`${S}v/agent.js`, 200],
+        [`${S}p/npm/ok-package`, 200],
+        // Absolute paths elsewhere.
+        [`${S}f${out}/canary.ts`, 403],
+        [`${S}f${out}/canary.json`, 403],
+        [`${S}f/etc/passwd`, 403],
+        [`${S}f/proc/self/environ`, 403],
+        [`${S}f${out}/fifo.ts`, 403],
+        // Traversal, plain and encoded.
+        [`${S}f${f.inRoot}${up(12)}${out}/canary.ts`, 403],
+        [`${S}f${f.inRoot}${upEncoded(12, "%2e%2e")}${out}/canary.ts`, 403],
+        [`${S}f${f.inRoot}${upEncoded(12, "%2E%2E")}${out}/canary.ts`, 403],
+        [`${S}f${f.inRoot}${upEncoded(12, ".%2e")}${out}/canary.ts`, 403],
+        [`${S}f${f.inRoot}${upEncoded(12, "%2e.")}${out}/canary.ts`, 403],
+        [
+          `${S}f${f.inRoot}/${"..%2f".repeat(12)}${out.slice(1)}%2fcanary.ts`,
+          403,
+        ],
+        [
+          `${S}f${f.inRoot}/${"..%2F".repeat(12)}${out.slice(1)}%2Fcanary.ts`,
+          403,
+        ],
+        [`${S}f${f.inRoot}/${"..\\".repeat(12)}${out.slice(1)}/canary.ts`, 403],
+        [
+          `${S}f${f.inRoot}/${"..%5c".repeat(12)}${out.slice(1)}/canary.ts`,
+          403,
+        ],
+        [`${S}f${f.inRoot}/%252e%252e/%252e%252e${out}/canary.ts`, 404],
+        [`${S}f${out}/canary.ts%00.ts`, 403],
+        [`${S}f/${out}/canary.ts`, 403],
+        [`${S}f/.${out}/canary.ts`, 403],
+        [`${S}f${f.inRoot}/./ok.ts`, 403],
+        [`${S}../{secret}/f${out}/canary.ts`, 403],
+        // Symlinks out of the roots, FIFOs that must never be opened.
+        [`${S}f${f.inRoot}/link.ts`, 403],
+        [`${S}f${f.inRoot}/dirlink/canary.ts`, 403],
+        [`${S}f${f.inRoot}/fifolink.ts`, 403],
+        [`${S}f${f.inRoot}/pipe.ts`, 404],
+        // Dotfiles, secrets and non-modules inside the roots.
+        [`${S}f${f.inRoot}/.env`, 403],
+        [`${S}f${f.inRoot}/.hidden.ts`, 403],
+        [`${S}f${f.inRoot}/.git/config`, 403],
+        [`${S}f${f.inRoot}/.git/config.json`, 403],
+        [`${S}f${f.inRoot}/sub/.secret/x.ts`, 403],
+        [`${S}f${f.inRoot}/canary.txt`, 403],
+        [`${S}f${root}/.git/config`, 403],
+        [`${S}f${root}/deno.lock`, 403],
+        [`${S}f${f.inRoot}/huge.json`, 413],
+        // A wrong, missing, or almost right secret.
+        [`/${"0".repeat(48)}/f${f.inRoot}/ok.ts`, 404],
+        [`/f${f.inRoot}/ok.ts`, 404],
+        [`/{badsecret}/f${f.inRoot}/ok.ts`, 404],
+        [`/{SECRET}/f${f.inRoot}/ok.ts`, 404],
+        [`/{secret}f${f.inRoot}/ok.ts`, 404],
+        [`/{secret}`, 404],
+        ["", 404],
+        // In-memory names that do not exist.
+        [`${S}v/nope.js`, 404],
+        [`${S}v/__proto__`, 404],
+        [`${S}v/constructor`, 404],
+        [`${S}v/`, 404],
+        [`${S}v/../f${out}/canary.ts`, 403],
+        // Remote modules from origins the controller never used.
+        [`${S}u/https/evil.invalid/x.ts`, 403],
+        [`${S}u/http/${registry.origin.slice(7)}/x.ts`, 403],
+        [
+          `${S}u/https/registry.npmjs.org@${registry.origin.slice(7)}/x.ts`,
+          403,
+        ],
+        [`${S}u/ftp/example.com/x.ts`, 404],
+        // Registry paths that would climb out of the registry's prefix.
+        [`${S}p/npm/../..`, 403],
+        [`${S}p/npm/../../private/x`, 403],
+        [`${S}p/npm/%2e%2e/%2E%2e/private/x`, 403],
+        [`${S}p/npm/..\\..\\private`, 403],
+        [`${S}p/jsr/../../private/x`, 403],
+        // URL parsers drop tabs and newlines, leaving "..": refused before.
+        [`${S}p/npm/.\t./.\t./private/x`, 400],
+        [`${S}p/npm/%2\te%2e/%2e\n%2e/private/x`, 400],
+        [`${S}p/jsr/.\r./private/x`, 400],
+        [`${S}p/npm/. ./x`, 400],
+        [`${S}f${f.inRoot}/.\t./.\t./ok.ts`, 400],
+        [`${S}p/other/x`, 404],
+      ];
+      const answers = await probe(cases.map(([p]) => p));
+      for (const [path, status] of cases) {
+        const a = answers.get(path)!;
+        assert.equal(
+          a.status,
+          status,
+          `${path}: ${a.status} ${a.body.slice(0, 100)}`,
+        );
+        assert.ok(!a.body.includes(f.canary), `${path}: the canary was served`);
+        assert.ok(
+          !a.body.includes("root:x:0:0"),
+          `${path}: /etc/passwd was served`,
+        );
+      }
+      assert.match(answers.get(cases[0][0])!.body, new RegExp(f.served));
+      // The registry got only what is under its prefix, and the remote
+      // origin the controller never used got nothing.
+      assert.deepEqual(registry.paths, ["/npm/ok-package"]);
+    });
   } finally {
-    for (
-      const [key, value] of [["NPM_CONFIG_REGISTRY", saved.npm], [
-        "JSR_URL",
-        saved.jsr,
-      ]]
-    ) {
-      if (value === undefined) Deno.env.delete(key!);
-      else Deno.env.set(key!, value);
-    }
     await registry.server.shutdown();
     await removeFixture(f);
   }
@@ -609,24 +603,14 @@ async function moduleProbe(): Promise<void> {
  * Points the controller's npm and JSR registries at `origin` while `body`
  * runs.
  */
-async function withRegistries(
+function withRegistries(
   origin: string,
   body: () => Promise<void>,
 ): Promise<void> {
-  const saved = {
-    NPM_CONFIG_REGISTRY: Deno.env.get("NPM_CONFIG_REGISTRY"),
-    JSR_URL: Deno.env.get("JSR_URL"),
-  };
-  Deno.env.set("NPM_CONFIG_REGISTRY", `${origin}/npm/`);
-  Deno.env.set("JSR_URL", `${origin}/jsr/`);
-  try {
-    await body();
-  } finally {
-    for (const [key, value] of Object.entries(saved)) {
-      if (value === undefined) Deno.env.delete(key);
-      else Deno.env.set(key, value);
-    }
-  }
+  return withEnv({
+    NPM_CONFIG_REGISTRY: `${origin}/npm/`,
+    JSR_URL: `${origin}/jsr/`,
+  }, body);
 }
 
 async function upstreamTooLarge(): Promise<void> {
