@@ -21,22 +21,35 @@ export interface HostsRun {
   closed?: AbortSignal;
 }
 
-/** Runs `op` on every tunnel; failures become `ErrorResult` values. */
+/**
+ * Runs `op` on every tunnel; failures become `ErrorResult` values. An
+ * error `onHost` throws changes nothing for the hosts: every one runs to
+ * its end, then the run rejects with it (an AggregateError when it threw
+ * more than once), as a queue's `run()` does for its callbacks.
+ */
 export async function runOnHosts<T>(
   tunnels: BaseTunnel[],
   op: (tunnel: BaseTunnel) => Promise<T>,
   { concurrency, onHost, signal, closed }: HostsRun,
 ): Promise<GroupResult<T>> {
   const limit = limiter(concurrency);
+  const thrown: unknown[] = [];
+  const tell = (event: HostEvent) => {
+    try {
+      onHost(event);
+    } catch (e) {
+      thrown.push(e);
+    }
+  };
   const one = async (tunnel: BaseTunnel): Promise<T | ErrorResult> => {
     const host = tunnel.host;
     const value = await attempt(tunnel, () => op(tunnel), () => {
       // Started now, it would open a fresh agent that outlives the close.
       if (closed?.aborted) throw closedBeforeStart(host);
       signal?.throwIfAborted();
-      onHost({ host, state: "running" });
+      tell({ host, state: "running" });
     });
-    onHost(
+    tell(
       value instanceof ErrorResult
         ? { host, state: "failed", error: value }
         : { host, state: "ok", value },
@@ -46,6 +59,10 @@ export async function runOnHosts<T>(
   const values = await Promise.all(
     tunnels.map((tunnel) => limit(() => one(tunnel))),
   );
+  if (thrown.length === 1) throw thrown[0];
+  if (thrown.length > 1) {
+    throw new AggregateError(thrown, "The onHost callback threw");
+  }
   return new GroupResult(tunnels.map((t, i) => [t.host, values[i]]));
 }
 

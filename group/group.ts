@@ -14,7 +14,12 @@ import type {
 import { ErrorResult } from "./error_result.ts";
 import type { GroupResult } from "./group_result.ts";
 import { checkConcurrency } from "./_limiter.ts";
-import { checkMilliseconds, checkMode } from "../tunnel/_option_checks.ts";
+import {
+  checkKind,
+  checkMilliseconds,
+  checkMode,
+  showValue,
+} from "../tunnel/_option_checks.ts";
 import { forget, unreachable } from "./_attempt.ts";
 import { runOnHosts } from "./_run_on_hosts.ts";
 import type { FilterOptions, GroupOptions, RunOptions } from "./run_options.ts";
@@ -54,14 +59,20 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
    *
    * @param hostsOrTunnels Host names, tunnels, or another group.
    * @param options Defaults for every operation, and the tunnel maker.
-   * @throws {TypeError} When a host name appears twice.
+   * @throws {TypeError} When a host name appears twice, when
+   * `hostsOrTunnels` is a single string (`["web1"]` is a group of one) or
+   * not a list, or when an option is of the wrong kind.
    */
   constructor(
-    hostsOrTunnels: Iterable<string | BaseTunnel> = [],
+    // (`& object`: a single string, iterable too, is refused by the types.)
+    hostsOrTunnels: Iterable<string | BaseTunnel> & object = [],
     options: GroupOptions = {},
   ) {
+    checkHostList(hostsOrTunnels);
     checkConcurrency(options.concurrency);
     checkMilliseconds("timeout", options.timeout);
+    checkKind("tunnel", options.tunnel, "function");
+    checkKind("onHost", options.onHost, "function");
     this.#options = { ...options };
     const make = options.tunnel ?? sshTunnel;
     this.#tunnels = [...hostsOrTunnels].map((h) =>
@@ -415,6 +426,7 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
     op: (tunnel: BaseTunnel) => Promise<T>,
     options: RunOptions,
   ): Promise<GroupResult<T>> {
+    checkKind("onHost", options.onHost, "function");
     return runOnHosts(this.#tunnels, op, {
       concurrency: checkConcurrency(
         options.concurrency ?? this.#options.concurrency,
@@ -423,6 +435,29 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
       signal: options.signal,
       closed: this.#closing.signal,
     });
+  }
+}
+
+/**
+ * Refuses what is not a list of hosts: a single string (iterable, it would
+ * make a host of each letter) or anything not iterable.
+ */
+function checkHostList(hosts: unknown): void {
+  if (typeof hosts === "string") {
+    throw new TypeError(
+      `Cannot build a group from the string ${
+        showValue(hosts)
+      }: give a list of host names or tunnels, such as [${showValue(hosts)}]`,
+    );
+  }
+  const iterable = typeof hosts === "object" && hosts !== null &&
+    Symbol.iterator in hosts;
+  if (!iterable) {
+    throw new TypeError(
+      `Cannot build a group from ${
+        showValue(hosts)
+      }: give a list of host names or tunnels, such as ["web1", "web2"]`,
+    );
   }
 }
 

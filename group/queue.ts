@@ -19,7 +19,11 @@ import { checkConcurrency, type Limiter, limiter } from "./_limiter.ts";
 import { attempt } from "./_attempt.ts";
 import { bounded } from "./_bounded.ts";
 import { fetchPaths } from "./_fetch_paths.ts";
-import { checkMilliseconds, checkMode } from "../tunnel/_option_checks.ts";
+import {
+  checkMilliseconds,
+  checkMode,
+  showValue,
+} from "../tunnel/_option_checks.ts";
 
 /** Options of a queue. */
 export interface QueueOptions {
@@ -43,7 +47,10 @@ type Job = () => Promise<void>;
  * are never thrown by `run()`). A callback may queue more work while the
  * queue runs, and `run()` waits for it too. On a {@linkcode Group}, an
  * operation is queued on each of its hosts and its result is a
- * `GroupResult`.
+ * `GroupResult`. A target that is neither a tunnel nor a group is refused
+ * with a TypeError. A tunnel whose connection failed is skipped, as by
+ * groups: its later operations get that `ErrorResult` at once, until it
+ * connects again (`tun.connect()`, or a group's `connect()`).
  *
  * @example Deploying in steps, in parallel across hosts
  * ```ts
@@ -275,6 +282,7 @@ export class Queue implements AsyncDisposable {
     make: (tunnel: BaseTunnel) => { op: () => Promise<unknown> },
     // deno-lint-ignore no-explicit-any
   ): AsyncResult<any> {
+    checkTarget(target);
     if (!(target instanceof Group)) {
       return this.#queueOne(target, make(target).op, () => {});
     }
@@ -330,4 +338,22 @@ export class Queue implements AsyncDisposable {
     });
     this.#workers.set(tunnel, worker);
   }
+}
+
+/**
+ * Refuses a target that is neither a tunnel nor a group (a host name: a
+ * queue does not make tunnels), before anything is queued.
+ */
+function checkTarget(target: unknown): void {
+  if (target instanceof Group) return;
+  const t = target as Partial<BaseTunnel> | null | undefined;
+  if (typeof t?.host === "string" && typeof t.callWith === "function") return;
+  const hint = typeof target === "string"
+    ? `, such as new Tunnel(${showValue(target)})`
+    : "";
+  throw new TypeError(
+    `Cannot queue an operation on ${
+      showValue(target)
+    }: expected a tunnel or a Group${hint}`,
+  );
 }

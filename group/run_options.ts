@@ -30,7 +30,12 @@ export interface RunOptions {
   timeout?: number;
   /** Aborts every host's operation, as `timeout` does. */
   signal?: AbortSignal;
-  /** Told when a host starts, succeeds or fails. Default: the group's. */
+  /**
+   * Told when a host starts, succeeds or fails. Default: the group's. An
+   * error it throws stops nothing: every host runs to its end, then the
+   * operation rejects with that error (an AggregateError when it threw
+   * more than once).
+   */
   onHost?: (event: HostEvent) => void;
 }
 

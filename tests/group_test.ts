@@ -58,6 +58,44 @@ Deno.test("Group refuses a duplicate host name when it is built", () => {
   );
 });
 
+Deno.test("Group refuses a single host name, a list that is not one, and options of the wrong kind, saying what to give", () => {
+  // A string is iterable: it made a host of each letter ("w", "e", ...).
+  assert.throws(
+    () => new Group("web1" as never),
+    (e: Error) =>
+      e instanceof TypeError &&
+      e.message ===
+        'Cannot build a group from the string "web1": give a list of host names or tunnels, such as ["web1"]',
+  );
+  for (const hosts of [5, null, { host: "web1" }]) {
+    assert.throws(
+      () => new Group(hosts as never),
+      (e: Error) =>
+        e instanceof TypeError &&
+        /^Cannot build a group from .*: give a list of host names or tunnels/
+          .test(e.message),
+      String(hosts),
+    );
+  }
+  assert.throws(
+    () => new Group(["web1"], { tunnel: "local" as never }),
+    (e: Error) =>
+      e instanceof TypeError &&
+      e.message === 'Cannot use tunnel "local": expected a function',
+  );
+  assert.throws(
+    () => new Group([], { onHost: 5 as never }),
+    (e: Error) =>
+      e instanceof TypeError &&
+      e.message === "Cannot use onHost 5: expected a function",
+  );
+  const group = new Group(["web1"]);
+  assert.throws(
+    () => group.callWith({ onHost: "log" as never }, add, 1, 2),
+    (e: Error) => e instanceof TypeError && /onHost "log"/.test(e.message),
+  );
+});
+
 Deno.test("Group makes an SSH tunnel for a host name, or what options.tunnel makes", () => {
   const ssh = new Group(["web1", "web2"]);
   assert.ok(ssh.get("web1") instanceof Tunnel);
@@ -309,6 +347,46 @@ Deno.test("Group reports each host's progress", async () => {
     ["running", "ok"],
   );
   assert.equal(events.length, 4);
+});
+
+Deno.test("an onHost callback that throws stops no host: the operation rejects with its errors once every host is done", async () => {
+  const events: string[] = [];
+  let settled = false;
+  await using group = new Group(locals("a", "b"), {
+    concurrency: 1,
+    onHost: (e) => {
+      if (settled) events.push(`late: ${e.host} ${e.state}`);
+      events.push(`${e.host} ${e.state}`);
+      // Thrown as b starts, it kept b from running (b failed); thrown as
+      // a ends, the operation rejected while b ran on, unreported.
+      if (e.host === "a" && e.state === "ok") throw new Error("display bug");
+      if (e.host === "b" && e.state === "running") throw new Error("again");
+    },
+  });
+  const error = await group.call(sleep, 200, "slept").then(
+    () => undefined,
+    (e) => e,
+  );
+  settled = true;
+  await new Promise((r) => setTimeout(r, 400));
+  assert.deepEqual(events, ["a running", "a ok", "b running", "b ok"]);
+  assert.ok(error instanceof AggregateError, String(error));
+  assert.deepEqual(
+    error.errors.map((e: Error) => e.message),
+    ["display bug", "again"],
+  );
+  // Thrown once, the error itself.
+  const once = await group.callWith(
+    {
+      onHost: (e) => {
+        if (e.host === "b" && e.state === "ok") throw new Error("only once");
+      },
+    },
+    add,
+    1,
+    2,
+  ).then(() => undefined, (e) => e);
+  assert.equal(once?.message, "only once");
 });
 
 class Fleet extends Group {

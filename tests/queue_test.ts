@@ -156,6 +156,63 @@ Deno.test("Queue refuses a bad timeout or mode at once, before anything runs", a
   assert.equal(spawned, 0, "no agent was started");
 });
 
+Deno.test("Queue refuses a target that is not a tunnel or a group, before anything is queued", async () => {
+  const queue = new Queue();
+  // A host name was queued, then failed as "tunnel.callWith is not a
+  // function", for a host named undefined.
+  assert.throws(
+    () => queue.call("web1" as never, add, 1, 2),
+    (e: Error) =>
+      e instanceof TypeError &&
+      e.message ===
+        'Cannot queue an operation on "web1": expected a tunnel or a Group, such as new Tunnel("web1")',
+  );
+  for (const target of [undefined, { host: "web1" }]) {
+    assert.throws(
+      () => queue.fetch(target as never, "/etc/hostname", "/tmp/never"),
+      (e: Error) =>
+        e instanceof TypeError &&
+        /^Cannot queue an operation on .*: expected a tunnel or a Group$/
+          .test(e.message),
+    );
+  }
+  assert.throws(
+    () => queue.put(["web1"] as never, "deno.json"),
+    /Cannot queue an operation on \["web1"\]/,
+  );
+  await queue.run();
+});
+
+Deno.test("Queue skips a tunnel whose connection failed, as groups do, until it connects again", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await using tun = new Local("late", {
+      deno: `${dir}/deno`,
+      output: quiet,
+      connectTimeout: 10_000,
+    });
+    const queue = new Queue();
+    const first = queue.call(tun, add, 1, 1);
+    await queue.run();
+    assert.ok(first.value instanceof ErrorResult, String(first.value));
+    assert.equal(first.value.name, "ConnectError");
+    // Deno is there now, but the host is skipped with the failure kept:
+    // each step of a deployment on a host that cannot connect fails at
+    // once, rather than waiting for a connect of its own.
+    await Deno.symlink(Deno.execPath(), `${dir}/deno`);
+    const second = queue.call(tun, add, 2, 2);
+    await queue.run();
+    assert.equal(second.value, first.value);
+    // Connecting the tunnel again (or a group's connect()) ends the skip.
+    await tun.connect();
+    const third = queue.call(tun, add, 3, 3);
+    await queue.run();
+    assert.equal(third.value, 6);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("Queue.close() stops what runs, drops what waits without starting it, and the queue goes on", async () => {
   const dir = await Deno.makeTempDir({ prefix: "chopsticks-queue-close-" });
   try {
