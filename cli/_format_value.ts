@@ -7,52 +7,74 @@
 /**
  * A copy of `value` that `JSON.stringify` can print faithfully enough:
  * bigints and non-finite numbers become strings, Maps objects (or entry
- * lists), Sets and typed arrays arrays, Dates ISO strings, errors
- * `{ name, message }`, and cycles `"[Circular]"`.
+ * lists, where two keys would print alike or one is not a string), Sets
+ * arrays, typed arrays arrays of their elements (bytes for a Uint8Array,
+ * an ArrayBuffer or a DataView), Dates ISO strings (`"Invalid Date"`),
+ * errors `{ name, message }`, and cycles `"[Circular]"`. An object met again
+ * (not in a cycle) is copied again, 10,000 times in all; past that it is
+ * `"[Shared]"`: a few hundred bytes of arrays that each hold the one
+ * before twice would otherwise make billions of copies.
  */
-export function toJsonable(value: unknown, seen = new Set<object>()): unknown {
-  if (value === undefined) return null;
-  if (typeof value === "bigint") return value.toString();
-  if (typeof value === "number") {
-    return Number.isFinite(value) ? value : String(value);
-  }
-  if (typeof value !== "object" || value === null) {
-    return typeof value === "function" || typeof value === "symbol"
-      ? String(value)
-      : value;
-  }
-  if (seen.has(value)) return "[Circular]";
-  seen.add(value);
-  try {
-    if (value instanceof Date) return value.toISOString();
+export function toJsonable(value: unknown): unknown {
+  const met = new WeakSet<object>();
+  let repeats = 10_000;
+  const open = new Set<object>();
+  const copy = (value: unknown): unknown => {
+    if (value === undefined) return null;
+    if (typeof value === "bigint") return value.toString();
+    if (typeof value === "number") {
+      return Number.isFinite(value) ? value : String(value);
+    }
+    if (typeof value !== "object" || value === null) {
+      return typeof value === "function" || typeof value === "symbol"
+        ? String(value)
+        : value;
+    }
+    if (open.has(value)) return "[Circular]";
+    if (met.has(value) && --repeats < 0) return "[Shared]";
+    met.add(value);
+    open.add(value);
+    try {
+      return copyObject(value);
+    } finally {
+      open.delete(value);
+    }
+  };
+  const copyObject = (value: object): unknown => {
+    if (value instanceof Date) {
+      return Number.isNaN(value.getTime())
+        ? "Invalid Date"
+        : value.toISOString();
+    }
     if (value instanceof RegExp) return String(value);
     if (value instanceof Error) {
-      return { name: value.name, message: value.message };
-    }
-    if (ArrayBuffer.isView(value)) {
-      return Array.from(
-        new Uint8Array(value.buffer, value.byteOffset, value.byteLength),
-      );
+      return { name: copy(value.name), message: copy(value.message) };
     }
     if (value instanceof ArrayBuffer) return Array.from(new Uint8Array(value));
-    if (value instanceof Set) return [...value].map((v) => toJsonable(v, seen));
+    if (ArrayBuffer.isView(value)) {
+      return value instanceof DataView || value instanceof Uint8Array
+        ? Array.from(
+          new Uint8Array(value.buffer, value.byteOffset, value.byteLength),
+        )
+        : Array.from(value as unknown as ArrayLike<unknown>, copy);
+    }
+    if (value instanceof Set) return [...value].map(copy);
     if (value instanceof Map) {
-      const entries = [...value].map((
-        [k, v],
-      ) => [toJsonable(k, seen), toJsonable(v, seen)]);
-      return entries.every(([k]) => typeof k === "string")
+      const entries = [...value].map(([k, v]) => [copy(k), copy(v)]);
+      const keys = new Set(entries.map(([k]) => k));
+      return keys.size === entries.length &&
+          entries.every(([k]) => typeof k === "string")
         ? Object.fromEntries(entries)
         : entries;
     }
-    if (Array.isArray(value)) return value.map((v) => toJsonable(v, seen));
+    if (Array.isArray(value)) return value.map(copy);
     const json = (value as { toJSON?: () => unknown }).toJSON;
-    if (typeof json === "function") return toJsonable(json.call(value), seen);
+    if (typeof json === "function") return copy(json.call(value));
     return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, toJsonable(v, seen)]),
+      Object.entries(value).map(([k, v]) => [k, copy(v)]),
     );
-  } finally {
-    seen.delete(value);
-  }
+  };
+  return copy(value);
 }
 
 /**

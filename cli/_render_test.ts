@@ -48,6 +48,43 @@ Deno.test("formatValue() and toJsonable() print any value on one line", () => {
   assert.equal(truncate("abc", 4), "abc");
 });
 
+Deno.test("toJsonable() copies what an agent returns faithfully: typed arrays by element, invalid dates, Maps whose keys print alike", () => {
+  // Typed arrays printed their bytes (1.5 as [0,0,0,0,0,0,248,63]).
+  assert.deepEqual(toJsonable(new Float64Array([1.5, -2])), [1.5, -2]);
+  assert.deepEqual(toJsonable(new Int16Array([-1, 300])), [-1, 300]);
+  assert.deepEqual(toJsonable(new BigInt64Array([5n])), ["5"]);
+  assert.deepEqual(toJsonable(new Float32Array([NaN])), ["NaN"]);
+  assert.deepEqual(toJsonable(new DataView(new Uint8Array([7, 8]).buffer)), [
+    7,
+    8,
+  ]);
+  // An invalid Date threw, and the CLI died with every host's results.
+  assert.equal(toJsonable(new Date(NaN)), "Invalid Date");
+  // "1" and 1n print alike: as an object, one entry was lost.
+  assert.deepEqual(
+    toJsonable(new Map<unknown, string>([["1", "a"], [1n, "b"]])),
+    [
+      ["1", "a"],
+      ["1", "b"],
+    ],
+  );
+  // A shared object is copied again where it appears (not a cycle).
+  const shared = { x: 1 };
+  assert.deepEqual(toJsonable([shared, shared]), [{ x: 1 }, { x: 1 }]);
+});
+
+Deno.test("toJsonable() copies a value of shared references in bounded time", () => {
+  // A_k = [A_(k-1), A_(k-1)]: 23 levels are 23 arrays, 2^23 copies when
+  // every reference is copied again (4.8 s; 25 levels ran out of memory).
+  let value: unknown[] = [];
+  for (let k = 0; k < 23; k++) value = [value, value];
+  const start = performance.now();
+  const text = formatValue(value);
+  assert.ok(performance.now() - start < 500, "bounded");
+  assert.ok(text.includes('"[Shared]"'), text.slice(0, 200));
+  assert.ok(text.length < 1_000_000, `${text.length} characters`);
+});
+
 Deno.test("truncate() looks at no more of a long text than it keeps", () => {
   assert.equal(truncate("😀😀😀", 3), "😀😀😀");
   assert.equal(truncate("😀😀😀😀", 3), "😀😀…");

@@ -892,3 +892,116 @@ async function floodThenEnd(): Promise<void> {
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+Deno.test("hostile agents: values that are cheap to send but costly to read, or not what code reading them expects, end nothing slowly and reach no terminal raw", async (t) => {
+  const ext = (n: number) => ({ $ext: n });
+  /**
+   * Arrays A_k = [A_(k-1), A_(k-1)], the second a back reference: about 12
+   * bytes a level, 2^n arrays to whatever walks it without remembering.
+   * `first` is the pre-order number of A_n in the whole value.
+   */
+  const dag = (n: number, first: number) => {
+    let node: unknown = [];
+    for (let k = 1; k <= n; k++) node = [node, [ext(3), first + n - k + 1]];
+    return node;
+  };
+
+  await t.step(
+    "a thrown array of shared references is described at once",
+    async () => {
+      // String() walked 2^25 arrays of a 170-byte reply: 5 s, 280 MB.
+      await using tun = new Hostile("reply", [2, null, [ext(0), dag(25, 0)]], {
+        output: () => {},
+      });
+      await tun.connect();
+      const start = performance.now();
+      const e = await tun.call(add, 1, 2).catch((e) => e);
+      const took = performance.now() - start;
+      assert.ok(e instanceof RemoteError, String(e));
+      assert.ok(took < 1000, `took ${took.toFixed(0)} ms`);
+      assert.ok(e.message.length < 70_000, `${e.message.length} characters`);
+      assert.equal(tun.connected, true, "the tunnel stays open");
+    },
+  );
+
+  await t.step(
+    "an Error whose pairs set its message, stack or name to what is not text breaks the protocol at once",
+    async () => {
+      // It ended the tunnel as an agent that exits does: 3 s later, with a
+      // TypeError of the controller's as the cause.
+      for (const field of ["message", "stack", "name"]) {
+        const tun = new Hostile("reply", [2, null, [
+          ext(0),
+          [ext(14), "Error", "m", "s", field, [ext(5), true]],
+        ]], { output: () => {} });
+        await tun.connect();
+        await settles(
+          tun,
+          () => tun.call(add, 1, 2),
+          ProtocolError,
+          new RegExp(`sets its ${field} again`),
+        );
+      }
+    },
+  );
+
+  await t.step(
+    "a tree listing whose path is not text is refused at once",
+    async () => {
+      const dir = await Deno.makeTempDir();
+      try {
+        // A path with no prototype threw a bare TypeError and the tunnel
+        // stayed; one of shared references took 6 s to show. The listing
+        // is object 0, its entries 1, the entry 2, so the path is 3.
+        for (const path of [[ext(5), true], dag(25, 3)]) {
+          await using tun = new Hostile("files", {
+            marked: true,
+            trees: {
+              "/remote": [{ path, type: "file", mode: 0o644, size: 3 }],
+            },
+          }, { output: () => {} });
+          await settles(
+            tun,
+            () => tun.fetchTree("/remote", `${dir}/copy`),
+            ProtocolError,
+            /holds a path that is not text/,
+          );
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+
+  await t.step(
+    "escape sequences in what an agent throws do not reach a terminal when the error is printed",
+    async () => {
+      // OSC title, BEL, CSI clear screen: console.error(e) or an uncaught
+      // error printed them raw, in the error and in its causes.
+      const evil = "a\x1b]0;pwned\x07b\x1b[2Jc";
+      const replies: [string, unknown][] = [
+        ["an Error", [ext(0), [
+          ext(14),
+          `Error${evil}`,
+          evil,
+          `Error: ${evil}\n    at f (file:///x.ts:1:1)`,
+          "cause",
+          [ext(14), "TypeError", evil, `TypeError: ${evil}`],
+        ]]],
+        ["a string", evil],
+      ];
+      for (const [what, value] of replies) {
+        await using tun = new Hostile("reply", [2, null, value], {
+          output: () => {},
+        });
+        await tun.connect();
+        const e = await tun.call(add, 1, 2).catch((e) => e);
+        assert.ok(e instanceof RemoteError, String(e));
+        const printed = Deno.inspect(e, { colors: false });
+        // deno-lint-ignore no-control-regex
+        assert.doesNotMatch(printed, /[\x07\x1b]/, `${what}: ${printed}`);
+        assert.match(e.message, /a\^\[\]0;pwned\^Gb\^\[\[2Jc/, what);
+      }
+    },
+  );
+});

@@ -39,10 +39,10 @@ import {
   meaningfulLines,
   STAGE_HINTS,
 } from "./_connect_hints.ts";
-import { cutText, replaceAgentFiles } from "./_remote_text.ts";
+import { cutText, MAX_REMOTE_TEXT, replaceAgentFiles } from "./_remote_text.ts";
 import { DEFAULT_LIVENESS, type Liveness, track } from "./_liveness.ts";
 import type { SpawnSpec } from "./_spawn_spec.ts";
-import { OutputLines, type OutputSink } from "./_output.ts";
+import { OutputLines, type OutputSink, printableText } from "./_output.ts";
 import type { Permissions } from "./_permissions.ts";
 import { FRAME_HEAD, ProcessChannel } from "./_process_channel.ts";
 
@@ -631,10 +631,12 @@ export class Connection {
     if (kind === Kind.Fail) {
       let info: { code?: unknown; message?: unknown } = {};
       try {
-        info = JSON.parse(new TextDecoder().decode(body));
+        const said = JSON.parse(new TextDecoder().decode(body));
+        if (typeof said === "object" && said !== null) info = said;
       } catch {
         // Reported below as it is.
       }
+      if (typeof info.message !== "string") info.message = "no reason given";
       if (info.code === "port") this.#ready.reject(new PortInUse());
       if (info.code === "version") {
         this.#ready.reject(
@@ -659,6 +661,22 @@ export class Connection {
     } catch (e) {
       throw new ProtocolError(this.host, `invalid msgpack: ${e}`);
     }
+    try {
+      this.#dispatch(message);
+    } catch (e) {
+      // Anything else a message makes go wrong here is the agent's doing
+      // too (a value that code reading it did not expect): the tunnel ends
+      // at once, as for any broken protocol, rather than waiting for an
+      // agent that may never exit.
+      if (e instanceof ProtocolError) throw e;
+      throw new ProtocolError(
+        this.host,
+        `a message the controller could not handle (${e})`,
+      );
+    }
+  }
+
+  #dispatch(message: unknown): void {
     if (!Array.isArray(message)) {
       throw new ProtocolError(this.host, "a message is not an array");
     }
@@ -744,12 +762,20 @@ export class Connection {
           ),
         bundle,
       ).replaceAll(this.#base + "f", "file://");
-    e.message = fix(e.message);
-    e.stack = fix(String(e.stack ?? ""));
+    // The text is the program's to print (console.error(e), an uncaught
+    // error): no escape sequence in it reaches a terminal raw, in this
+    // error or in one it holds (Deno prints an error's causes as they are).
+    e.message = printableText(fix(e.message));
+    e.stack = printableText(fix(String(e.stack ?? "")));
     e.message += importer(e);
+    cleanHeldErrors(e);
     return new RemoteError(
       this.host,
-      { name: e.name, message: e.message, stack: e.stack },
+      {
+        name: printableText(cutText(e.name)),
+        message: e.message,
+        stack: e.stack,
+      },
       { cause: e },
     );
   }
@@ -801,16 +827,83 @@ export class Connection {
 }
 
 /**
- * `value` as text, as `String()` makes it where it can (a string, a number,
- * an array of them) and as `Object.prototype.toString` does where it
- * throws (an object with no prototype, or one that holds one).
+ * Makes the text of the errors that `error` holds (its `cause` and an
+ * AggregateError's `errors`, and theirs, up to 100 errors) printable, as
+ * the remote error's own.
+ */
+function cleanHeldErrors(error: Error): void {
+  const seen = new Set<unknown>([error]);
+  const queue: unknown[] = [];
+  const hold = (e: Error) => {
+    queue.push(e.cause);
+    if (e instanceof AggregateError && Array.isArray(e.errors)) {
+      queue.push(...e.errors.slice(0, 100));
+    }
+  };
+  hold(error);
+  while (queue.length > 0 && seen.size <= 100) {
+    const held = queue.shift();
+    if (!(held instanceof Error) || seen.has(held)) continue;
+    seen.add(held);
+    held.message = printableText(cutText(held.message));
+    held.stack = printableText(cutText(String(held.stack ?? "")));
+    if (Object.hasOwn(held, "name")) {
+      held.name = printableText(cutText(held.name));
+    }
+    hold(held);
+  }
+}
+
+/**
+ * A thrown value that is not an Error, as text, the way `String()` makes
+ * it (a string, a number, an array of them joined by commas, `[object
+ * Object]`), in bounded time: `String()` itself walks every shared
+ * reference again (a few hundred bytes of arrays that each hold the one
+ * before twice took minutes) and prints a bigint in time quadratic in its
+ * size. At most MAX_REMOTE_TEXT characters and 10,000 items are looked at.
  */
 function describe(value: unknown): string {
-  try {
-    return String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
+  let items = 10_000;
+  let left = MAX_REMOTE_TEXT;
+  const walk = (v: unknown, open: Set<unknown>): string => {
+    if (--items < 0 || left <= 0) return "";
+    if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
+      const numbers = v as unknown as ArrayLike<unknown>;
+      v = Array.from(
+        { length: Math.min(numbers.length, items) },
+        (_, i) => numbers[i],
+      );
+    }
+    let text: string;
+    if (typeof v === "string") text = v;
+    else if (typeof v === "bigint") {
+      const hex = v.toString(16);
+      text = hex.length <= 256
+        ? String(v)
+        : `a bigint of ${hex.length * 4} bits`;
+    } else if (typeof v !== "object" || v === null) text = String(v);
+    else if (Array.isArray(v)) {
+      // As Array.prototype.join: nothing for null, undefined or a cycle.
+      if (open.has(v)) return "";
+      open.add(v);
+      const parts: string[] = [];
+      for (const item of v) {
+        if (items <= 0 || left <= 0) break;
+        parts.push(item === null || item === undefined ? "" : walk(item, open));
+        left--;
+      }
+      open.delete(v);
+      return parts.join(",");
+    } else if (v instanceof Error) {
+      text = v.message ? `${v.name}: ${v.message}` : v.name;
+    } else if (v instanceof Date || v instanceof RegExp) text = String(v);
+    else text = Object.prototype.toString.call(v);
+    text = text.slice(0, left);
+    left -= text.length;
+    return text;
+  };
+  const text = walk(value, new Set());
+  return items < 0 || left <= 0 ? text + "… [cut]" : text;
 }
 
 function randomToken(bytes: number): string {

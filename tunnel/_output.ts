@@ -43,6 +43,13 @@ export function printable(line: string): string {
   return coloured ? out + "\x1b[0m" : out;
 }
 
+/** `text` of any number of lines, each made {@linkcode printable}. */
+export function printableText(text: string): string {
+  return text.includes("\n")
+    ? text.split("\n").map(printable).join("\n")
+    : printable(text);
+}
+
 /**
  * The default sink: `[host] line` on the controller's stderr, the line
  * made {@linkcode printable}.

@@ -72,7 +72,10 @@ function checkTree(tree: unknown, host: string, dir: string): Tree {
   const dirs = new Set<string>([""]);
   for (const e of t.entries as unknown[]) {
     const { path, type, mode, size, target } = (e ?? {}) as TreeEntry;
-    const at = JSON.stringify(String(path).slice(0, 200));
+    // Checked before it is shown: String() of what an agent sent may
+    // throw, or walk shared references for minutes.
+    if (typeof path !== "string") throw bad(`holds a path that is not text`);
+    const at = JSON.stringify(path.slice(0, 200));
     try {
       checkRelative(path);
     } catch {

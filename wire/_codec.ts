@@ -19,6 +19,7 @@ import {
   MAX_BIGINT_BITS,
   MAX_DEPTH,
   MAX_REGEXP_SOURCE,
+  regexpCost,
 } from "./_codec_markers.ts";
 
 export {
@@ -194,11 +195,11 @@ function writeObject(value: object, ids: Map<object, number>, depth: number) {
   if (proto === RegExp.prototype) {
     const { source, flags } = value as RegExp;
     // What the receiver accepts (see fromWire): refused here, with a path.
-    regexpLeft -= source.length;
+    regexpLeft -= regexpCost(source, flags);
     if (regexpLeft < 0) {
       throw new Refusal(
         RangeError,
-        `regular expressions of more than ${MAX_REGEXP_SOURCE} characters in one value cannot be sent`,
+        `regular expressions of more than ${MAX_REGEXP_SOURCE} characters in one value (a property escape such as \\p{L} counting 64, or 1,024 with the v flag) cannot be sent`,
       );
     }
     return [REGEXP, writeString(source), flags];

@@ -13,11 +13,33 @@ export const MAX_BIGINT_BITS = 1_048_576;
 
 /**
  * Characters of regular expression source one value may hold in all, as
- * `toWire` sends and `fromWire` accepts. Building a RegExp costs far more
- * than its size (`\p{L}` about 40 us): 64 MiB of them would hold the
- * receiver for minutes.
+ * `toWire` sends and `fromWire` accepts, a property escape counting as many
+ * more (see {@linkcode regexpCost}). Building a RegExp costs far more than
+ * its size (`\p{L}` about 40 us): 64 MiB of them would hold the receiver
+ * for minutes.
  */
 export const MAX_REGEXP_SOURCE = 16 * 1024;
+
+/**
+ * What a regular expression counts against {@linkcode MAX_REGEXP_SOURCE}:
+ * its length, and for each property escape (`\p{...}`, `\P{...}`) 64 more,
+ * or 1,024 with the `v` flag, where a property may be one of strings
+ * (`\p{RGI_Emoji}` takes about 1.3 ms to build, `\p{L}` 40-80 us). A value
+ * then takes at most about 25 ms to rebuild. (Any `\p{` counts, even an
+ * escaped one: counting more than there are is safe.)
+ */
+export function regexpCost(source: string, flags: string): number {
+  let escapes = 0;
+  for (
+    let at = source.indexOf("\\");
+    at >= 0;
+    at = source.indexOf("\\", at + 1)
+  ) {
+    const next = source[at + 1];
+    if ((next === "p" || next === "P") && source[at + 2] === "{") escapes++;
+  }
+  return source.length + escapes * (flags.includes("v") ? 1024 : 64);
+}
 
 /**
  * The msgpack ext types used as markers. `UNDEFINED` and `NEG_ZERO` stand

@@ -12,6 +12,7 @@ import {
   MAX_BIGINT_BITS,
   MAX_DEPTH,
   MAX_REGEXP_SOURCE,
+  regexpCost,
 } from "./_codec_markers.ts";
 
 /**
@@ -154,10 +155,10 @@ function readTagged(
       checkLength(node, 3, "REGEXP");
       const source = readString(node[1]);
       const flags = readString(node[2]);
-      regexpBudget -= source.length;
+      regexpBudget -= regexpCost(source, flags);
       if (regexpBudget < 0) {
         throw malformed(
-          `regular expressions of more than ${MAX_REGEXP_SOURCE} characters in one value`,
+          `regular expressions of more than ${MAX_REGEXP_SOURCE} characters in one value (a property escape such as \\p{L} counting 64, or 1,024 with the v flag)`,
         );
       }
       try {
@@ -230,6 +231,11 @@ function readError(node: unknown[], objects: unknown[], depth: number): Error {
   else define(error, "stack", stack, false);
   for (let i = 4; i < node.length; i += 2) {
     const key = readKey(node[i]);
+    // Set above, as strings: a pair may not set them again (toWire sends
+    // none), to a value that code reading an error takes for a string.
+    if (key === "name" || key === "message" || key === "stack") {
+      throw malformed(`an ERROR node sets its ${key} again`);
+    }
     define(error, key, read(node[i + 1], objects, depth), !HIDDEN.has(key));
   }
   return error;

@@ -7,6 +7,7 @@ import {
   MAX_REGEXP_SOURCE,
   toWire,
 } from "./_codec.ts";
+import { regexpCost } from "./_codec_markers.ts";
 
 const encoder = new Encoder();
 const decoder = new Decoder();
@@ -556,13 +557,13 @@ Deno.test("fromWire() throws only TypeError or RangeError on corrupted frames", 
 
 Deno.test("toWire() and fromWire() hold a value to MAX_REGEXP_SOURCE characters of regular expressions, fromWire at once", () => {
   // Each \p{L} costs tens of microseconds to build: 64 MiB of them took
-  // minutes before the budget.
+  // minutes before the budget. Each counts 64 more than its 5 characters.
   const many = Array.from({ length: 20_000 }, () => /\p{L}\p{L}/u);
   assert.throws(
     () => toWire(many, "args"),
     (e: Error) =>
       e instanceof RangeError &&
-      e.message.startsWith("Cannot send args[1638]: regular expressions") &&
+      e.message.startsWith("Cannot send args[118]: regular expressions") &&
       e.message.includes(`more than ${MAX_REGEXP_SOURCE} characters`),
   );
   // A sender that does not check: the receiver refuses before it builds
@@ -583,4 +584,44 @@ Deno.test("toWire() and fromWire() hold a value to MAX_REGEXP_SOURCE characters 
   for (let i = 0; i < 2; i++) {
     assert.equal((fromWire(toWire(some, "value")) as RegExp[]).length, 100);
   }
+});
+
+Deno.test("fromWire() counts a property escape under the v flag as 1,024 characters: properties of strings take milliseconds each to build", () => {
+  // 1,260 of \p{RGI_Emoji} fit 16 KiB of source and held the controller
+  // 2.5 s; 16 fit now.
+  const emoji = (n: number) =>
+    root([ext(Marker.REGEXP), "\\p{RGI_Emoji}".repeat(n), "v"]);
+  const start = performance.now();
+  assert.throws(
+    () => fromWire(emoji(1260)),
+    (e: Error) =>
+      e instanceof TypeError &&
+      e.message.includes("1,024 with the v flag"),
+  );
+  assert.ok(fromWire(emoji(15)) instanceof RegExp);
+  assert.throws(() => fromWire(emoji(16)), TypeError);
+  assert.ok(performance.now() - start < 500, "refused at once");
+  assert.equal(regexpCost("\\p{L}", "u"), 5 + 64);
+  assert.equal(regexpCost("[\\p{L}--\\P{Lu}]", "v"), 15 + 2048);
+  assert.equal(regexpCost("a\\b\\", ""), 4);
+});
+
+Deno.test("fromWire() refuses an ERROR node whose pairs set its name, message or stack again", () => {
+  // The head holds them as strings; a pair set them to anything, and code
+  // that reads an error as text threw (the tunnel then ended slowly, as
+  // when an agent exits).
+  for (const key of ["name", "message", "stack"]) {
+    const tree = root([ext(Marker.ERROR), "Error", "m", "s", key, 5]);
+    assert.throws(
+      () => fromWire(tree),
+      (e: Error) =>
+        e instanceof TypeError &&
+        e.message.includes(`an ERROR node sets its ${key} again`),
+    );
+  }
+  const error = fromWire(
+    root([ext(Marker.ERROR), "Error", "m", "s", "code", 5]),
+  ) as Error & { code: number };
+  assert.equal(error.message, "m");
+  assert.equal(error.code, 5);
 });
