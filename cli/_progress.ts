@@ -18,6 +18,8 @@ export interface ProgressSink {
 }
 
 const CLEAR = "\r\x1b[2K";
+/** The signals on which the library closes the tunnels and the run ends. */
+const SIGNALS = ["SIGINT", "SIGTERM"] as const;
 
 /** Tracks host states and redraws the progress line. */
 export class Progress {
@@ -27,6 +29,7 @@ export class Progress {
   #started = performance.now();
   #timer: ReturnType<typeof setInterval>;
   #shown = false;
+  #ended = false;
   #running = new Set<string>();
 
   /** Starts showing progress of `total` hosts. */
@@ -36,6 +39,9 @@ export class Progress {
     this.#counts = { total, ok: 0, failed: 0, running: 0 };
     this.#timer = setInterval(() => this.#draw(), 200);
     Deno.unrefTimer(this.#timer);
+    // Added before any tunnel opens, so it runs before the library's own
+    // listener says on stderr that it closes the tunnels.
+    for (const signal of SIGNALS) Deno.addSignalListener(signal, this.#clear);
     this.#draw();
   }
 
@@ -70,12 +76,22 @@ export class Progress {
 
   /** Removes the progress line and stops redrawing. */
   stop(): void {
+    for (const signal of SIGNALS) {
+      Deno.removeSignalListener(signal, this.#clear);
+    }
+    this.#clear();
+  }
+
+  /** Removes the line for good: on stop(), or on a signal that ends the run. */
+  #clear = (): void => {
+    this.#ended = true;
     clearInterval(this.#timer);
     if (this.#shown) this.#sink.write(CLEAR);
     this.#shown = false;
-  }
+  };
 
   #draw(): void {
+    if (this.#ended) return;
     const ms = performance.now() - this.#started;
     const text = renderProgress(
       this.#label,

@@ -14,7 +14,7 @@ const HOSTS = `Hosts (one of these is needed):
   --transport T         how to reach --hosts and --inventory hosts: ssh
                         (default) or local (subprocesses named after them)
 
-SSH (for --hosts and --inventory):
+SSH (for --hosts and --inventory; refused with local hosts):
   --user USER           remote user (ssh -l)
   --port PORT           port (ssh -p)
   --identity FILE       private key (ssh -i)
@@ -38,8 +38,9 @@ const OUTPUT = `Output:
   {"command", "ok", "hosts": [{"host", "ok", "ms", "value" | "error"}]}.
   Lines the remote code prints go to stderr as "[host] line".
 
-Exit status: 0 when every host succeeded, 1 when any failed, 2 for a
-usage error.
+Exit status: 0 when every host succeeded, 1 when any failed (or stdout
+was closed before everything was printed: the run goes on, printing
+nothing more), 2 for a usage error.
 
 Inventory (JSON), either a list of hosts:
   ["web1", "web2", "db1"]

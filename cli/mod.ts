@@ -66,8 +66,20 @@ function terminalColumns(): number {
  */
 export async function main(args: string[]): Promise<number> {
   const terminal = Deno.stdout.isTerminal() && Deno.stderr.isTerminal();
+  // A reader that went away (`| head`): the run goes on (stopping halfway
+  // would leave some hosts done and others not), nothing more is written,
+  // and the status says the output was not all delivered.
+  let stdoutGone = false;
   const io: CliIo = {
-    stdout: (text) => writeAll(Deno.stdout, text),
+    stdout: (text) => {
+      if (stdoutGone) return;
+      try {
+        writeAll(Deno.stdout, text);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+        stdoutGone = true;
+      }
+    },
     stderr: (text) => writeAll(Deno.stderr, text),
     terminal,
     columns: terminal ? terminalColumns() : 100,
@@ -84,9 +96,10 @@ export async function main(args: string[]): Promise<number> {
         );
       }
       io.stdout(helpText(topic));
-      return 0;
+      return stdoutGone ? 1 : 0;
     }
-    return await runCommand(cmd, io);
+    const status = await runCommand(cmd, io);
+    return stdoutGone ? Math.max(status, 1) : status;
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     const help = e.command ? `chopsticks help ${e.command}` : "chopsticks help";

@@ -138,7 +138,9 @@ export function parseCommand(argv: string[]): CliCommand {
       strict: true,
     });
   } catch (e) {
-    const name = argv.find((a) => !a.startsWith("-"));
+    // Options may come before the command: the first word that names one
+    // (the first word may be an option's value, such as a host).
+    const name = argv.find((a) => (COMMANDS as readonly string[]).includes(a));
     throw new UsageError((e as Error).message.split(". To specify")[0], name);
   }
   const { values: v, positionals: [name, ...rest] } = parsed;
@@ -229,6 +231,13 @@ function hostOptions(v: Values, fail: Fail): HostOptions {
   }
   if (v.group !== undefined && v.inventory === undefined) {
     throw fail("--group needs --inventory");
+  }
+  if (transport === "local") {
+    for (const flag of ["user", "port", "identity", "ssh-option"] as const) {
+      if (v[flag] !== undefined) {
+        throw fail(`--${flag} is for SSH hosts: local hosts do not use it`);
+      }
+    }
   }
   const sshOptions: Record<string, string> = {};
   for (const option of v["ssh-option"] ?? []) {

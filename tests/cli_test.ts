@@ -66,9 +66,10 @@ Deno.test("deno task cli takes paths from where it was run, as a user types them
     ],
     cwd: `${root}tests/fixtures`,
     // As from a shell: deno task keeps an INIT_CWD it inherits (npm sets
-    // one when the tests run through npx).
+    // one when the tests run through npx), and OLDPWD is the shell's own
+    // (the task found the CLI by it, once its cd had not set it).
     clearEnv: true,
-    env: { ...withoutInitCwd(), NO_COLOR: "1" },
+    env: { ...withoutInitCwd(), NO_COLOR: "1", OLDPWD: "/" },
   }).output();
   const stderr = new TextDecoder().decode(out.stderr);
   assert.equal(out.code, 0, stderr);
@@ -327,6 +328,20 @@ Deno.test("cli usage errors exit 2 with a clear message", async () => {
     ],
     [["facts", "--inventory", "/no/such.json"], /Cannot read inventory/],
     [["facts", "--wat"], /Unknown option '--wat'/],
+    // Parsed and ignored before: a local host uses no SSH option.
+    [
+      ["facts", "--local", "1", "--user", "deploy"],
+      /--user is for SSH hosts: local hosts do not use it/,
+    ],
+    [["facts", "--local", "1", "--port", "2222"], /--port is for SSH hosts/],
+    [
+      ["facts", "--transport", "local", "--hosts", "a", "--identity", "k"],
+      /--identity is for SSH hosts/,
+    ],
+    [
+      ["facts", "--local", "1", "--ssh-option", "ProxyJump=b"],
+      /--ssh-option is for SSH hosts/,
+    ],
   ];
   for (const [args, message] of cases) {
     const run = await cli(...args);
@@ -335,6 +350,41 @@ Deno.test("cli usage errors exit 2 with a clear message", async () => {
     assert.match(run.stderr, /^chopsticks: /);
     assert.equal(run.stdout, "");
   }
+});
+
+Deno.test("cli usage errors point at a help that exists, also for options before the command", async () => {
+  // The first word not an option was taken for the command: a host name
+  // or a count ("chopsticks help web1" then said there is no such help).
+  const cases: [string[], string][] = [
+    [["--hosts", "web1", "--wat", "facts"], "chopsticks help facts"],
+    [["--local", "2", "facts", "--port"], "chopsticks help facts"],
+    [["deploy", "--wat"], "chopsticks help"],
+  ];
+  for (const [args, help] of cases) {
+    const run = await cli(...args);
+    assert.equal(run.code, 2, run.stderr);
+    assert.ok(run.stderr.endsWith(`Run "${help}" for usage.\n`), run.stderr);
+    const followed = await cli(...help.split(" ").slice(1));
+    assert.equal(followed.code, 0, `${help}: ${followed.stderr}`);
+  }
+});
+
+Deno.test("cli whose stdout is closed (a reader that quit, | head) finishes quietly with status 1", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "cli/mod.ts", "call", "--local", "2", `${FUNCS}#text`],
+    cwd: root,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  await child.stdout.cancel();
+  const [status, stderr] = await Promise.all([
+    child.status,
+    new Response(child.stderr).text(),
+  ]);
+  // It died of an uncaught BrokenPipe, with its stack.
+  assert.equal(stderr, "");
+  assert.equal(status.code, 1);
 });
 
 const script = await new Deno.Command("script", { args: ["--version"] })
@@ -375,5 +425,40 @@ Deno.test({
     assert.match(text, /HOST\s+STATUS\s+TIME\s+RESULT/);
     assert.match(text, /local3\s+ok\s+\d\.\d\d s\s+\{"tag":"t"/);
     assert.match(text, /3 hosts: 3 ok, 0 failed in/);
+  },
+});
+
+Deno.test({
+  name:
+    "cli on a terminal clears its progress line before the interrupt is said",
+  ignore: !script,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(
+        `${dir}/m.ts`,
+        "export const hang = () => new Promise(() => {});\n",
+      );
+      const cli = `${Deno.execPath()} run -A ${root}cli/mod.ts`;
+      const command =
+        `${cli} call --local 2 ./m.ts#hang & P=$!; sleep 2; kill -INT $P; wait $P`;
+      const out = await new Deno.Command("script", {
+        args: ["-qec", command, "/dev/null"],
+        cwd: dir,
+        env: { NO_COLOR: "1", COLUMNS: "120" },
+      }).output();
+      const text = new TextDecoder().decode(out.stdout);
+      assert.equal(out.code, 130, text);
+      // Said after the progress line, on the same line, it read
+      // "... call m.ts#hangchopsticks: interrupted; ...".
+      assert.ok(
+        text.includes("\r\x1b[2Kchopsticks: interrupted; closing 2 tunnel(s)"),
+        JSON.stringify(text.slice(-300)),
+      );
+      // deno-lint-ignore no-control-regex
+      assert.doesNotMatch(text.split("interrupted")[1], /\x1b\[2K\[/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   },
 });
