@@ -8,7 +8,8 @@ import { resolve } from "node:path";
 
 /**
  * Maps each host to its local path from `template`. Throws a TypeError,
- * before anything is transferred, when two hosts would write one file.
+ * before anything is transferred, when two hosts would write one file, or
+ * when a host's name cannot be one name in a path (`../x`, `a/b`).
  */
 export function fetchPaths(
   template: string,
@@ -23,6 +24,18 @@ export function fetchPaths(
   const paths = new Map<string, string>();
   const owners = new Map<string, string>();
   for (const host of hosts) {
+    // A name from an inventory could climb out of the directory meant
+    // ("../x") or name another's ("a/."): it is used in a path as one name.
+    if (
+      template.includes("{host}") &&
+      (host.includes("/") || host === "." || host === ".." || host === "")
+    ) {
+      throw new TypeError(
+        `Cannot fetch "${remotePath}" to "${template}": the host name ${
+          JSON.stringify(host)
+        } cannot be put in a local path (it holds a "/" or is "." or "..")`,
+      );
+    }
     const path = template.replaceAll("{host}", host);
     const key = resolve(path);
     const other = owners.get(key);

@@ -18,8 +18,27 @@ Deno.test("fetchPaths() refuses two hosts on one file", () => {
     /hosts "a" and "b" would both write "same.txt"; put \{host\} in the local path/,
   );
   assert.throws(
-    () => fetchPaths("{host}", ["a", "./a"], "/x"),
-    /"a" and "\.\/a"/,
+    () => fetchPaths("{host}.txt", ["a", "./a"], "/x"),
+    /the host name "\.\/a" cannot be put in a local path/,
   );
   assert.throws(() => fetchPaths("", ["a"], "/x"), /template is empty/);
+});
+
+Deno.test("fetchPaths() refuses a host name that is not one name in a path", () => {
+  // out/../evil.txt was written outside out/.
+  for (const host of ["../evil", "a/b", "..", "."]) {
+    assert.throws(
+      () => fetchPaths("out/{host}.txt", ["ok", host], "/x"),
+      (e: Error) =>
+        e instanceof TypeError &&
+        e.message.includes(
+          `the host name ${JSON.stringify(host)} cannot be put in a local path`,
+        ),
+    );
+  }
+  // Without {host}, the name is not in the path.
+  assert.deepEqual([...fetchPaths("one.txt", ["a/b"], "/x")], [[
+    "a/b",
+    "one.txt",
+  ]]);
 });
