@@ -128,6 +128,10 @@ export function start(ch: AgentChannel): void {
     streaming: () => pipes.streaming(),
   };
   channel.onClose(() => {
+    // Calls still running see their signal abort as the agent ends (their
+    // abort listeners run now; what those start may be cut short).
+    for (const cancellation of running.values()) cancellation.abort();
+    running.clear();
     pipes.close();
     return files.dropAll();
   });
@@ -143,7 +147,7 @@ export function start(ch: AgentChannel): void {
       case Msg.Ping:
         return send([Msg.Pong]);
       case Msg.Call:
-        return run(id, message[2] as Target, message[3]);
+        return run(id, message[2] as Target, message[3], mayHoldBytes(body));
       case Msg.Load:
         if (typeof message[1] !== "string") return;
         return void load(message[1]).catch(() => {});
@@ -163,6 +167,15 @@ export function start(ch: AgentChannel): void {
   }]);
 }
 
+/**
+ * Whether a message may hold msgpack bin (byte arrays, which fromWire then
+ * copies out of it): a head byte 0xc4-0xc6 anywhere (other bytes may be
+ * those too: the copy is then looked for in vain).
+ */
+function mayHoldBytes(body: Uint8Array): boolean {
+  return body.includes(0xc4) || body.includes(0xc5) || body.includes(0xc6);
+}
+
 function send(message: unknown[]): void {
   channel.send(Kind.Msg, encoder.encode(message));
 }
@@ -174,11 +187,16 @@ function send(message: unknown[]): void {
  * answered at once too, so that its reply goes out with the write that
  * ends the turn (see the bootstrap's read loop).
  */
-function run(id: number, target: Target, wireArgs: unknown): void {
+function run(
+  id: number,
+  target: Target,
+  wireArgs: unknown,
+  hasBytes: boolean,
+): void {
   const cancellation = new Cancellation();
   running.set(id, cancellation);
   const call = (fn: Callable) => {
-    const args = fromWire(wireArgs) as unknown[];
+    const args = fromWire(wireArgs, hasBytes) as unknown[];
     return storage.run(cancellation, () => fn(...args));
   };
   let outcome: unknown;

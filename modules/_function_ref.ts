@@ -97,7 +97,7 @@ async function moduleExport(fn: AnyFunction): Promise<FunctionTarget> {
     throw new TypeError(
       `Cannot call ${
         describe(fn)
-      } from ${url}: it is not exported; export it (closures and inner functions cannot be sent)`,
+      } from ${url}: it is not exported; export it (closures, inner functions and methods cannot be sent: export a function that calls the method)`,
     );
   }
   return { kind: "module", file, name };

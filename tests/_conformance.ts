@@ -15,6 +15,8 @@ import {
 import * as facts from "../facts.ts";
 import {
   add,
+  bigAndSmall,
+  bytesLayout,
   echo,
   exitNow,
   fail,
@@ -178,6 +180,26 @@ export function conformance(
     assert.equal(back.cyclic.self, back.cyclic, "a cycle stays a cycle");
   });
 
+  test("byte arrays arrive with buffers of their own, both ways", async () => {
+    // They were views into the message they came in: a small one kept a
+    // big message alive, and its buffer held the other values' bytes.
+    await using tun = make();
+    const big = new Uint8Array(1 << 20);
+    assert.deepEqual(
+      await tun.call(bytesLayout, big, new Uint8Array([1, 2])),
+      [[1 << 20, 1 << 20, 0], [2, 2, 0]],
+    );
+    for (const marked of [false, true]) {
+      const { blob, tag } = await tun.call(bigAndSmall, 1 << 20, marked);
+      assert.equal(blob.buffer.byteLength, 1 << 20, `marked: ${marked}`);
+      assert.deepEqual(
+        [...new Uint8Array(tag.buffer)],
+        [7],
+        `marked: ${marked}`,
+      );
+    }
+  });
+
   test("unsendable values are refused with their path; the tunnel stays usable", async () => {
     await using tun = make();
     await assert.rejects(
@@ -268,8 +290,15 @@ export function conformance(
       const error = await tun.call(readText, "/etc/hostname").catch((e) => e);
       assert.ok(error instanceof RemoteError, String(error));
       assert.equal(error.remoteName, "NotCapable");
+      // Deno's advice (a flag to run again with) is replaced by the
+      // tunnel's option that grants it.
+      assert.match(
+        error.message,
+        /^Requires read access to "\/etc\/hostname", grant it with the tunnel's permissions option \(\{ read: \[\.\.\.\] \} or \{ read: true \}\)/,
+      );
       const env = await tun.call(Deno.env.toObject).catch((e) => e);
       assert.equal(env.remoteName, "NotCapable");
+      assert.match(env.message, /\{ env: true \}/);
     } finally {
       await tun.call(Deno.remove, dir, { recursive: true }).catch(() => {});
     }

@@ -130,6 +130,21 @@ Deno.test("put() refuses a mode that is not permission bits before an agent star
       String(value),
     );
   }
+  // Written in decimal: 644 is 0o1204 (sticky, owner write-only). The
+  // sticky bit is refused, naming the mode meant; setuid is not.
+  await assert.rejects(
+    tun.put("deno.json", "/tmp/never-written", { mode: 644 }),
+    (e: Error) =>
+      e instanceof RangeError &&
+      e.message.includes(
+        "mode 644: expected permission bits without the sticky bit",
+      ) &&
+      e.message.endsWith("644 is 0o1204: did you mean 0o644?"),
+  );
+  await assert.rejects(
+    tun.put("deno.json", "/tmp/never-written", { mode: 0o1755 }),
+    (e: Error) => e instanceof RangeError && /sticky bit/.test(e.message),
+  );
   assert.equal(tun.spawned, 0, "no agent was started");
 });
 
@@ -138,7 +153,12 @@ Deno.test("tunnel options: liveness is false or an interval and a timeout in mil
     const [value, kind, named] of [
       [{ interval: -5, timeout: 1000 }, RangeError, "liveness.interval -5"],
       [{ interval: 100, timeout: 2 ** 40 }, RangeError, "liveness.timeout"],
-      [{ interval: 100 }, TypeError, "liveness.timeout null"],
+      // It said "liveness.timeout null", of a timeout not given.
+      [
+        { interval: 100 },
+        TypeError,
+        "liveness.timeout undefined: expected a number of milliseconds: give both interval and timeout",
+      ],
       [{ interval: "1s", timeout: 1000 }, TypeError, 'liveness.interval "1s"'],
       [true, TypeError, "liveness true"],
       [{ interval: 0, timeout: 0 }, RangeError, "a timeout longer"],

@@ -16,6 +16,7 @@ import {
   abortedAfter,
   add,
   listAsTemporary,
+  markOnAbort,
   pid,
   sleep,
   waitForCancel,
@@ -47,6 +48,32 @@ Deno.test("a cancelled call aborts the remote function's signal and kills the co
     assert.ok(await gone([state.pid]), "the command it started was killed");
     assert.equal(await other, false, "the other call's signal did not abort");
     assert.equal(await tun.call(add, 1, 1), 2, "the tunnel stays usable");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("closing a tunnel aborts the signal of each call still running on its agent", async () => {
+  // Nothing aborted them: an abort listener's cleanup never ran on close.
+  const dir = await Deno.makeTempDir();
+  try {
+    const tun = new Local("closing");
+    const files = [`${dir}/a`, `${dir}/b`];
+    const calls = files.map((f) => tun.call(markOnAbort, f).catch((e) => e));
+    const deadline = Date.now() + 10_000;
+    const read = (f: string) => Deno.readTextFile(f).catch(() => "");
+    while ((await Promise.all(files.map(read))).some((t) => t !== "running")) {
+      assert.ok(Date.now() < deadline, "the calls did not start");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await tun.close();
+    for (const call of await Promise.all(calls)) {
+      assert.ok(call instanceof ConnectionLostError, String(call));
+    }
+    assert.deepEqual(await Promise.all(files.map(read)), [
+      "aborted",
+      "aborted",
+    ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

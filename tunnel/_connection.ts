@@ -654,15 +654,16 @@ export class Connection {
 
   #onMessage(body: Uint8Array): void {
     let message: unknown;
+    let hasBytes: boolean;
     try {
       // Checked first: a few bytes must not make the decoder allocate much.
-      checkMsgpack(body, MAX_DEPTH + 8);
+      hasBytes = checkMsgpack(body, MAX_DEPTH + 8);
       message = this.#decoder.decode(body);
     } catch (e) {
       throw new ProtocolError(this.host, `invalid msgpack: ${e}`);
     }
     try {
-      this.#dispatch(message);
+      this.#dispatch(message, hasBytes);
     } catch (e) {
       // Anything else a message makes go wrong here is the agent's doing
       // too (a value that code reading it did not expect): the tunnel ends
@@ -676,7 +677,7 @@ export class Connection {
     }
   }
 
-  #dispatch(message: unknown): void {
+  #dispatch(message: unknown, hasBytes: boolean): void {
     if (!Array.isArray(message)) {
       throw new ProtocolError(this.host, "a message is not an array");
     }
@@ -699,7 +700,7 @@ export class Connection {
     if (!pending) return; // a late reply to a call cancelled here
     let value: unknown;
     try {
-      value = fromWire(message[2]);
+      value = fromWire(message[2], hasBytes);
     } catch (e) {
       // Still pending: the end of the connection rejects it with this.
       throw new ProtocolError(this.host, `a bad value: ${e}`);
@@ -768,6 +769,14 @@ export class Connection {
     e.message = printableText(fix(e.message));
     e.stack = printableText(fix(String(e.stack ?? "")));
     e.message += importer(e);
+    if (e.name === "NotCapable") {
+      // Deno's advice is for its command line; here the tunnel grants.
+      e.message = e.message.replace(
+        /run again with the --allow-([a-z]+) flag/,
+        (_, name) =>
+          `grant it with the tunnel's permissions option ({ ${name}: [...] } or { ${name}: true })`,
+      );
+    }
     cleanHeldErrors(e);
     return new RemoteError(
       this.host,
@@ -863,6 +872,8 @@ function cleanHeldErrors(error: Error): void {
  * size. At most MAX_REMOTE_TEXT characters and 10,000 items are looked at.
  */
 function describe(value: unknown): string {
+  // A string is the text itself (cut later, saying how much was cut).
+  if (typeof value === "string") return value;
   let items = 10_000;
   let left = MAX_REMOTE_TEXT;
   const walk = (v: unknown, open: Set<unknown>): string => {

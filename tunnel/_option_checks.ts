@@ -70,7 +70,7 @@ export function checkCount(name: string, value: unknown): number | undefined {
   return value;
 }
 
-/** Checks a file's `mode`: permission bits, a whole number to 0o7777. */
+/** Checks a file's `mode`: permission bits, a whole number to 0o7777, no sticky bit. */
 export function checkMode(value: unknown): number | undefined {
   if (value === undefined) return undefined;
   const expected =
@@ -78,6 +78,19 @@ export function checkMode(value: unknown): number | undefined {
   if (typeof value !== "number") refuse("mode", value, expected, false);
   if (!(Number.isInteger(value) && value >= 0 && value <= 0o7777)) {
     refuse("mode", value, expected, true);
+  }
+  // The sticky bit means nothing on a file; a mode written in decimal by
+  // mistake (644 is 0o1204: owner write-only) nearly always has it.
+  if (value & 0o1000) {
+    const meant = /^[0-7]{3}$/.test(String(value))
+      ? `; ${value} is 0o${value.toString(8)}: did you mean 0o${value}?`
+      : "";
+    refuse(
+      "mode",
+      value,
+      `permission bits without the sticky bit (0o1000, which means nothing on a file)${meant}`,
+      true,
+    );
   }
   return value;
 }
@@ -99,7 +112,15 @@ export function checkLiveness(value: unknown): void {
   const { interval, timeout } = value as Record<string, unknown>;
   for (const [name, ms] of [["interval", interval], ["timeout", timeout]]) {
     // Both are needed: a missing one would make the checks never run.
-    checkMilliseconds(`liveness.${name}`, ms ?? null);
+    if (ms === undefined) {
+      refuse(
+        `liveness.${name}`,
+        ms,
+        "a number of milliseconds: give both interval and timeout (by default { interval: 15000, timeout: 60000 })",
+        false,
+      );
+    }
+    checkMilliseconds(`liveness.${name}`, ms);
   }
   // A ping needs time to be answered before the agent counts as lost.
   if (

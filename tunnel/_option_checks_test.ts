@@ -34,8 +34,8 @@ Deno.test("checkCount() takes whole numbers from 0", () => {
 
 Deno.test("checkMode() takes permission bits and says to write them in octal", () => {
   assert.equal(checkMode(0), 0);
-  assert.equal(checkMode(0o7777), 0o7777);
-  for (const bad of [-1, 0o10000, 6.5]) {
+  assert.equal(checkMode(0o6777), 0o6777);
+  for (const bad of [-1, 0o10000, 6.5, 0o7777, 0o1000]) {
     assert.throws(() => checkMode(bad), RangeError);
   }
   assert.throws(() => checkMode("644"), /mode "644": .*such as 0o644/);

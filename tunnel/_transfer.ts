@@ -80,7 +80,9 @@ export interface TransferOptions {
 export interface PutOptions extends TransferOptions {
   /**
    * Permission bits of the new file, from 0 to 0o7777, written in octal
-   * (`0o644`, not `644` or `"644"`). Default: those of the local file.
+   * (`0o644`, not `644` or `"644"`), without the sticky bit (0o1000, which
+   * a mode written in decimal by mistake nearly always has: it is
+   * refused). Default: those of the local file.
    */
   mode?: number;
 }

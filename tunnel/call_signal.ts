@@ -10,7 +10,8 @@ const never = new AbortController().signal;
 /**
  * The signal of the call being served, inside a function running on an
  * agent: it aborts when the controller cancels the call (its `AbortSignal`
- * fired or its `timeout` passed) or the tunnel closes. Pass it on to long
+ * fired or its `timeout` passed) or the tunnel closes (then as the agent
+ * ends: its listeners run, what they start may be cut short). Pass it on to long
  * work (`fetch`, timers); `Deno.Command`s started during the call get it
  * automatically unless they are given a signal of their own, so they are
  * killed on cancel. Outside an agent it is a signal that never aborts.

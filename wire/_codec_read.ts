@@ -18,8 +18,12 @@ import {
 /**
  * Rebuilds a value from a tree decoded by a plain msgpack `Decoder`. A tree
  * without a root marker is plain data: it is returned as itself, without
- * being walked. A marked tree is checked and rebuilt (plain arrays and plain
- * objects in place).
+ * being walked (but to copy its byte arrays, with `hasBytes`). A marked tree
+ * is checked and rebuilt (plain arrays and plain objects in place).
+ *
+ * Byte arrays come out of the decoder as views into the message they came
+ * in: each is copied into a buffer of its own, so that a small one does not
+ * keep a big message alive and its `buffer` holds its bytes alone.
  *
  * @example Usage
  * ```ts
@@ -30,6 +34,8 @@ import {
  * ```
  *
  * @param tree The decoded tree.
+ * @param hasBytes Whether a plain tree may hold byte arrays (as
+ * `checkMsgpack` tells): they are copied. (A marked tree's always are.)
  * @returns The value it stands for.
  * @throws {TypeError} The tree is malformed: an unknown or misplaced marker,
  * a node of the wrong shape, a `__proto__` key, a bad regular expression.
@@ -38,8 +44,10 @@ import {
  * reference to an object not yet seen, a byte length that is not a multiple
  * of the element size.
  */
-export function fromWire(tree: unknown): unknown {
-  if (!Array.isArray(tree) || !(tree[0] instanceof ExtData)) return tree;
+export function fromWire(tree: unknown, hasBytes = false): unknown {
+  if (!Array.isArray(tree) || !(tree[0] instanceof ExtData)) {
+    return hasBytes ? ownBytes(tree) : tree;
+  }
   if (tree.length !== 2 || markerOf(tree[0]) !== Marker.ROOT) {
     throw malformed("the root node is not [ROOT, body]");
   }
@@ -67,8 +75,9 @@ function read(node: unknown, objects: unknown[], depth: number): unknown {
     throw malformed(`marker ${type} cannot stand alone`);
   }
   if (node instanceof Uint8Array) {
-    objects.push(node);
-    return node;
+    const own = node.slice();
+    objects.push(own);
+    return own;
   }
   if (Array.isArray(node)) {
     if (node[0] instanceof ExtData) {
@@ -92,6 +101,28 @@ function read(node: unknown, objects: unknown[], depth: number): unknown {
     record[key] = read(record[key], objects, depth + 1);
   }
   return record;
+}
+
+/**
+ * Copies each byte array of a plain decoded tree (arrays and plain objects,
+ * no shared references) into a buffer of its own, in place.
+ */
+function ownBytes(tree: unknown): unknown {
+  if (tree instanceof Uint8Array) return tree.slice();
+  const open: unknown[] = [tree];
+  while (open.length > 0) {
+    const node = open.pop();
+    if (typeof node !== "object" || node === null || node instanceof ExtData) {
+      continue;
+    }
+    const record = node as Record<string, unknown>;
+    for (const key of Array.isArray(node) ? node.keys() : Object.keys(node)) {
+      const value = record[key];
+      if (value instanceof Uint8Array) record[key] = value.slice();
+      else if (typeof value === "object" && value !== null) open.push(value);
+    }
+  }
+  return tree;
 }
 
 /** Rebuilds a node `[ext, ...fields]`. */

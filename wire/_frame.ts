@@ -204,15 +204,18 @@ function headSize(b: number): [number, number] {
  * @example Usage
  * ```ts
  * import { checkMsgpack } from "./_frame.ts";
- * checkMsgpack(new Uint8Array([0x91, 0x01]), 10); // [1]: fine
+ * checkMsgpack(new Uint8Array([0x91, 0x01]), 10); // [1]: fine, false
  * ```
  *
  * @param bytes One message.
  * @param maxDepth The most containers one value may be nested in.
+ * @returns Whether the value holds binary data (msgpack bin): decoded, it is
+ * a view into `bytes` (see `fromWire`'s `hasBytes`).
  * @throws {FrameError} The bytes are not one msgpack value, are nested too
  * deep, or claim more items than they hold.
  */
-export function checkMsgpack(bytes: Uint8Array, maxDepth: number): void {
+export function checkMsgpack(bytes: Uint8Array, maxDepth: number): boolean {
+  let binary = false;
   const end = bytes.length;
   const view = new DataView(bytes.buffer, bytes.byteOffset, end);
   // Items still to read in each open container; the bottom is the value.
@@ -250,6 +253,7 @@ export function checkMsgpack(bytes: Uint8Array, maxDepth: number): void {
     }
     const [fixed, field] = headSize(b);
     if (fixed < 0) throw bad(`byte 0x${b.toString(16)} starts no value`);
+    if (b >= 0xc4 && b <= 0xc6) binary = true;
     if (at + field > end) throw bad("it ends inside a header");
     const length = field === 0
       ? 0
@@ -262,6 +266,7 @@ export function checkMsgpack(bytes: Uint8Array, maxDepth: number): void {
     if (at > end) throw bad("a value runs past the end");
   }
   if (at !== end) throw bad(`${end - at} bytes follow the value`);
+  return binary;
 }
 
 function bad(detail: string): FrameError {

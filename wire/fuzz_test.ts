@@ -54,3 +54,25 @@ Deno.test("checkMsgpack() refuses truncation, trailing bytes and the unused byte
     /past/,
   );
 });
+
+Deno.test("checkMsgpack() tells whether a message holds binary data", () => {
+  // [1, "a"], then [1, bin 8 of 2 bytes], and a bin 16 and 32 in a map.
+  assert.equal(
+    checkMsgpack(new Uint8Array([0x92, 0x01, 0xa1, 0x61]), 4),
+    false,
+  );
+  assert.equal(
+    checkMsgpack(new Uint8Array([0x92, 0x01, 0xc4, 0x02, 9, 9]), 4),
+    true,
+  );
+  assert.equal(
+    checkMsgpack(new Uint8Array([0x81, 0xa1, 0x62, 0xc5, 0x00, 0x01, 9]), 4),
+    true,
+  );
+  assert.equal(
+    checkMsgpack(new Uint8Array([0x91, 0xc6, 0, 0, 0, 1, 9]), 4),
+    true,
+  );
+  // 0xc4 inside a string is no bin.
+  assert.equal(checkMsgpack(new Uint8Array([0xa1, 0xc4]), 4), false);
+});
