@@ -27,6 +27,7 @@ import { bounded } from "./_bounded.ts";
 import { unlessAborted } from "../tunnel/_transfer.ts";
 import { fetchPaths } from "./_fetch_paths.ts";
 import { sshTunnel } from "./_ssh.ts";
+import { locateFunction } from "../modules/_function_ref.ts";
 
 /** A group, or a tunnel as a one-host group. */
 export type HostSet = Group | BaseTunnel;
@@ -328,11 +329,15 @@ export class Group implements AsyncDisposable, Iterable<BaseTunnel> {
    * @param predicate An exported function, called with no arguments.
    * @param options `exclude`, and options of the call.
    * @returns A group of this group's kind, sharing its tunnels.
+   * @throws {TypeError} When `predicate` cannot be called on a host (a
+   * closure, a function no module exports), before any host starts: every
+   * host would fail, and the group would be empty.
    */
   async filter(
     predicate: () => unknown,
     options: FilterOptions = {},
   ): Promise<this> {
+    await locateFunction(predicate);
     const result = await this.callWith(options, predicate);
     const exclude = Boolean(options.exclude);
     return this.#derive(this.#tunnels.filter((tunnel) => {

@@ -414,6 +414,15 @@ Deno.test("Group set operations keep the left side's kind and share tunnels", ()
   assert.ok(!(right.union(left) instanceof Fleet));
 });
 
+Deno.test("Group.filter() refuses a predicate it cannot call before any host starts, where it gave an empty group", async () => {
+  await using group = new Group(locals("f1", "f2"));
+  await assert.rejects(
+    () => group.filter(() => true),
+    (e: Error) => e instanceof TypeError && /export it/.test(e.message),
+  );
+  assert.deepEqual(group.tunnels.filter((t) => t.connected), []);
+});
+
 Deno.test("Group.filter() keeps the hosts where the predicate is truthy, or falsy with exclude", async () => {
   const web = (name: string) => new Local(name, { env: { ROLE: "web" } });
   const tunnels: BaseTunnel[] = [
