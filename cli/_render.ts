@@ -23,12 +23,21 @@ export interface Screen {
 const paint = (on: boolean, code: number, text: string) =>
   on ? `\x1b[${code}m${text}\x1b[0m` : text;
 
+/**
+ * A host's name as printed: names come from the command line or an
+ * inventory file, and a tab or an escape sequence in one would break the
+ * tab-separated lines or reach the terminal.
+ */
+function hostName(host: string): string {
+  return escapeControls(host);
+}
+
 /** `host<TAB>ok<TAB>value` or `host<TAB>failed<TAB>Name: message` lines. */
 export function renderPlain(outcomes: Outcome[]): string {
   return outcomes.map((o) =>
     o.ok
-      ? `${o.host}\tok\t${formatValue(o.value)}\n`
-      : `${o.host}\tfailed\t${formatValue(o.error.toString())}\n`
+      ? `${hostName(o.host)}\tok\t${formatValue(o.value)}\n`
+      : `${hostName(o.host)}\tfailed\t${formatValue(o.error.toString())}\n`
   ).join("");
 }
 
@@ -54,7 +63,7 @@ export function renderJson(
 export function renderTable(outcomes: Outcome[], screen: Screen): string {
   const hostWidth = Math.min(
     30,
-    Math.max(4, ...outcomes.map((o) => o.host.length)),
+    Math.max(4, ...outcomes.map((o) => hostName(o.host).length)),
   );
   const fixed = hostWidth + 2 + 6 + 2 + 8 + 2;
   const rest = Math.max(10, screen.columns - fixed - 1);
@@ -72,7 +81,7 @@ export function renderTable(outcomes: Outcome[], screen: Screen): string {
     const text = o.ok
       ? formatValue(o.value)
       : escapeControls(oneLine(o.error.toString()));
-    out += row(o.host, status, seconds(o.ms), text);
+    out += row(hostName(o.host), status, seconds(o.ms), text);
   }
   return out;
 }
@@ -82,7 +91,9 @@ export function renderBlocks(outcomes: Outcome[], screen: Screen): string {
   let out = "";
   for (const o of outcomes) {
     const status = paint(screen.color, o.ok ? 32 : 31, o.ok ? "ok" : "failed");
-    out += `${paint(screen.color, 1, o.host)}  ${status}  ${seconds(o.ms)}\n`;
+    out += `${paint(screen.color, 1, hostName(o.host))}  ${status}  ${
+      seconds(o.ms)
+    }\n`;
     if (!o.ok) {
       const text = escapeControls(oneLine(o.error.toString()));
       out += `  ${truncate(text, screen.columns - 3)}\n`;

@@ -255,3 +255,27 @@ Deno.test("what an agent returns or throws cannot drive the terminal through the
     assert.equal(controls, null, JSON.stringify(text));
   }
 });
+
+Deno.test("host names are printed with their control characters escaped: a tab from an inventory breaks no line", () => {
+  const odd: Outcome[] = [
+    { host: "web\t1", ok: true, value: 1, ms: 1 },
+    {
+      host: "db\x1b[2J",
+      ok: false,
+      error: new ErrorResult("db", remote),
+      ms: 1,
+    },
+  ];
+  assert.equal(renderPlain(odd).split("\n")[0], "web\\u00091\tok\t1");
+  for (
+    const text of [
+      renderPlain(odd),
+      renderTable(odd, screen),
+      renderBlocks(odd, screen),
+    ]
+  ) {
+    // deno-lint-ignore no-control-regex
+    assert.doesNotMatch(text.replaceAll("\t", ""), /[\x00-\x09\x0b-\x1f]/);
+  }
+  assert.equal(renderPlain(odd).split("\n")[0].split("\t").length, 3);
+});

@@ -247,6 +247,9 @@ function hostOptions(v: Values, fail: Fail): HostOptions {
     }
     sshOptions[option.slice(0, at)] = option.slice(at + 1);
   }
+  if (v.deno === "") {
+    throw fail('--deno is empty: give a path, "deno" (on PATH) or "upload"');
+  }
   const port = integer(v.port, "--port", fail);
   if (port !== undefined && port > 65535) {
     throw fail(`--port ${port} is not a port number`);

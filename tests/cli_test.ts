@@ -334,6 +334,8 @@ Deno.test("cli usage errors exit 2 with a clear message", async () => {
       /--user is for SSH hosts: local hosts do not use it/,
     ],
     [["facts", "--local", "1", "--port", "2222"], /--port is for SSH hosts/],
+    // It was taken, and every host failed with "deno not found:;".
+    [["facts", "--local", "1", "--deno", ""], /--deno is empty/],
     [
       ["facts", "--transport", "local", "--hosts", "a", "--identity", "k"],
       /--identity is for SSH hosts/,
