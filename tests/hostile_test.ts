@@ -974,6 +974,26 @@ Deno.test("hostile agents: values that are cheap to send but costly to read, or 
   );
 
   await t.step(
+    "an ext type outside a marked value is refused: it reached the program as msgpack's own object",
+    async () => {
+      for (
+        const value of [[1, ext(42)], ext(3), { a: ext(7) }]
+      ) {
+        const tun = new Hostile("reply", [1, null, value], {
+          output: () => {},
+        });
+        await tun.connect();
+        await settles(
+          tun,
+          () => tun.call(add, 1, 2),
+          ProtocolError,
+          /an ext type outside a marked value/,
+        );
+      }
+    },
+  );
+
+  await t.step(
     "escape sequences in what an agent throws do not reach a terminal when the error is printed",
     async () => {
       // OSC title, BEL, CSI clear screen: console.error(e) or an uncaught

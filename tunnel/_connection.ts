@@ -12,7 +12,7 @@ import {
   RemoteError,
   TimeoutError,
 } from "../errors.ts";
-import { fromWire, MAX_DEPTH, toWire } from "../wire/_codec.ts";
+import { fromWire, isMarked, MAX_DEPTH, toWire } from "../wire/_codec.ts";
 import {
   CHUNK,
   handshakeMarker,
@@ -22,7 +22,7 @@ import {
   tooBig,
   WINDOW,
 } from "../wire/_protocol.ts";
-import { checkMsgpack } from "../wire/_frame.ts";
+import { checkMsgpack, type MessageShape } from "../wire/_frame.ts";
 import { ModuleServer } from "../modules/_module_server.ts";
 import { agentImportMap, currentProject } from "../modules/_import_map.ts";
 import type { FunctionTarget } from "../modules/_function_ref.ts";
@@ -654,16 +654,16 @@ export class Connection {
 
   #onMessage(body: Uint8Array): void {
     let message: unknown;
-    let hasBytes: boolean;
+    let shape: MessageShape;
     try {
       // Checked first: a few bytes must not make the decoder allocate much.
-      hasBytes = checkMsgpack(body, MAX_DEPTH + 8);
+      shape = checkMsgpack(body, MAX_DEPTH + 8);
       message = this.#decoder.decode(body);
     } catch (e) {
       throw new ProtocolError(this.host, `invalid msgpack: ${e}`);
     }
     try {
-      this.#dispatch(message, hasBytes);
+      this.#dispatch(message, shape);
     } catch (e) {
       // Anything else a message makes go wrong here is the agent's doing
       // too (a value that code reading it did not expect): the tunnel ends
@@ -677,11 +677,23 @@ export class Connection {
     }
   }
 
-  #dispatch(message: unknown, hasBytes: boolean): void {
+  #dispatch(message: unknown, shape: MessageShape): void {
     if (!Array.isArray(message)) {
       throw new ProtocolError(this.host, "a message is not an array");
     }
     const [type, id] = message;
+    // An ext type is a marker of a value tree, and only a reply's marked
+    // value holds one: elsewhere it would reach the program as msgpack's
+    // own objects (an ExtData, or a Date from its timestamp type).
+    if (
+      shape.exts &&
+      !((type === Msg.Ok || type === Msg.Err) && isMarked(message[2]))
+    ) {
+      throw new ProtocolError(
+        this.host,
+        "a message holds an ext type outside a marked value",
+      );
+    }
     if (type === Msg.Ready) {
       this.#readyNow = true;
       return this.#ready.resolve();
@@ -700,7 +712,7 @@ export class Connection {
     if (!pending) return; // a late reply to a call cancelled here
     let value: unknown;
     try {
-      value = fromWire(message[2], hasBytes);
+      value = fromWire(message[2], shape.bytes);
     } catch (e) {
       // Still pending: the end of the connection rejects it with this.
       throw new ProtocolError(this.host, `a bad value: ${e}`);

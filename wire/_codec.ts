@@ -28,7 +28,7 @@ export {
   MAX_DEPTH,
   MAX_REGEXP_SOURCE,
 } from "./_codec_markers.ts";
-export { fromWire } from "./_codec_read.ts";
+export { fromWire, isMarked } from "./_codec_read.ts";
 
 const EMPTY = new Uint8Array(0);
 const tag = (type: number): ExtData => new ExtData(type, EMPTY);

@@ -45,14 +45,20 @@ import {
  * of the element size.
  */
 export function fromWire(tree: unknown, hasBytes = false): unknown {
-  if (!Array.isArray(tree) || !(tree[0] instanceof ExtData)) {
-    return hasBytes ? ownBytes(tree) : tree;
-  }
+  if (!isMarked(tree)) return hasBytes ? ownBytes(tree) : tree;
   if (tree.length !== 2 || markerOf(tree[0]) !== Marker.ROOT) {
     throw malformed("the root node is not [ROOT, body]");
   }
   regexpBudget = MAX_REGEXP_SOURCE;
   return read(tree[1], [], 0);
+}
+
+/**
+ * Whether a decoded tree is marked (headed by an ext: the codec's ROOT, to
+ * be checked and rebuilt), rather than plain data.
+ */
+export function isMarked(tree: unknown): tree is [ExtData, ...unknown[]] {
+  return Array.isArray(tree) && tree[0] instanceof ExtData;
 }
 
 /** What is left of MAX_REGEXP_SOURCE for the value being read. */

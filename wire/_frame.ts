@@ -204,18 +204,22 @@ function headSize(b: number): [number, number] {
  * @example Usage
  * ```ts
  * import { checkMsgpack } from "./_frame.ts";
- * checkMsgpack(new Uint8Array([0x91, 0x01]), 10); // [1]: fine, false
+ * checkMsgpack(new Uint8Array([0x91, 0x01]), 10); // [1]: fine, plain
  * ```
  *
  * @param bytes One message.
  * @param maxDepth The most containers one value may be nested in.
- * @returns Whether the value holds binary data (msgpack bin): decoded, it is
- * a view into `bytes` (see `fromWire`'s `hasBytes`).
+ * @returns What the value holds besides plain data: binary data (msgpack
+ * bin: decoded, a view into `bytes`; see `fromWire`'s `hasBytes`), and ext
+ * types (which only a marked value tree may hold).
  * @throws {FrameError} The bytes are not one msgpack value, are nested too
  * deep, or claim more items than they hold.
  */
-export function checkMsgpack(bytes: Uint8Array, maxDepth: number): boolean {
-  let binary = false;
+export function checkMsgpack(
+  bytes: Uint8Array,
+  maxDepth: number,
+): MessageShape {
+  const shape = { bytes: false, exts: false };
   const end = bytes.length;
   const view = new DataView(bytes.buffer, bytes.byteOffset, end);
   // Items still to read in each open container; the bottom is the value.
@@ -253,7 +257,10 @@ export function checkMsgpack(bytes: Uint8Array, maxDepth: number): boolean {
     }
     const [fixed, field] = headSize(b);
     if (fixed < 0) throw bad(`byte 0x${b.toString(16)} starts no value`);
-    if (b >= 0xc4 && b <= 0xc6) binary = true;
+    if (b >= 0xc4 && b <= 0xc6) shape.bytes = true;
+    else if ((b >= 0xc7 && b <= 0xc9) || (b >= 0xd4 && b <= 0xd8)) {
+      shape.exts = true;
+    }
     if (at + field > end) throw bad("it ends inside a header");
     const length = field === 0
       ? 0
@@ -266,7 +273,15 @@ export function checkMsgpack(bytes: Uint8Array, maxDepth: number): boolean {
     if (at > end) throw bad("a value runs past the end");
   }
   if (at !== end) throw bad(`${end - at} bytes follow the value`);
-  return binary;
+  return shape;
+}
+
+/** What a message holds besides plain data (see `checkMsgpack`). */
+export interface MessageShape {
+  /** Binary data (msgpack bin). */
+  bytes: boolean;
+  /** Ext types (fixext, ext 8/16/32). */
+  exts: boolean;
 }
 
 function bad(detail: string): FrameError {

@@ -55,24 +55,23 @@ Deno.test("checkMsgpack() refuses truncation, trailing bytes and the unused byte
   );
 });
 
-Deno.test("checkMsgpack() tells whether a message holds binary data", () => {
-  // [1, "a"], then [1, bin 8 of 2 bytes], and a bin 16 and 32 in a map.
-  assert.equal(
-    checkMsgpack(new Uint8Array([0x92, 0x01, 0xa1, 0x61]), 4),
-    false,
-  );
-  assert.equal(
-    checkMsgpack(new Uint8Array([0x92, 0x01, 0xc4, 0x02, 9, 9]), 4),
-    true,
-  );
-  assert.equal(
-    checkMsgpack(new Uint8Array([0x81, 0xa1, 0x62, 0xc5, 0x00, 0x01, 9]), 4),
-    true,
-  );
-  assert.equal(
-    checkMsgpack(new Uint8Array([0x91, 0xc6, 0, 0, 0, 1, 9]), 4),
-    true,
-  );
+Deno.test("checkMsgpack() tells whether a message holds binary data or ext types", () => {
+  const shape = (...bytes: number[]) => checkMsgpack(new Uint8Array(bytes), 4);
+  // [1, "a"]; [1, bin 8 of 2 bytes]; a bin 16 in a map; a bin 32.
+  assert.deepEqual(shape(0x92, 0x01, 0xa1, 0x61), {
+    bytes: false,
+    exts: false,
+  });
+  assert.deepEqual(shape(0x92, 0x01, 0xc4, 0x02, 9, 9), {
+    bytes: true,
+    exts: false,
+  });
+  assert.equal(shape(0x81, 0xa1, 0x62, 0xc5, 0x00, 0x01, 9).bytes, true);
+  assert.equal(shape(0x91, 0xc6, 0, 0, 0, 1, 9).bytes, true);
   // 0xc4 inside a string is no bin.
-  assert.equal(checkMsgpack(new Uint8Array([0xa1, 0xc4]), 4), false);
+  assert.equal(shape(0xa1, 0xc4).bytes, false);
+  // fixext 1, ext 8, and a timestamp (fixext 4 of type -1).
+  assert.equal(shape(0x91, 0xd4, 0x05, 0x00).exts, true);
+  assert.equal(shape(0xc7, 0x01, 0x05, 0x00).exts, true);
+  assert.equal(shape(0xd6, 0xff, 0, 0, 0, 0).exts, true);
 });
