@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { controlDir } from "../transports/_control_dir.ts";
 import { Docker, Podman, Tunnel } from "../mod.ts";
 import { add } from "./_target.ts";
 import { hosts } from "../tests/_hosts.ts";
@@ -65,9 +66,14 @@ function report(name: string, ms: number, base: string, baseMs: number) {
   const warm = new Tunnel(host, persist);
   await warm.call(add, 1, 2);
   await warm.close();
-  const dir = Deno.env.get("XDG_RUNTIME_DIR") || Deno.env.get("TMPDIR") ||
-    "/tmp";
-  const path = `${dir}/chopsticks-ssh-${Deno.uid()}/%C`;
+  // The master the tunnel left: its socket is named after the tunnel's
+  // ssh options too, so the baseline takes it from the directory.
+  const dir = controlDir();
+  const [path] = [...Deno.readDirSync(dir)]
+    .map((e) => `${dir}/${e.name}`)
+    .sort((a, b) =>
+      Deno.statSync(b).mtime!.getTime() - Deno.statSync(a).mtime!.getTime()
+    );
   const mux = [
     ...sshArgs,
     "-o",

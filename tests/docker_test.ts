@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import {
   ConnectError,
+  ConnectionLostError,
   DENO_MOUNT,
   Docker,
   type DockerOptions,
   type TunnelOptions,
 } from "../mod.ts";
-import { add, pid } from "./fixtures/funcs.ts";
+import { add, pid, spin } from "./fixtures/funcs.ts";
 import { conformance } from "./_conformance.ts";
 import { filesConformance } from "./_files_conformance.ts";
 import {
@@ -95,6 +96,37 @@ hostTest(
     } finally {
       await sh("docker", [...flags, "rm", "-f", name]);
     }
+  },
+);
+
+hostTest(
+  "Docker: the next call after a lost connection starts a fresh container",
+  async (env) => {
+    // The liveness check gives up on an agent that blocks its event loop;
+    // its container ran on under the name the next one takes, and the next
+    // call failed with "already in use", for good.
+    await using box = docker({
+      output: () => {},
+      liveness: { interval: 300, timeout: 2_000 },
+    });
+    // (A container's hostname is its id: pids repeat in a fresh one.)
+    const first = await box.call(Deno.hostname);
+    const lost = await box.call(spin, 30_000).then(() => undefined, (e) => e);
+    assert.ok(lost instanceof ConnectionLostError, String(lost));
+    assert.equal(await box.call(add, 2, 3), 5);
+    assert.notEqual(await box.call(Deno.hostname), first);
+    const ps = await sh("docker", [
+      ...env.docker.globalFlags,
+      "ps",
+      "-a",
+      "--format",
+      "{{.Names}}",
+    ]);
+    assert.equal(
+      ps.stdout.split("\n").filter((n) => n === box.host).length,
+      1,
+      ps.stdout,
+    );
   },
 );
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ConnectError, Ssh, Tunnel, type TunnelOptions } from "../mod.ts";
 import * as facts from "../facts.ts";
 import { add } from "./fixtures/funcs.ts";
+import { controlDir } from "../transports/_control_dir.ts";
 import { capture, conformance } from "./_conformance.ts";
 import { filesConformance } from "./_files_conformance.ts";
 import { hosts, type HostsEnv, hostTest, sh, skipReason } from "./_hosts.ts";
@@ -127,10 +128,7 @@ hostTest(
 hostTest(
   "SSH: controlPersist shares one connection through a private socket",
   async (env) => {
-    const uid = Deno.uid();
-    const dir = `${
-      Deno.env.get("XDG_RUNTIME_DIR") || Deno.env.get("TMPDIR") || "/tmp"
-    }/chopsticks-ssh-${uid}`;
+    const dir = controlDir();
     await stopMaster(env, dir);
     const first = ssh("local-ssh", { controlPersist: 30 });
     const start = performance.now();
@@ -226,18 +224,60 @@ hostTest(
   },
 );
 
+hostTest(
+  'SSH: a strict tunnel never rides on a master connection that hostKeys "off" opened',
+  async (env) => {
+    const dir = controlDir();
+    const known = await Deno.makeTempFile();
+    await stopMaster(env, dir);
+    try {
+      // This host's key is not in `known`: a strict tunnel is refused.
+      const strict = () =>
+        ssh("local-ssh", {
+          sshOptions: { UserKnownHostsFile: known },
+          controlPersist: 30,
+        });
+      const alone = strict();
+      const refused = await alone.connect().then(() => undefined, (e) => e);
+      await alone.close();
+      assert.ok(refused instanceof ConnectError, String(refused));
+      const off = ssh("local-ssh", { hostKeys: "off", controlPersist: 30 });
+      assert.equal(await off.call(add, 1, 1), 2);
+      await off.close();
+      // The master "off" left open shared %C with it: it connected.
+      const after = strict();
+      const error = await after.connect().then(() => undefined, (e) => e);
+      await after.close();
+      assert.ok(error instanceof ConnectError, String(error));
+      assert.match(error.message, /host key .* is not known/);
+    } finally {
+      await stopMaster(env, dir);
+      await Deno.remove(known);
+    }
+  },
+);
+
 async function uidOf(user: string): Promise<number> {
   return Number((await sh("id", ["-u", user])).stdout);
 }
 
+/** Stops every master connection with a socket in `dir`. */
 async function stopMaster(env: HostsEnv, dir: string): Promise<void> {
-  await sh("ssh", [
-    "-F",
-    env.ssh.config,
-    "-o",
-    `ControlPath=${dir}/%C`,
-    "-O",
-    "exit",
-    "local-ssh",
-  ]);
+  let sockets: string[] = [];
+  try {
+    sockets = [...Deno.readDirSync(dir)].map((e) => `${dir}/${e.name}`);
+  } catch {
+    // No directory yet: no master.
+  }
+  for (const socket of sockets) {
+    await sh("ssh", [
+      "-F",
+      env.ssh.config,
+      "-o",
+      `ControlPath=${socket}`,
+      "-O",
+      "exit",
+      "local-ssh",
+    ]);
+  }
 }

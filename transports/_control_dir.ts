@@ -2,6 +2,10 @@
  * A private directory for ssh's ControlMaster sockets, made once per
  * process: `$XDG_RUNTIME_DIR/chopsticks-ssh-<uid>` (or under `$TMPDIR` or
  * `/tmp`), mode 0700, refused if another user owns it or others can use it.
+ * A socket's path is at most 104 bytes (macOS) or 108 (Linux), and ssh
+ * adds a random suffix while it makes one, to a name of 53 characters
+ * here: a base longer than 32 (macOS's `TMPDIR` is about 49) gives way to
+ * `/tmp`.
  *
  * @module
  */
@@ -12,9 +16,10 @@ let made: string | undefined;
 export function controlDir(): string {
   if (made !== undefined) return made;
   const uid = Deno.uid() ?? 0;
-  const base = Deno.env.get("XDG_RUNTIME_DIR") || Deno.env.get("TMPDIR") ||
+  const given = Deno.env.get("XDG_RUNTIME_DIR") || Deno.env.get("TMPDIR") ||
     "/tmp";
-  const dir = `${base}/chopsticks-ssh-${uid}`;
+  const base = given.replace(/\/+$/, "");
+  const dir = `${base.length <= 32 ? base : "/tmp"}/chopsticks-ssh-${uid}`;
   try {
     Deno.mkdirSync(dir, { mode: 0o700 });
   } catch (e) {

@@ -68,11 +68,15 @@ export function hostKeyRules(
   port: number | undefined,
 ): HintRule[] {
   const scan = `ssh-keyscan${port === undefined ? "" : ` -p ${port}`} ${host}`;
+  // known_hosts records a host on another port than 22 as [host]:port.
+  const recorded = port === undefined || port === 22
+    ? host
+    : `'[${host}]:${port}'`;
   if (tail.some((l) => lineMatches(CHANGED, l))) {
     return [{
       pattern: new RegExp(`${CHANGED.source}|${REFUSED.source}`),
       hint:
-        `the host key of "${host}" has CHANGED since it was recorded in known_hosts, so ssh refuses it (hostKeys "accept-new" too): this may be an attack; if the host was reinstalled, check its new key, remove the old one (ssh-keygen -R ${host}) and add the new one`,
+        `the host key of "${host}" has CHANGED since it was recorded in known_hosts, so ssh refuses it (hostKeys "accept-new" too): this may be an attack; if the host was reinstalled, check its new key, remove the old one (ssh-keygen -R ${recorded}) and add the new one`,
       permanent: true,
     }];
   }

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import type { ConnectError } from "../errors.ts";
 import { BaseTunnel, type TunnelOptions } from "../tunnel/base_tunnel.ts";
 import type { SpawnSpec } from "../tunnel/_connection.ts";
@@ -196,6 +197,7 @@ export class Tunnel extends BaseTunnel {
   #password: PasswordSource | undefined;
   #step: SudoStep | undefined;
   #controlPersist: number | undefined;
+  #controlTag: string;
   #port: number | undefined;
   #warning: (() => void) | undefined;
 
@@ -239,6 +241,13 @@ export class Tunnel extends BaseTunnel {
     }
     this.#controlPersist = c;
     this.#args = sshArgs(host, options);
+    // %C names the host, port and users only: a tunnel shares a master
+    // connection only with tunnels that give ssh the same options (a strict
+    // one rode on a master that hostKeys "off" had opened, its key never
+    // checked; another identity or ProxyJump would ride on it too).
+    this.#controlTag = createHash("sha256")
+      .update(JSON.stringify([this.#ssh, this.#args])).digest("hex")
+      .slice(0, 12);
   }
 
   /** Runs the agent script with `ssh host "sh -c '<script>'"`. */
@@ -255,7 +264,7 @@ export class Tunnel extends BaseTunnel {
       "-o",
       `ControlPersist=${this.#controlPersist}`,
       "-o",
-      `ControlPath=${controlDir()}/%C`,
+      `ControlPath=${controlDir()}/%C-${this.#controlTag}`,
     ];
     return {
       command: this.#ssh,

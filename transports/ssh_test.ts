@@ -159,9 +159,59 @@ Deno.test("Tunnel with controlPersist keeps its sockets in a private directory",
   const path = args.find((a) => a.startsWith("ControlPath="))!.slice(12);
   assert.ok(args.includes("ControlMaster=auto"));
   assert.ok(args.includes("ControlPersist=60"));
-  assert.match(path, /\/chopsticks-ssh-\d+\/%C$/);
-  const info = await Deno.stat(path.slice(0, -3));
+  assert.match(path, /\/chopsticks-ssh-\d+\/%C-[0-9a-f]{12}$/);
+  const info = await Deno.stat(path.slice(0, path.lastIndexOf("/")));
   assert.equal(info.mode! & 0o777, 0o700);
+});
+
+Deno.test("Tunnel with controlPersist shares a master connection only with tunnels of the same ssh options", () => {
+  // %C names the host, port and users only: a strict tunnel rode on a
+  // master that hostKeys "off" had opened, its key never checked.
+  const path = (options: SshOptions) =>
+    probe({ controlPersist: 60, ...options }).spec("true").args
+      .find((a) => a.startsWith("ControlPath="));
+  assert.equal(path({}), path({}));
+  assert.equal(path({ user: "a" }), path({ user: "a" }));
+  const others = [
+    path({}),
+    path({ hostKeys: "off" }),
+    path({ hostKeys: "accept-new" }),
+    path({ identityFile: "/k" }),
+    path({ sshOptions: { ProxyJump: "bastion" } }),
+    path({ sshArgs: ["-F", "/other/config"] }),
+    path({ user: "a" }),
+  ];
+  assert.equal(new Set(others).size, others.length, others.join("\n"));
+});
+
+Deno.test("the control socket directory stays short: a long TMPDIR (macOS's) gives way to /tmp", async () => {
+  // A socket's path is at most 104-108 bytes: under macOS's TMPDIR (about
+  // 49 characters) ssh refused every connect ("ControlPath too long").
+  const dir = (env: Record<string, string>) =>
+    new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { controlDir } from "${new URL(
+          "./_control_dir.ts",
+          import.meta.url,
+        )}"; console.log(controlDir())`,
+      ],
+      env,
+      clearEnv: true,
+    }).output().then((o) => new TextDecoder().decode(o.stdout).trim());
+  const long = `/tmp/${"x".repeat(42)}/T/`;
+  await Deno.mkdir(long, { recursive: true });
+  try {
+    const uid = Deno.uid();
+    assert.equal(await dir({ TMPDIR: long }), `/tmp/chopsticks-ssh-${uid}`);
+    assert.equal(
+      await dir({ TMPDIR: "/tmp/" }),
+      `/tmp/chopsticks-ssh-${uid}`,
+      "without a double slash",
+    );
+  } finally {
+    await Deno.remove(`/tmp/${"x".repeat(42)}`, { recursive: true });
+  }
 });
 
 Deno.test("Tunnel refuses bad hosts and options before running anything", () => {
@@ -223,6 +273,20 @@ Deno.test("Tunnel explains ssh failures by their likely cause", () => {
     assert.ok(!message.includes("BatchMode=yes), and"), message);
   }
   assert.match(p.explain(["something else"]), /something else; check the host/);
+  // On another port, known_hosts records [host]:port: `ssh-keygen -R web1`
+  // removed nothing there.
+  const changed = [
+    "Host key for [web1]:2222 has changed and you have requested strict checking.",
+    "Host key verification failed.",
+  ];
+  assert.match(
+    new Probe("web1", { port: 2222 }).explain(changed),
+    /remove the old one \(ssh-keygen -R '\[web1\]:2222'\)/,
+  );
+  assert.match(
+    new Probe("web1", { port: 22 }).explain(changed),
+    /ssh-keygen -R web1\)/,
+  );
 });
 
 Deno.test("Tunnel explains a failure at once however long the target's stderr lines", () => {

@@ -312,9 +312,15 @@ export abstract class BaseTunnel implements AsyncDisposable {
       });
     }
     const giveUp = new AbortController();
+    // A connection that was lost (its agent died, or the liveness check
+    // gave up on it) may have left what the transport made (a container
+    // still running under the name the next one takes): cleaned first.
+    const lost = this.#connection;
+    this.#connection = undefined;
     const promise = this.#attempts(
       AbortSignal.any([this.#closing.signal, giveUp.signal]),
       preload,
+      lost,
     ).then(
       async (connection) => {
         if (giveUp.signal.aborted) {
@@ -357,7 +363,12 @@ export abstract class BaseTunnel implements AsyncDisposable {
   async #attempts(
     closed: AbortSignal,
     preload?: Promise<FunctionTarget>,
+    lost?: Connection,
   ): Promise<Connection> {
+    if (lost) {
+      await lost.close();
+      await this.cleanup();
+    }
     const retries = this.#options.retries ?? 0;
     const output = this.#options.output ?? prefixToStderr;
     for (let attempt = 0;; attempt++) {
