@@ -89,11 +89,15 @@ async function controllerStopped(
   dir: string,
   stop: (child: Deno.ChildProcess) => void,
   mode = "",
+  ownGroup = false,
 ): Promise<
   { code: number; signal: Deno.Signal | null; stderr: string; pids: number[] }
 > {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${here}fixtures/sigint_controller.ts`, dir, mode],
+  // In a process group of its own (setsid execs it, keeping the pid), a
+  // signal can go to the whole group, as a terminal's Ctrl-C does.
+  const run = ["run", "-A", `${here}fixtures/sigint_controller.ts`, dir, mode];
+  const child = new Deno.Command(ownGroup ? "setsid" : Deno.execPath(), {
+    args: ownGroup ? [Deno.execPath(), ...run] : run,
     env: { TMPDIR: tmp },
     stdout: "piped",
     stderr: "piped",
@@ -132,22 +136,36 @@ async function settledNames(
 }
 
 for (const [signal, exitCode] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
-  for (const times of [1, 2]) {
+  for (const how of ["once", "twice", "group"] as const) {
     Deno.test(
       `${signal} to the controller${
-        times === 2 ? ", twice at once," : ""
+        how === "twice"
+          ? ", twice at once,"
+          : how === "group"
+          ? " and its agent scripts (its process group: Ctrl-C, timeout, deno task)"
+          : ""
       } closes every tunnel, with a call, a put and a fetch under way, and leaves no process or file`,
       async () => {
         const tmp = await Deno.makeTempDir();
         const dir = await Deno.makeTempDir();
         try {
           const { code, signal: killedBy, stderr, pids } =
-            await controllerStopped(tmp, dir, (child) => {
-              child.kill(signal);
-              // The second comes while the agents stop: the program exits
-              // at once, through Deno.exit (not killed by the signal).
-              if (times === 2) setTimeout(() => child.kill(signal), 5);
-            });
+            await controllerStopped(
+              tmp,
+              dir,
+              (child) => {
+                // To the group, the scripts get it too, and then the
+                // controller's own SIGTERM as it closes them: it cut their
+                // cleanup short, and their directories stayed.
+                if (how === "group") return Deno.kill(-child.pid, signal);
+                child.kill(signal);
+                // The second comes while the agents stop: the program exits
+                // at once, through Deno.exit (not killed by the signal).
+                if (how === "twice") setTimeout(() => child.kill(signal), 5);
+              },
+              "",
+              how === "group",
+            );
           assert.equal(code, exitCode, stderr);
           assert.equal(killedBy, null, "the program was killed by the signal");
           assert.doesNotMatch(stderr, /Uncaught/);

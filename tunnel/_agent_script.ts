@@ -49,7 +49,10 @@
  * check), kills the agent's process group and sends each relay's shell
  * SIGCONT and SIGTERM, on which it kills its relay with SIGKILL: a relay
  * stopped with SIGSTOP goes too (it ignores any other signal until it is
- * continued, and holds its FIFO meanwhile). The agent
+ * continued, and holds its FIFO meanwhile). Once it cleans up (a signal,
+ * or its exit), it ignores those signals: a second one (a terminal's Ctrl-C
+ * reaches the script, then the controller's own SIGTERM as it closes the
+ * tunnel) cut the cleanup short and left the private directory. The agent
  * removes its directories as it ends, whatever ended it (the channel closed,
  * SIGTERM, a write the controller no longer reads); when it was killed, they
  * are removed with the temporary files the agent listed in `$_d/t`
@@ -173,8 +176,8 @@ _t() {
   while kill -0 $_p && [ $_n -lt 10 ]; do sleep 0.1 & _s=$!; wait $_s; _n=$((_n + 1)); done
   kill -KILL -$_p
 }
-trap '[ -z "$_d" ] || _x' EXIT
-trap '[ -n "$_p" ] && kill -KILL -$_p 2>/dev/null; for _j in $_r $_o; do kill -CONT $_j; kill -TERM $_j; done 2>/dev/null; exit 129' HUP INT TERM
+trap 'trap "" HUP INT TERM; [ -z "$_d" ] || _x' EXIT
+trap 'trap "" HUP INT TERM; [ -n "$_p" ] && kill -KILL -$_p 2>/dev/null; for _j in $_r $_o; do kill -CONT $_j; kill -TERM $_j; done 2>/dev/null; exit 129' HUP INT TERM
 IFS= read -r _e || exit 125
 IFS= read -r _m || exit 125
 _u=$(umask; mktemp -d "\${TMPDIR:-/tmp}/chopsticks.XXXXXXXX") || exit 125
