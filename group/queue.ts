@@ -162,7 +162,8 @@ export class Queue implements AsyncDisposable {
   }
 
   /**
-   * Queues copying a file from a host to this machine.
+   * Queues copying a file from a host to this machine; `{host}` in
+   * `localPath` becomes the host's name, as for a group.
    *
    * @returns What was written, or an `ErrorResult`.
    */
@@ -192,8 +193,13 @@ export class Queue implements AsyncDisposable {
     options: TransferOptions = {},
     // deno-lint-ignore no-explicit-any
   ): AsyncResult<any> {
+    checkTarget(target);
+    // `{host}` is the host's name on a tunnel too: queued per host in a
+    // loop, each one wrote a file named "{host}" over the last.
     const paths = target instanceof Group
       ? fetchPaths(localPath ?? "", target.hosts, remotePath)
+      : localPath?.includes("{host}")
+      ? fetchPaths(localPath, [(target as BaseTunnel).host], remotePath)
       : undefined;
     const signal = this.#stopping(options.signal);
     return this.#queue(target, (tunnel) => ({

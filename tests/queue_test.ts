@@ -183,6 +183,31 @@ Deno.test("Queue refuses a target that is not a tunnel or a group, before anythi
   await queue.run();
 });
 
+Deno.test("Queue.fetch() on a tunnel puts the host's name for {host}, as on a group", async () => {
+  // Queued per host in a loop, each fetch wrote a file named "{host}.txt"
+  // over the one before.
+  const dir = await Deno.makeTempDir();
+  try {
+    await using a = new Local("qa");
+    await using b = new Local("qb");
+    const queue = new Queue();
+    const results = [a, b].map((tun) =>
+      queue.fetch(tun, "/etc/hostname", `${dir}/{host}.txt`)
+    );
+    await queue.run();
+    assert.deepEqual(
+      results.map((r) => (r.value as { localPath: string }).localPath),
+      [`${dir}/qa.txt`, `${dir}/qb.txt`],
+    );
+    assert.deepEqual(
+      [...Deno.readDirSync(dir)].map((e) => e.name).sort(),
+      ["qa.txt", "qb.txt"],
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("Queue skips a tunnel whose connection failed, as groups do, until it connects again", async () => {
   const dir = await Deno.makeTempDir();
   try {
