@@ -992,6 +992,34 @@ async function dyingAgent(
   }
 }
 
+Deno.test("a tunnel closed while its agent script makes its private directory leaves no directory", async () => {
+  // The script's signal came while it waited for mktemp, before it knew
+  // the directory's name: its exit left the directory.
+  const bin = await Deno.makeTempDir();
+  const tmp = await Deno.makeTempDir();
+  try {
+    await slowTools(bin, [["mktemp", 0.8]]);
+    await withEnv(
+      { PATH: `${bin}:${Deno.env.get("PATH")}`, TMPDIR: tmp },
+      async () => {
+        const tun = new Local("early", { output: () => {} });
+        const call = tun.call(add, 1, 2).catch((e) => e);
+        await new Promise((r) => setTimeout(r, 400));
+        await tun.close();
+        assert.ok(await call instanceof ConnectError);
+      },
+    );
+    const deadline = Date.now() + 3000;
+    while (Deno.readDirSync(tmp).some(() => true) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual([...Deno.readDirSync(tmp)].map((e) => e.name), []);
+  } finally {
+    await Deno.remove(bin, { recursive: true });
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
 Deno.test("an agent that dies before it opens its channel leaves no input relay behind, even a slow one", async () => {
   // dd reaches the input FIFO only after the agent is gone, and rm is
   // slower still (the FIFO is still there when it does).

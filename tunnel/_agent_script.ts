@@ -52,7 +52,9 @@
  * continued, and holds its FIFO meanwhile). Once it cleans up (a signal,
  * or its exit), it ignores those signals: a second one (a terminal's Ctrl-C
  * reaches the script, then the controller's own SIGTERM as it closes the
- * tunnel) cut the cleanup short and left the private directory. The agent
+ * tunnel) cut the cleanup short and left the private directory. While it
+ * makes that directory, a signal waits until its name is known (it came
+ * during `mktemp`, and the exit left a directory nobody knew). The agent
  * removes its directories as it ends, whatever ended it (the channel closed,
  * SIGTERM, a write the controller no longer reads); when it was killed, they
  * are removed with the temporary files the agent listed in `$_d/t`
@@ -176,12 +178,22 @@ _t() {
   while kill -0 $_p && [ $_n -lt 10 ]; do sleep 0.1 & _s=$!; wait $_s; _n=$((_n + 1)); done
   kill -KILL -$_p
 }
+_g() {
+  trap "" HUP INT TERM
+  [ -n "$_p" ] && kill -KILL -$_p 2>/dev/null
+  for _j in $_r $_o; do kill -CONT $_j; kill -TERM $_j; done 2>/dev/null
+  exit 129
+}
 trap 'trap "" HUP INT TERM; [ -z "$_d" ] || _x' EXIT
-trap 'trap "" HUP INT TERM; [ -n "$_p" ] && kill -KILL -$_p 2>/dev/null; for _j in $_r $_o; do kill -CONT $_j; kill -TERM $_j; done 2>/dev/null; exit 129' HUP INT TERM
+trap _g HUP INT TERM
 IFS= read -r _e || exit 125
 IFS= read -r _m || exit 125
+_z=
+trap _z=1 HUP INT TERM
 _u=$(umask; mktemp -d "\${TMPDIR:-/tmp}/chopsticks.XXXXXXXX") || exit 125
 _d=\${_u#*[!0-7]} _u=\${_u%%[!0-7]*}
+trap _g HUP INT TERM
+[ -z "$_z" ] || _g
 umask 077
 _c="$_d/c"
 eval "$_e"
