@@ -154,7 +154,7 @@ Deno.test("a deno path that does not exist fails with a clear ConnectError", asy
   assert.equal(tun.connected, false);
 });
 
-Deno.test("an env PATH without the agent script's tools fails naming the tool and PATH, not deno", async () => {
+Deno.test("an env PATH without the agent script's tools fails naming the tool and PATH, not deno, and leaves no directory", async () => {
   const { lines, options } = capture();
   const tun = new Local("nopath", {
     ...options,
@@ -162,7 +162,13 @@ Deno.test("an env PATH without the agent script's tools fails naming the tool an
     retries: 2,
     retryDelay: 10,
   });
-  const error = await tun.connect().catch((e) => e);
+  // The script's cleanup looked for rm on that PATH too, and left its
+  // private directory.
+  const tmp = await Deno.makeTempDir();
+  const error = await withEnv({ TMPDIR: tmp }, () => tun.connect())
+    .catch((e) => e);
+  assert.deepEqual([...Deno.readDirSync(tmp)], [], "a directory was left");
+  await Deno.remove(tmp);
   assert.ok(error instanceof ConnectError, String(error));
   assert.equal(error.stage, "agent");
   assert.match(error.message, /"nopath": the agent script exited with code/);

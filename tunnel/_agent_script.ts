@@ -54,7 +54,9 @@
  * reaches the script, then the controller's own SIGTERM as it closes the
  * tunnel) cut the cleanup short and left the private directory. While it
  * makes that directory, a signal waits until its name is known (it came
- * during `mktemp`, and the exit left a directory nobody knew). The agent
+ * during `mktemp`, and the exit left a directory nobody knew). The cleanup
+ * finds `rm` on the PATH the script was started with too, should the
+ * `env` option have given one without it. The agent
  * removes its directories as it ends, whatever ended it (the channel closed,
  * SIGTERM, a write the controller no longer reads); when it was killed, they
  * are removed with the temporary files the agent listed in `$_d/t`
@@ -166,8 +168,9 @@ _c="$_d/c"`;
   const fifos = direct
     ? `if [ "$_w" != "$_d/o" ]; then mkfifo "$_d/i"; else mkfifo "$_d/i" "$_w" && exec 4<>"$_w" 7<"$_w" 4>"$_w"; fi || exit 125`
     : `mkfifo "$_d/i" "$_w" && exec 4<>"$_w" 7<"$_w" 4>"$_w" || exit 125`;
-  return `_d= _c= _p= _r= _o=
+  return `_d= _c= _p= _r= _o= _h=$PATH
 _x() {
+  PATH=$PATH:$_h
   [ -f "$_d/t" ] && while IFS= read -r _f; do case $_f in /*) case \${_f##*/} in .?*.chopsticks-????????.tmp) rm -f -- "$_f" ;; esac ;; esac; done <"$_d/t"
   [ -f "$_d/bound" ] && for _f in "$_c/remote/http/127.0.0.1_PORT${o.port}" "$_c/gen/http/127.0.0.1_PORT${o.port}" "$_c/npm/${o.port}"; do [ -e "$_f" ] && rm -rf "$_f"; done
   [ -e "$_d" ] && rm -rf "$_d"
