@@ -389,6 +389,22 @@ Deno.test("cli whose stdout is closed (a reader that quit, | head) finishes quie
   assert.equal(status.code, 1);
 });
 
+/**
+ * Runs a shell command line on a terminal of its own (util-linux
+ * `script`, 120 columns): its exit code and everything it showed.
+ */
+async function onTerminal(
+  command: string,
+  cwd: string,
+): Promise<{ code: number; text: string }> {
+  const out = await new Deno.Command("script", {
+    args: ["-qec", command, "/dev/null"],
+    cwd,
+    env: { NO_COLOR: "1", COLUMNS: "120" },
+  }).output();
+  return { code: out.code, text: new TextDecoder().decode(out.stdout) };
+}
+
 const script = await new Deno.Command("script", { args: ["--version"] })
   .output().then((o) => o.success, () => false);
 
@@ -410,12 +426,8 @@ Deno.test({
       "--args",
       "'[100, \"t\"]'",
     ].join(" ");
-    const out = await new Deno.Command("script", {
-      args: ["-qec", command, "/dev/null"],
-      cwd: root,
-      env: { NO_COLOR: "1", COLUMNS: "120" },
-    }).output();
-    const text = new TextDecoder().decode(out.stdout);
+    const out = await onTerminal(command, root);
+    const text = out.text;
     assert.equal(out.code, 0, text);
     assert.ok(
       text.includes(
@@ -444,12 +456,8 @@ Deno.test({
       const cli = `${Deno.execPath()} run -A ${root}cli/mod.ts`;
       const command =
         `${cli} call --local 2 ./m.ts#hang & P=$!; sleep 2; kill -INT $P; wait $P`;
-      const out = await new Deno.Command("script", {
-        args: ["-qec", command, "/dev/null"],
-        cwd: dir,
-        env: { NO_COLOR: "1", COLUMNS: "120" },
-      }).output();
-      const text = new TextDecoder().decode(out.stdout);
+      const out = await onTerminal(command, dir);
+      const text = out.text;
       assert.equal(out.code, 130, text);
       // Said after the progress line, on the same line, it read
       // "... call m.ts#hangchopsticks: interrupted; ...".

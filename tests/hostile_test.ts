@@ -677,19 +677,36 @@ async function upstreamTooLarge(): Promise<void> {
   }
 }
 
-async function moduleFlood(): Promise<void> {
-  const dir = `${root}/tests/fixtures/tmp/hostile-flood-${Deno.pid}`;
+/**
+ * Writes a JSON module of about `mib` MiB in the project (where the module
+ * server serves files from), runs `body` with the path an agent asks for
+ * it by, and removes it.
+ */
+async function withBigModule(
+  name: string,
+  mib: number,
+  body: (path: string) => Promise<void>,
+): Promise<void> {
+  const dir = `${root}/tests/fixtures/tmp/hostile-${name}-${Deno.pid}`;
   await Deno.mkdir(dir, { recursive: true });
   try {
-    // 4 MiB of module, asked for 500 times: 2 GB if all were answered.
     await Deno.writeTextFile(
       `${dir}/big.json`,
-      JSON.stringify("x".repeat(4 * MiB)),
+      JSON.stringify("x".repeat(mib * MiB)),
     );
+    await body(`/{secret}/f${dir}/big.json`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function moduleFlood(): Promise<void> {
+  // 4 MiB of module, asked for 500 times: 2 GB if all were answered.
+  await withBigModule("flood", 4, async (path) => {
     const lines: string[] = [];
     const tun = new Hostile(
       "module-flood",
-      { path: `/{secret}/f${dir}/big.json`, count: 500 },
+      { path, count: 500 },
       { output: (line) => lines.push(line) },
     );
     const before = Deno.memoryUsage().rss;
@@ -708,9 +725,7 @@ async function moduleFlood(): Promise<void> {
     assert.ok(performance.now() - start < SETTLE_MS, "close() was slow");
     const grew = peak - before;
     assert.ok(grew < 256 * MiB, `the controller grew ${grew / MiB} MiB`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 }
 
 /** Waits until `value()` stayed the same for a second (at most `ms`). */
@@ -757,108 +772,102 @@ async function answersWithinShare(): Promise<void> {
     },
   );
   const { port } = server.addr as Deno.NetAddr;
-  const dir = `${root}/tests/fixtures/tmp/hostile-share-${Deno.pid}`;
-  await Deno.mkdir(dir, { recursive: true });
   try {
-    await Deno.writeTextFile(
-      `${dir}/big.json`,
-      JSON.stringify("x".repeat(40 * MiB)),
-    );
-    await withRegistries(`http://127.0.0.1:${port}`, async () => {
-      // Two agents that ask for 8 answers of 48 MiB each (as many as
-      // they have module workers) and read none, and one that asks for a
-      // module file of 40 MiB 8 times: 1,088 MiB if all were held.
-      const tag = `${Deno.pid}-${Date.now()}`;
-      const floods = [0, 1].map((a) =>
-        new Hostile("module-flood", {
-          path: `/{secret}/p/npm/flood-${a}-{n}-${tag}.tgz`,
-          count: 8,
-        }, { output: () => {} })
-      );
-      floods.push(
-        new Hostile("module-flood", {
-          path: `/{secret}/f${dir}/big.json`,
-          count: 8,
-        }, { output: () => {} }),
-      );
-      const before = Deno.memoryUsage().rss;
-      let peak = before;
-      let beforeClose = 0;
-      const sampler = setInterval(() => {
-        peak = Math.max(peak, Deno.memoryUsage().rss);
-      }, 10);
-      try {
-        await Promise.all(floods.map((tun) => tun.connect()));
-        const queued = () =>
-          floods.reduce((n, tun) => n + tun.stats.moduleBytes, 0);
-        await steady(() => sent + queued(), SETTLE_MS * 4);
-        clearInterval(sampler);
-        // What each was sent waits in its channel: at most its share and
-        // one answer more (without the share: 384 and 320 MiB).
-        for (const tun of floods) {
-          const bytes = tun.stats.moduleBytes;
-          assert.ok(
-            bytes <= SHARE + MAX_MODULE,
-            `${tun.host} was sent ${bytes / MiB} MiB`,
+    await withBigModule(
+      "share",
+      40,
+      (big) =>
+        withRegistries(`http://127.0.0.1:${port}`, async () => {
+          // Two agents that ask for 8 answers of 48 MiB each (as many as
+          // they have module workers) and read none, and one that asks for a
+          // module file of 40 MiB 8 times: 1,088 MiB if all were held.
+          const tag = `${Deno.pid}-${Date.now()}`;
+          const floods = [0, 1].map((a) =>
+            new Hostile("module-flood", {
+              path: `/{secret}/p/npm/flood-${a}-{n}-${tag}.tgz`,
+              count: 8,
+            }, { output: () => {} })
           );
-          assert.ok(bytes >= 40 * MiB, `${tun.host} got nothing`);
-        }
-        assert.ok(whole <= 6, `${whole} answers were read whole`);
-        const grew = peak - before;
-        assert.ok(
-          grew < 3 * (SHARE + MAX_MODULE) + 128 * MiB,
-          `the controller grew ${grew / MiB} MiB`,
-        );
-        // Another agent asks for what the first asked for last: that
-        // download waits for room in the first one's share, but goes on
-        // for this one, which has room.
-        const shared = await probe([`/{secret}/p/npm/flood-0-8-${tag}.tgz`]);
-        const answer = [...shared.values()][0];
-        assert.equal(answer.status, 200);
-        assert.equal(answer.size, SIZE);
-      } finally {
-        clearInterval(sampler);
-        beforeClose = sent;
-        for (const tun of floods) await tun.close();
-      }
-      // Their downloads that waited for room are dropped, not read on for
-      // nobody (six each, about 500 MiB more).
-      await new Promise((r) => setTimeout(r, 1500));
-      assert.ok(
-        sent - beforeClose <= 16 * MiB,
-        `the registry sent ${(sent - beforeClose) / MiB} MiB more`,
-      );
-      // An agent that reads what it asked for gets it all, 8 answers of
-      // 48 MiB (over its share), one after another as it reads.
-      const paths = Array.from(
-        { length: 8 },
-        (_, i) => `/{secret}/p/npm/read-${i}-${tag}.tgz`,
-      );
-      const answers = await probe(paths);
-      for (const path of paths) {
-        assert.equal(answers.get(path)!.status, 200, path);
-        assert.equal(answers.get(path)!.size, SIZE, path);
-      }
-    });
+          floods.push(
+            new Hostile("module-flood", {
+              path: big,
+              count: 8,
+            }, { output: () => {} }),
+          );
+          const before = Deno.memoryUsage().rss;
+          let peak = before;
+          let beforeClose = 0;
+          const sampler = setInterval(() => {
+            peak = Math.max(peak, Deno.memoryUsage().rss);
+          }, 10);
+          try {
+            await Promise.all(floods.map((tun) => tun.connect()));
+            const queued = () =>
+              floods.reduce((n, tun) => n + tun.stats.moduleBytes, 0);
+            await steady(() => sent + queued(), SETTLE_MS * 4);
+            clearInterval(sampler);
+            // What each was sent waits in its channel: at most its share and
+            // one answer more (without the share: 384 and 320 MiB).
+            for (const tun of floods) {
+              const bytes = tun.stats.moduleBytes;
+              assert.ok(
+                bytes <= SHARE + MAX_MODULE,
+                `${tun.host} was sent ${bytes / MiB} MiB`,
+              );
+              assert.ok(bytes >= 40 * MiB, `${tun.host} got nothing`);
+            }
+            assert.ok(whole <= 6, `${whole} answers were read whole`);
+            const grew = peak - before;
+            assert.ok(
+              grew < 3 * (SHARE + MAX_MODULE) + 128 * MiB,
+              `the controller grew ${grew / MiB} MiB`,
+            );
+            // Another agent asks for what the first asked for last: that
+            // download waits for room in the first one's share, but goes on
+            // for this one, which has room.
+            const shared = await probe([
+              `/{secret}/p/npm/flood-0-8-${tag}.tgz`,
+            ]);
+            const answer = [...shared.values()][0];
+            assert.equal(answer.status, 200);
+            assert.equal(answer.size, SIZE);
+          } finally {
+            clearInterval(sampler);
+            beforeClose = sent;
+            for (const tun of floods) await tun.close();
+          }
+          // Their downloads that waited for room are dropped, not read on for
+          // nobody (six each, about 500 MiB more).
+          await new Promise((r) => setTimeout(r, 1500));
+          assert.ok(
+            sent - beforeClose <= 16 * MiB,
+            `the registry sent ${(sent - beforeClose) / MiB} MiB more`,
+          );
+          // An agent that reads what it asked for gets it all, 8 answers of
+          // 48 MiB (over its share), one after another as it reads.
+          const paths = Array.from(
+            { length: 8 },
+            (_, i) => `/{secret}/p/npm/read-${i}-${tag}.tgz`,
+          );
+          const answers = await probe(paths);
+          for (const path of paths) {
+            assert.equal(answers.get(path)!.status, 200, path);
+            assert.equal(answers.get(path)!.size, SIZE, path);
+          }
+        }),
+    );
   } finally {
     await server.shutdown();
-    await Deno.remove(dir, { recursive: true });
   }
 }
 
 async function floodThenEnd(): Promise<void> {
-  const dir = `${root}/tests/fixtures/tmp/hostile-end-${Deno.pid}`;
-  await Deno.mkdir(dir, { recursive: true });
-  try {
-    await Deno.writeTextFile(
-      `${dir}/big.json`,
-      JSON.stringify("x".repeat(40 * MiB)),
-    );
+  await withBigModule("end", 40, async (path) => {
     // Eight requests for 40 MiB, none read; the agent's output ends a
     // second later, while its stdin stays open (the shell lingers). The
     // waiting answers once spun the controller until it ran out of memory.
     const tun = new Hostile("module-flood", {
-      path: `/{secret}/f${dir}/big.json`,
+      path,
       count: 8,
       exitAfter: 1000,
     }, { output: () => {}, linger: true });
@@ -888,9 +897,7 @@ async function floodThenEnd(): Promise<void> {
       await tun.close();
       assert.ok(performance.now() - start < SETTLE_MS, "close() was slow");
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 }
 
 Deno.test("hostile agents: values that are cheap to send but costly to read, or not what code reading them expects, end nothing slowly and reach no terminal raw", async (t) => {
